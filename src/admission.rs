@@ -1,0 +1,576 @@
+//! AdmissionReview v1 in and out, around the pure [`policy`](crate::policy).
+//!
+//! The request side reuses kube-core's [`Operation`] and [`GroupVersionKind`]; the objects
+//! are borrowed as raw JSON and decoded once into the typed model. The response side is
+//! this crate's own, because kube-core 5's `AdmissionResponse` has three traps the
+//! apiserver does not forgive (`rules.md`, wire protocol): it serialises the patch as an
+//! array of numbers instead of a base64 string (kube-rs #1781), `deny()` leaves
+//! `status.code` at 0 (which the apiserver turns into 400), and `invalid()` answers with
+//! an empty uid (which the apiserver rejects outright). [`Response::check_wire`] holds
+//! every reply to the apiserver's rules before it is sent.
+//!
+//! ```
+//! use ibgu_webhook::admission::{self, Mode};
+//! use ibgu_webhook::{hub::Hub, policy::Config};
+//!
+//! let body = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",
+//!   "request":{"uid":"42","kind":{"group":"lcm.openshift.io","version":"v1alpha1",
+//!   "kind":"ImageBasedGroupUpgrade"},"operation":"CREATE","namespace":"ztp","name":"u",
+//!   "object":{"metadata":{"name":"u"},"spec":{"plan":[{"actions":["Prep"],
+//!   "rolloutStrategy":{"maxConcurrency":1,"timeout":60}},{"actions":["Rollback"],
+//!   "rolloutStrategy":{"maxConcurrency":1,"timeout":60}}],
+//!   "ibuSpec":{"seedImageRef":{"image":"quay.io/s:4.20","version":"4.20.0"}}}}}}"#;
+//! let response = admission::review(body, Mode::Validate, &Config::default(), &Hub::Offline).unwrap();
+//! assert!(!response.allowed);
+//! assert_eq!(response.uid, "42");
+//! let status = response.status.as_ref().unwrap();
+//! assert_eq!(status.code, 422);
+//! assert!(status.message.contains("spec.plan[1].actions: Unsupported value: [\"Rollback\"]"));
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+
+use base64::Engine;
+use kube::core::admission::Operation;
+use kube::core::response::{StatusCause, StatusDetails, StatusSummary};
+use kube::core::{GroupVersionKind, Status};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
+
+use crate::field::{ErrorList, FieldError};
+use crate::hub::Hub;
+use crate::ibgu::{self, ImageBasedGroupUpgrade};
+use crate::policy::{self, Change, Config};
+
+/// The only AdmissionReview version served (`admissionReviewVersions: [v1]`).
+pub const API_VERSION: &str = "admission.k8s.io/v1";
+/// The AdmissionReview kind.
+pub const KIND: &str = "AdmissionReview";
+/// Kubernetes keeps this many characters of each warning.
+pub const MAX_WARNING_CHARS: usize = 120;
+/// At most this many warnings are sent; the last one says how many were left out.
+pub const MAX_WARNINGS: usize = 16;
+
+/// Which endpoint is answering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// `/validate`: a verdict, never a patch.
+    Validate,
+    /// `/mutate`: a patch, or none.
+    Mutate,
+}
+
+impl FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "validate" => Ok(Mode::Validate),
+            "mutate" => Ok(Mode::Mutate),
+            other => Err(format!("unknown mode {other:?}: use validate or mutate")),
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Validate => "validate",
+            Mode::Mutate => "mutate",
+        })
+    }
+}
+
+/// Why a body is not an AdmissionReview this webhook can answer. There is no uid to
+/// answer to, so the server turns these into an HTTP 400 rather than a review.
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    /// Not JSON, or not shaped like an AdmissionReview.
+    #[error("body is not an AdmissionReview: {0}")]
+    Malformed(#[from] serde_json::Error),
+    /// Another apiVersion, such as `admission.k8s.io/v1beta1`.
+    #[error("AdmissionReview apiVersion {0:?} is not served: only {API_VERSION} is")]
+    Version(String),
+    /// Another kind.
+    #[error("kind {0:?} is not {KIND}")]
+    Kind(String),
+    /// No `request` (a response, or an empty review).
+    #[error("AdmissionReview has no request")]
+    NoRequest,
+    /// An empty `request.uid`: the answer could not be matched.
+    #[error("request.uid is empty")]
+    NoUid,
+    /// A CREATE without `object`, or an UPDATE without `object` or `oldObject`.
+    #[error("{operation} request has no {field}")]
+    MissingObject {
+        /// The operation.
+        operation: &'static str,
+        /// `object` or `oldObject`.
+        field: &'static str,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewIn<'a> {
+    api_version: Option<String>,
+    kind: Option<String>,
+    #[serde(borrow)]
+    request: Option<Request<'a>>,
+}
+
+/// An admission request, with its objects still raw JSON borrowed from the body.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Request<'a> {
+    /// Echoed in the response.
+    pub uid: String,
+    /// The kind being admitted (converted to a registered version under `matchPolicy: Equivalent`).
+    pub kind: GroupVersionKind,
+    /// `status` for status-subresource writes.
+    #[serde(default)]
+    pub sub_resource: Option<String>,
+    /// The object's name (empty for `generateName` on CREATE).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The object's namespace.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// CREATE, UPDATE, DELETE or CONNECT.
+    pub operation: Operation,
+    /// The object as it would be stored.
+    #[serde(borrow, default)]
+    pub object: Option<&'a RawValue>,
+    /// The stored object, on UPDATE and DELETE.
+    #[serde(borrow, default)]
+    pub old_object: Option<&'a RawValue>,
+    /// Whether this is `--dry-run=server`: decided the same way, as nothing here has side effects.
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+}
+
+/// What a request asks this webhook to judge.
+#[derive(Debug, Clone)]
+pub enum Subject {
+    /// Not judged; allowed untouched. The text says why.
+    Skip(&'static str),
+    /// The object could not be decoded as an ImageBasedGroupUpgrade.
+    Malformed(FieldError),
+    /// A new object.
+    Create(ImageBasedGroupUpgrade),
+    /// A change to a stored object.
+    Update {
+        /// The stored object.
+        old: ImageBasedGroupUpgrade,
+        /// The object as it would be stored.
+        new: ImageBasedGroupUpgrade,
+    },
+}
+
+impl Subject {
+    /// The change to hand to the policy, when there is one.
+    pub fn change(&self) -> Option<Change<'_>> {
+        match self {
+            Subject::Create(new) => Some(Change::Create(new)),
+            Subject::Update { old, new } => Some(Change::Update { old, new }),
+            Subject::Skip(_) | Subject::Malformed(_) => None,
+        }
+    }
+}
+
+/// Parses a request body. Errors mean there is nothing to answer (HTTP 400).
+pub fn parse(body: &[u8]) -> Result<Request<'_>, ReviewError> {
+    let review: ReviewIn<'_> = serde_json::from_slice(body)?;
+    match review.api_version.as_deref() {
+        Some(API_VERSION) => {}
+        other => return Err(ReviewError::Version(other.unwrap_or("").to_owned())),
+    }
+    match review.kind.as_deref() {
+        Some(KIND) => {}
+        other => return Err(ReviewError::Kind(other.unwrap_or("").to_owned())),
+    }
+    let request = review.request.ok_or(ReviewError::NoRequest)?;
+    if request.uid.is_empty() {
+        return Err(ReviewError::NoUid);
+    }
+    Ok(request)
+}
+
+impl Request<'_> {
+    /// Decodes what the request asks to judge (rule 12 decides what is skipped).
+    pub fn subject(&self) -> Result<Subject, ReviewError> {
+        let gvk = &self.kind;
+        if gvk.group != ibgu::GROUP || gvk.kind != ibgu::KIND {
+            return Ok(Subject::Skip("not an ImageBasedGroupUpgrade"));
+        }
+        if gvk.version != ibgu::VERSION {
+            return Ok(Subject::Skip(
+                "an ImageBasedGroupUpgrade version this webhook does not know",
+            ));
+        }
+        if self.sub_resource.as_deref().is_some_and(|s| !s.is_empty()) {
+            return Ok(Subject::Skip("a subresource write"));
+        }
+        let (operation, needs_old) = match self.operation {
+            Operation::Create => ("CREATE", false),
+            Operation::Update => ("UPDATE", true),
+            Operation::Delete | Operation::Connect => {
+                return Ok(Subject::Skip("not a CREATE or UPDATE"));
+            }
+        };
+        let new = self.object.ok_or(ReviewError::MissingObject {
+            operation,
+            field: "object",
+        })?;
+        let new = match ImageBasedGroupUpgrade::from_json(new.get()) {
+            Ok(o) => o,
+            Err(e) => return Ok(Subject::Malformed(e)),
+        };
+        if !needs_old {
+            return Ok(Subject::Create(new));
+        }
+        let old = self.old_object.ok_or(ReviewError::MissingObject {
+            operation,
+            field: "oldObject",
+        })?;
+        match ImageBasedGroupUpgrade::from_json(old.get()) {
+            Ok(old) => Ok(Subject::Update { old, new }),
+            Err(e) => Ok(Subject::Malformed(FieldError {
+                detail: format!("stored object (oldObject): {}", e.detail),
+                ..e
+            })),
+        }
+    }
+
+    /// The name to quote in a denial: the request's, else the object's.
+    fn display_name(&self, subject: &Subject) -> String {
+        let from_object = match subject {
+            Subject::Create(o) | Subject::Update { new: o, .. } => o.name().to_owned(),
+            _ => String::new(),
+        };
+        self.name
+            .clone()
+            .filter(|n| !n.is_empty())
+            .unwrap_or(from_object)
+    }
+}
+
+/// The `patchType` of a mutating answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum PatchType {
+    /// RFC 6902 JSON Patch, the only type the apiserver accepts.
+    #[serde(rename = "JSONPatch")]
+    JsonPatch,
+}
+
+/// An AdmissionResponse as the apiserver expects it on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Response {
+    /// The request's uid.
+    pub uid: String,
+    /// The verdict.
+    pub allowed: bool,
+    /// On denial: code 422, reason `Invalid`, the message and one cause per violation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    /// The JSON Patch bytes, sent base64-encoded.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "base64_bytes"
+    )]
+    pub patch: Option<Vec<u8>>,
+    /// `JSONPatch` exactly when `patch` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch_type: Option<PatchType>,
+    /// Shown by kubectl as `Warning: ...`; short, at most [`MAX_WARNINGS`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+fn base64_bytes<S: Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+    match bytes {
+        Some(b) => s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(b)),
+        None => s.serialize_none(),
+    }
+}
+
+/// A reply that breaks a rule the apiserver enforces on webhook responses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("reply would be rejected by the apiserver: {0}")]
+pub struct WireError(pub &'static str);
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewOut<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    response: &'a Response,
+}
+
+impl Response {
+    fn allow(uid: &str) -> Self {
+        Response {
+            uid: uid.to_owned(),
+            allowed: true,
+            status: None,
+            patch: None,
+            patch_type: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// A denial in the shape the apiserver gives for invalid objects: HTTP 422, reason
+    /// `Invalid`, `<Kind>.<group> "<name>" is invalid: <errors>`, and a cause per error.
+    fn deny(uid: &str, name: &str, errors: &ErrorList) -> Self {
+        let causes = errors
+            .iter()
+            .map(|e| StatusCause {
+                reason: e.kind.cause().to_owned(),
+                message: e.body(),
+                field: e.field.to_string(),
+            })
+            .collect();
+        let status = Status {
+            status: Some(StatusSummary::Failure),
+            code: 422,
+            message: format!(
+                "{}.{} {name:?} is invalid: {}",
+                ibgu::KIND,
+                ibgu::GROUP,
+                errors.aggregate()
+            ),
+            metadata: None,
+            reason: "Invalid".to_owned(),
+            details: Some(StatusDetails {
+                name: name.to_owned(),
+                group: ibgu::GROUP.to_owned(),
+                kind: ibgu::RESOURCE.to_owned(),
+                uid: String::new(),
+                causes,
+                retry_after_seconds: 0,
+            }),
+        };
+        Response {
+            allowed: false,
+            status: Some(status),
+            ..Response::allow(uid)
+        }
+    }
+
+    fn with_warnings(mut self, warnings: Vec<String>) -> Self {
+        self.warnings = shorten_warnings(warnings);
+        self
+    }
+
+    /// Checks the rules the apiserver applies to a webhook's reply (`rules.md`).
+    pub fn check_wire(&self, mode: Mode) -> Result<(), WireError> {
+        if self.uid.is_empty() {
+            return Err(WireError("response.uid is empty"));
+        }
+        match mode {
+            Mode::Validate if self.patch.is_some() || self.patch_type.is_some() => {
+                return Err(WireError("a validating webhook must not return a patch"));
+            }
+            Mode::Mutate if self.patch.is_some() != self.patch_type.is_some() => {
+                return Err(WireError("patch and patchType go together"));
+            }
+            _ => {}
+        }
+        if let Some(p) = &self.patch {
+            if serde_json::from_slice::<json_patch::Patch>(p).is_err() {
+                return Err(WireError("patch is not a JSON Patch"));
+            }
+            if !self.allowed {
+                return Err(WireError("a denial carries no patch"));
+            }
+        }
+        if !self.allowed {
+            let Some(status) = &self.status else {
+                return Err(WireError("a denial needs a status"));
+            };
+            if status.code < 400 {
+                return Err(WireError("a denial's status.code must be 400 or more"));
+            }
+            if status.message.is_empty() {
+                return Err(WireError("a denial needs a status.message"));
+            }
+        }
+        if self.warnings.len() > MAX_WARNINGS
+            || self
+                .warnings
+                .iter()
+                .any(|w| w.chars().count() > MAX_WARNING_CHARS || w.chars().any(char::is_control))
+        {
+            return Err(WireError(
+                "warnings too many, too long, or with control characters",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The full AdmissionReview JSON to send.
+    pub fn to_review_json(&self) -> Vec<u8> {
+        let out = ReviewOut {
+            api_version: API_VERSION,
+            kind: KIND,
+            response: self,
+        };
+        // Serialising plain strings, bools and numbers into a Vec cannot fail.
+        serde_json::to_vec(&out).unwrap_or_default()
+    }
+}
+
+/// Keeps warnings within what Kubernetes shows: one line, at most [`MAX_WARNING_CHARS`]
+/// characters each, at most [`MAX_WARNINGS`] of them.
+fn shorten_warnings(warnings: Vec<String>) -> Vec<String> {
+    let total = warnings.len();
+    let mut out: Vec<String> = warnings
+        .into_iter()
+        .map(|w| {
+            let w: String = w
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            if w.chars().count() <= MAX_WARNING_CHARS {
+                w
+            } else {
+                let mut s: String = w.chars().take(MAX_WARNING_CHARS - 3).collect();
+                s.push_str("...");
+                s
+            }
+        })
+        .take(MAX_WARNINGS)
+        .collect();
+    if total > MAX_WARNINGS {
+        out.truncate(MAX_WARNINGS - 1);
+        out.push(format!(
+            "{} more warnings not shown",
+            total - (MAX_WARNINGS - 1)
+        ));
+    }
+    out
+}
+
+/// Decides a parsed request whose subject is known, with the hub facts gathered for it.
+pub fn decide(
+    request: &Request<'_>,
+    subject: &Subject,
+    mode: Mode,
+    config: &Config,
+    hub: &Hub,
+) -> Response {
+    let uid = request.uid.as_str();
+    let change = match subject {
+        Subject::Skip(_) => return Response::allow(uid),
+        Subject::Malformed(e) => {
+            let errors: ErrorList = std::iter::once(e.clone()).collect();
+            return Response::deny(uid, &request.display_name(subject), &errors);
+        }
+        Subject::Create(_) | Subject::Update { .. } => match subject.change() {
+            Some(c) => c,
+            None => return Response::allow(uid),
+        },
+    };
+    match mode {
+        Mode::Validate => {
+            let verdict = policy::validate(config, change, hub);
+            let response = if verdict.allowed() {
+                Response::allow(uid)
+            } else {
+                Response::deny(uid, &request.display_name(subject), &verdict.errors)
+            };
+            response.with_warnings(verdict.warnings)
+        }
+        Mode::Mutate => {
+            let mutation = policy::mutate(config, change, hub);
+            let mut response = Response::allow(uid).with_warnings(mutation.warnings);
+            if !mutation.patch.0.is_empty() {
+                response.patch = Some(serde_json::to_vec(&mutation.patch).unwrap_or_default());
+                response.patch_type = Some(PatchType::JsonPatch);
+            }
+            response
+        }
+    }
+}
+
+/// Parses and decides one review body without hub access: what `ibgu-webhook review` does.
+pub fn review(
+    body: &[u8],
+    mode: Mode,
+    config: &Config,
+    hub: &Hub,
+) -> Result<Response, ReviewError> {
+    let request = parse(body)?;
+    let subject = request.subject()?;
+    Ok(decide(&request, &subject, mode, config, hub))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patch_goes_out_as_base64_string() {
+        let mut r = Response::allow("u");
+        r.patch = Some(b"[]".to_vec());
+        r.patch_type = Some(PatchType::JsonPatch);
+        let json: serde_json::Value = serde_json::from_slice(&r.to_review_json()).unwrap();
+        assert_eq!(json["response"]["patch"], "W10=");
+        assert_eq!(json["response"]["patchType"], "JSONPatch");
+        assert_eq!(json["apiVersion"], API_VERSION);
+        assert!(r.check_wire(Mode::Mutate).is_ok());
+        assert!(r.check_wire(Mode::Validate).is_err());
+    }
+
+    #[test]
+    fn wire_check_catches_apiserver_traps() {
+        let mut r = Response::allow("");
+        assert!(r.check_wire(Mode::Validate).is_err());
+        r.uid = "x".into();
+        r.allowed = false;
+        assert!(
+            r.check_wire(Mode::Validate).is_err(),
+            "denial without status"
+        );
+        let mut list = ErrorList::new();
+        list.push(FieldError::required(crate::field::Path::new("spec"), ""));
+        let d = Response::deny("x", "n", &list);
+        assert!(d.check_wire(Mode::Validate).is_ok());
+        let mut zero = d.clone();
+        zero.status.as_mut().unwrap().code = 0;
+        assert!(zero.check_wire(Mode::Validate).is_err());
+    }
+
+    #[test]
+    fn warnings_are_shortened_and_capped() {
+        let long = "x".repeat(500);
+        let w = shorten_warnings(vec![long; 40]);
+        assert_eq!(w.len(), MAX_WARNINGS);
+        assert!(w.iter().all(|w| w.chars().count() <= MAX_WARNING_CHARS));
+        assert_eq!(w[MAX_WARNINGS - 1], "25 more warnings not shown");
+        assert_eq!(shorten_warnings(vec!["a\nb".into()]), ["a b"]);
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_answer() {
+        for (body, want) in [
+            (&b"nope"[..], "not an AdmissionReview"),
+            (
+                br#"{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview"}"#,
+                "not served",
+            ),
+            (
+                br#"{"apiVersion":"admission.k8s.io/v1","kind":"Pod"}"#,
+                "is not AdmissionReview",
+            ),
+            (
+                br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#,
+                "no request",
+            ),
+        ] {
+            let e = parse(body).unwrap_err().to_string();
+            assert!(e.contains(want), "{e}");
+        }
+    }
+}
