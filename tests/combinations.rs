@@ -1,0 +1,225 @@
+//! Rule 2, exhaustively: exactly the 26 upstream plans are accepted.
+//!
+//! The oracle is upstream's own text: the CEL rule "invalid combinations of actions in the
+//! plan" of the vendored CRD (`tests/data/upstream/ibgu-crd.yaml`), whose literal list of
+//! plans is parsed here, not the webhook's table.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use ibgu_webhook::admission::{self, Mode};
+use ibgu_webhook::hub::Hub;
+use ibgu_webhook::ibgu::{ImageBasedGroupUpgrade, RolloutStrategy, Spec, Step};
+use ibgu_webhook::plan;
+use ibgu_webhook::policy::Config;
+use serde_json::{Value, json};
+
+const ACTIONS: [&str; 7] = [
+    "Prep",
+    "Upgrade",
+    "FinalizeUpgrade",
+    "Rollback",
+    "FinalizeRollback",
+    "Abort",
+    "AbortOnFailure",
+];
+
+type Plan = Vec<Vec<String>>;
+
+/// The 26 plans, read from the CRD's CEL rule: `[[['Prep']], ...].exists(x, x==self.map(...))`.
+fn upstream_plans() -> Vec<Plan> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/upstream/ibgu-crd.yaml");
+    let text = std::fs::read_to_string(path).expect("vendored CRD");
+    let crd: Value = serde_saphyr::from_str(&text).expect("CRD is YAML");
+    let rules = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+        ["plan"]["x-kubernetes-validations"];
+    let rule = rules
+        .as_array()
+        .expect("plan validations")
+        .iter()
+        .find(|r| r["message"] == "invalid combinations of actions in the plan")
+        .and_then(|r| r["rule"].as_str())
+        .expect("the combination rule");
+    let list = &rule[..rule.find(".exists(").expect("an exists() call")];
+    // The CEL list literal is JSON once its single quotes are double quotes.
+    serde_json::from_str(&list.replace('\'', "\"")).expect("a list of plans")
+}
+
+fn ibgu(plan: &Plan) -> ImageBasedGroupUpgrade {
+    let steps = plan
+        .iter()
+        .map(|actions| Step {
+            actions: Some(actions.clone()),
+            rollout_strategy: Some(RolloutStrategy {
+                max_concurrency: Some(10),
+                timeout: Some(60),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .collect();
+    ImageBasedGroupUpgrade {
+        spec: Some(Spec {
+            plan: Some(steps),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn the_oracle_has_26_distinct_plans() {
+    let plans = upstream_plans();
+    assert_eq!(plans.len(), 26);
+    assert_eq!(plans.iter().collect::<HashSet<_>>().len(), 26);
+}
+
+#[test]
+fn every_upstream_plan_is_allowed_through_the_whole_admission_path() {
+    for plan in upstream_plans() {
+        let steps: Vec<Value> = plan
+            .iter()
+            .map(
+                |a| json!({"actions": a, "rolloutStrategy": {"maxConcurrency": 10, "timeout": 60}}),
+            )
+            .collect();
+        let review = json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {
+                "uid": "u", "operation": "CREATE", "namespace": "ztp", "name": "p",
+                "kind": {"group": "lcm.openshift.io", "version": "v1alpha1", "kind": "ImageBasedGroupUpgrade"},
+                "object": {
+                    "apiVersion": "lcm.openshift.io/v1alpha1", "kind": "ImageBasedGroupUpgrade",
+                    "metadata": {"name": "p", "namespace": "ztp"},
+                    "spec": {"ibuSpec": {"seedImageRef": {"image": "quay.io/s:4.20", "version": "4.20.0"}},
+                             "plan": steps}
+                }
+            }
+        });
+        let body = serde_json::to_vec(&review).expect("json");
+        let r = admission::review(&body, Mode::Validate, &Config::default(), &Hub::Offline)
+            .expect("review");
+        assert!(r.allowed, "{plan:?} denied: {:?}", r.status);
+    }
+}
+
+/// Every plan of 1 to `max_steps` steps whose steps are drawn from `steps`, in order.
+fn for_each_plan(steps: &[Vec<String>], max_steps: usize, mut f: impl FnMut(&Plan)) {
+    let mut idx: Vec<usize> = Vec::with_capacity(max_steps);
+    let mut plan: Plan = Vec::with_capacity(max_steps);
+    for len in 1..=max_steps {
+        idx.clear();
+        idx.resize(len, 0);
+        loop {
+            plan.clear();
+            plan.extend(idx.iter().map(|&i| steps[i].clone()));
+            f(&plan);
+            // Odometer increment.
+            let mut k = len;
+            loop {
+                if k == 0 {
+                    break;
+                }
+                k -= 1;
+                idx[k] += 1;
+                if idx[k] < steps.len() {
+                    break;
+                }
+                idx[k] = 0;
+                if k == 0 {
+                    k = usize::MAX;
+                    break;
+                }
+            }
+            if k == usize::MAX {
+                break;
+            }
+        }
+    }
+}
+
+/// Checks the verdict of `plan::validate` against membership in the upstream list for
+/// every plan built from `steps`, on two threads; returns how many plans were checked.
+fn exhaust(steps: &[Vec<String>], max_steps: usize) -> usize {
+    let upstream: HashSet<Plan> = upstream_plans().into_iter().collect();
+    // The upstream plans that lie inside the enumerated space must all come out allowed.
+    let reachable = upstream
+        .iter()
+        .filter(|p| p.len() <= max_steps && p.iter().all(|s| steps.contains(s)))
+        .count();
+    let (first_half, second_half) = steps.split_at(steps.len() / 2);
+    let (checked, allowed) = std::thread::scope(|scope| {
+        let workers: Vec<_> = [first_half, second_half]
+            .into_iter()
+            .map(|firsts| {
+                let upstream = &upstream;
+                scope.spawn(move || {
+                    let (mut checked, mut allowed) = (0usize, 0usize);
+                    // Plans whose first step is in `firsts`: that step, then any steps.
+                    for first in firsts {
+                        let mut check = |p: &Plan| {
+                            let ok = plan::validate(&ibgu(p)).is_empty();
+                            assert_eq!(
+                                ok,
+                                upstream.contains(p),
+                                "plan {p:?}: validator says allowed={ok}"
+                            );
+                            checked += 1;
+                            allowed += usize::from(ok);
+                        };
+                        check(&vec![first.clone()]);
+                        for_each_plan(steps, max_steps - 1, |rest| {
+                            let mut p = Vec::with_capacity(rest.len() + 1);
+                            p.push(first.clone());
+                            p.extend_from_slice(rest);
+                            check(&p);
+                        });
+                    }
+                    (checked, allowed)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("worker"))
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    });
+    assert_eq!(
+        allowed, reachable,
+        "every upstream plan in this space is allowed"
+    );
+    checked
+}
+
+#[test]
+fn every_other_plan_of_up_to_5_steps_with_1_or_2_actions_per_step_is_denied() {
+    // Steps of one action, or two different actions (written in the order of ACTIONS;
+    // reversed pairs are covered below).
+    let mut steps: Vec<Vec<String>> = ACTIONS.iter().map(|a| vec![(*a).to_owned()]).collect();
+    for (i, a) in ACTIONS.iter().enumerate() {
+        for b in &ACTIONS[i + 1..] {
+            steps.push(vec![(*a).to_owned(), (*b).to_owned()]);
+        }
+    }
+    assert_eq!(steps.len(), 28);
+    let checked = exhaust(&steps, 5);
+    assert_eq!(
+        checked,
+        28 + 28usize.pow(2) + 28usize.pow(3) + 28usize.pow(4) + 28usize.pow(5)
+    );
+}
+
+#[test]
+fn every_ordering_and_repeat_of_two_actions_is_judged_by_order_up_to_3_steps() {
+    // All 49 ordered pairs (repeats included) and the 7 singles: the CEL rule compares
+    // lists, so [Upgrade, Prep] is not [Prep, Upgrade].
+    let mut steps: Vec<Vec<String>> = ACTIONS.iter().map(|a| vec![(*a).to_owned()]).collect();
+    for a in ACTIONS {
+        for b in ACTIONS {
+            steps.push(vec![a.to_owned(), b.to_owned()]);
+        }
+    }
+    assert_eq!(steps.len(), 56);
+    let checked = exhaust(&steps, 3);
+    assert_eq!(checked, 56 + 56 * 56 + 56 * 56 * 56);
+}
