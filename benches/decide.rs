@@ -1,1 +1,64 @@
+//! One admission decision on a realistic UPDATE review: a 3-step plan appended to a
+//! finished 2-step plan, status for 50 clusters, ~12 KB (`tests/data/bench/`).
+//!
+//! `baseline/parse_and_encode_value` is the floor the figures are read against in the
+//! same run: parsing the same body into a generic `serde_json::Value` and writing it back,
+//! work any JSON webhook has to do. Run: `cargo bench --bench decide`.
 
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use ibgu_webhook::admission::{self, Mode};
+use ibgu_webhook::hub::Hub;
+use ibgu_webhook::policy::Config;
+
+const BODY: &[u8] = include_bytes!("../tests/data/bench/update-50-clusters.json");
+
+fn decide(c: &mut Criterion) {
+    let config = Config {
+        seed_pull_secret: Some("seed-pull-secret".into()),
+        ..Config::default()
+    };
+    let hub = Hub::Offline;
+    // The decision must be the real one: the appended step is allowed, nothing to patch.
+    let v = admission::review(BODY, Mode::Validate, &config, &hub).expect("review");
+    assert!(v.allowed && v.warnings.is_empty(), "{v:?}");
+    let m = admission::review(BODY, Mode::Mutate, &config, &hub).expect("review");
+    assert!(m.allowed && m.patch.is_none(), "{m:?}");
+
+    let mut g = c.benchmark_group("update_review_12kb");
+    g.throughput(Throughput::Bytes(BODY.len() as u64));
+    g.bench_function("baseline/parse_and_encode_value", |b| {
+        b.iter(|| {
+            let v: serde_json::Value = serde_json::from_slice(black_box(BODY)).expect("json");
+            black_box(serde_json::to_vec(&v).expect("encode"))
+        })
+    });
+    g.bench_function("decode_only", |b| {
+        b.iter(|| {
+            let request = admission::parse(black_box(BODY)).expect("parse");
+            black_box(request.subject().expect("subject"));
+        })
+    });
+    for mode in [Mode::Validate, Mode::Mutate] {
+        g.bench_function(format!("{mode}"), |b| {
+            b.iter(|| {
+                let r = admission::review(black_box(BODY), mode, &config, &hub).expect("review");
+                black_box(r.to_review_json())
+            })
+        });
+    }
+    g.bench_function("decode_validate_mutate_encode", |b| {
+        b.iter(|| {
+            let request = admission::parse(black_box(BODY)).expect("parse");
+            let subject = request.subject().expect("subject");
+            let v = admission::decide(&request, &subject, Mode::Validate, &config, &hub);
+            let m = admission::decide(&request, &subject, Mode::Mutate, &config, &hub);
+            black_box((v.to_review_json(), m.to_review_json()))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, decide);
+criterion_main!(benches);

@@ -157,13 +157,13 @@ pub enum Subject {
     /// The object could not be decoded as an ImageBasedGroupUpgrade.
     Malformed(FieldError),
     /// A new object.
-    Create(ImageBasedGroupUpgrade),
+    Create(Box<ImageBasedGroupUpgrade>),
     /// A change to a stored object.
     Update {
         /// The stored object.
-        old: ImageBasedGroupUpgrade,
+        old: Box<ImageBasedGroupUpgrade>,
         /// The object as it would be stored.
-        new: ImageBasedGroupUpgrade,
+        new: Box<ImageBasedGroupUpgrade>,
     },
 }
 
@@ -227,14 +227,17 @@ impl Request<'_> {
             Err(e) => return Ok(Subject::Malformed(e)),
         };
         if !needs_old {
-            return Ok(Subject::Create(new));
+            return Ok(Subject::Create(Box::new(new)));
         }
         let old = self.old_object.ok_or(ReviewError::MissingObject {
             operation,
             field: "oldObject",
         })?;
         match ImageBasedGroupUpgrade::from_json(old.get()) {
-            Ok(old) => Ok(Subject::Update { old, new }),
+            Ok(old) => Ok(Subject::Update {
+                old: Box::new(old),
+                new: Box::new(new),
+            }),
             Err(e) => Ok(Subject::Malformed(FieldError {
                 detail: format!("stored object (oldObject): {}", e.detail),
                 ..e

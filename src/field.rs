@@ -219,11 +219,11 @@ impl FieldError {
     /// The part after the field path, as apimachinery's `ErrorBody()`.
     pub fn body(&self) -> String {
         let mut s = String::from(self.kind.as_str());
-        if self.kind.shows_value() {
-            if let Some(v) = &self.value {
-                s.push_str(": ");
-                s.push_str(v);
-            }
+        if self.kind.shows_value()
+            && let Some(v) = &self.value
+        {
+            s.push_str(": ");
+            s.push_str(v);
         }
         if !self.detail.is_empty() {
             s.push_str(": ");

@@ -59,10 +59,10 @@ pub fn secrets_to_check(config: &Config, new: &ImageBasedGroupUpgrade) -> Vec<St
         .and_then(|s| s.pull_secret_ref.as_ref())
         .and_then(|p| p.name.clone());
     let mut out: Vec<String> = named.into_iter().collect();
-    if let Some(seed) = &config.seed_pull_secret {
-        if !out.contains(seed) {
-            out.push(seed.clone());
-        }
+    if let Some(seed) = &config.seed_pull_secret
+        && !out.contains(seed)
+    {
+        out.push(seed.clone());
     }
     out
 }

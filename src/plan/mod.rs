@@ -58,10 +58,10 @@ pub fn validate(ibgu: &ImageBasedGroupUpgrade) -> ErrorList {
             None => all_well_formed = false,
         }
     }
-    if let Err(u) = supported::check(&parsed) {
-        if all_well_formed || u.step < parsed.len() {
-            errors.push(combination_error(&parsed, &path, u));
-        }
+    if let Err(u) = supported::check(&parsed)
+        && (all_well_formed || u.step < parsed.len())
+    {
+        errors.push(combination_error(&parsed, &path, u));
     }
     errors
 }
@@ -206,7 +206,7 @@ mod tests {
     #[test]
     fn too_many_steps() {
         let step = r#"{"actions":["Prep"]}"#;
-        let plan = format!("[{}]", vec![step; 7].join(","));
+        let plan = format!("[{}]", [step; 7].join(","));
         let e = errors(&plan);
         assert_eq!(e[0], "spec.plan: Too many: 7: must have at most 6 items");
     }

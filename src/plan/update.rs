@@ -43,15 +43,13 @@ pub fn validate(old: &ImageBasedGroupUpgrade, new: &ImageBasedGroupUpgrade) -> E
             ));
         }
     }
-    if new_plan.len() > old_plan.len() {
-        if let Some(why) = progressing(old) {
-            errors.push(FieldError::forbidden(
-                path.index(old_plan.len()),
-                format!(
-                    "steps can be added only once earlier steps have completed or failed: {why}"
-                ),
-            ));
-        }
+    if new_plan.len() > old_plan.len()
+        && let Some(why) = progressing(old)
+    {
+        errors.push(FieldError::forbidden(
+            path.index(old_plan.len()),
+            format!("steps can be added only once earlier steps have completed or failed: {why}"),
+        ));
     }
     errors
 }

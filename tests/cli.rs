@@ -1,0 +1,194 @@
+//! The `review` and `check` commands, run as a user or a pipeline would run them.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ibgu-webhook"))
+}
+
+fn root(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+fn run(cmd: &mut Command, stdin: Option<&[u8]>) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env_remove("IBGU_SEED_PULL_SECRET")
+        .env_remove("IBGU_DEFAULT_MAX_CONCURRENCY")
+        .spawn()
+        .expect("spawn ibgu-webhook");
+    let mut pipe = child.stdin.take().expect("stdin");
+    pipe.write_all(stdin.unwrap_or_default())
+        .expect("write stdin");
+    drop(pipe);
+    child.wait_with_output().expect("wait")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn review_answers_a_denial_with_exit_0() {
+    let out = run(
+        bin().args(["review", "--mode", "validate"]).arg(root(
+            "tests/fixtures/validate-rule2-prep-then-rollback-denied/review.json",
+        )),
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON response");
+    assert_eq!(v["kind"], "AdmissionReview");
+    assert_eq!(v["response"]["allowed"], false);
+    assert_eq!(v["response"]["status"]["code"], 422);
+}
+
+#[test]
+fn review_reads_stdin_and_takes_policy_flags() {
+    let body = std::fs::read(root(
+        "tests/fixtures/mutate-rule2-inject-seed-pull-secret/review.json",
+    ))
+    .expect("fixture");
+    let out = run(
+        bin().args([
+            "review",
+            "--mode",
+            "mutate",
+            "--seed-pull-secret",
+            "seed-pull-secret",
+        ]),
+        Some(&body),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON response");
+    assert_eq!(v["response"]["patchType"], "JSONPatch");
+    assert!(v["response"]["patch"].is_string());
+    // Without the flag nothing is injected.
+    let out = run(bin().args(["review", "--mode", "mutate", "-"]), Some(&body));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON response");
+    assert!(v["response"]["patch"].is_null(), "{v}");
+}
+
+#[test]
+fn review_refuses_what_is_not_an_admission_review() {
+    for input in [&b"{not json"[..], b"{\"kind\":\"Pod\"}", b"", b"\xff\xfe"] {
+        let out = run(bin().args(["review", "--mode", "validate"]), Some(input));
+        assert_eq!(out.status.code(), Some(2), "input {input:?}");
+        assert!(out.stdout.is_empty());
+        assert!(
+            text(&out.stderr).starts_with("ibgu-webhook: error: "),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    let out = run(
+        bin().args(["review", "--mode", "validate", "/nonexistent/review.json"]),
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("reading /nonexistent/review.json"));
+    let out = run(bin().args(["review", "--mode", "judge"]), None);
+    assert_eq!(out.status.code(), Some(2), "clap usage error");
+}
+
+#[test]
+fn check_passes_a_good_manifest_and_skips_other_kinds() {
+    let out = run(
+        bin()
+            .arg("check")
+            .arg(root("examples/manifests/ibgu-upgrade.yaml")),
+        None,
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains(
+            "document 1: ImageBasedGroupUpgrade ztp-group/upgrade-4-20 (CREATE): allowed"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("1 checked, 0 denied, 1 other documents skipped"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_with_old_applies_update_rules_and_exits_1() {
+    let out = run(
+        bin()
+            .arg("check")
+            .arg(root("examples/manifests/ibgu-upgrade-edited.yaml"))
+            .arg("--old")
+            .arg(root("examples/manifests/ibgu-upgrade.yaml")),
+        None,
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    for want in [
+        "(UPDATE): DENIED",
+        "error: spec.plan[0].rolloutStrategy: Forbidden: the rollout strategy of an ongoing plan's step cannot change",
+        "error: spec.plan[1].actions: Unsupported value: [\"Rollback\"]: after [Prep, Upgrade] a step may be [FinalizeUpgrade], [AbortOnFailure]",
+        "error: spec.ibuSpec: Forbidden: field is immutable: seedImageRef.image changed",
+        "warning: spec.plan[1].rolloutStrategy: defaulted maxConcurrency 100 (step 0), timeout 240",
+    ] {
+        assert!(stdout.contains(want), "missing {want:?} in:\n{stdout}");
+    }
+    // Without --old the same manifest is a CREATE: only the combination is wrong.
+    let out = run(
+        bin()
+            .arg("check")
+            .arg(root("examples/manifests/ibgu-upgrade-edited.yaml")),
+        None,
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout.contains("(CREATE): DENIED") && !stdout.contains("immutable"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_json_output_is_for_machines() {
+    let yaml = std::fs::read(root("examples/manifests/ibgu-upgrade-edited.yaml")).expect("example");
+    let out = run(bin().args(["check", "-", "--output", "json"]), Some(&yaml));
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let obj = &v["objects"][0];
+    assert_eq!(obj["file"], "-");
+    assert_eq!(obj["allowed"], false);
+    assert_eq!(obj["errors"][0]["field"], "spec.plan[1].actions");
+    assert_eq!(obj["errors"][0]["type"], "NotSupported");
+    assert!(
+        obj["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("spec.plan[1].actions: Unsupported value"))
+    );
+    assert_eq!(obj["patch"][0]["path"], "/spec/plan/1/rolloutStrategy");
+}
+
+#[test]
+fn check_reports_unreadable_input_with_exit_2() {
+    let out = run(bin().args(["check", "-"]), Some(b"a: [1, 2\n"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("-: invalid YAML"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(bin().args(["check", "-", "--old", "-"]), Some(b""));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("stdin (-) can be read only once"));
+    // A wrongly typed field is a denial naming its path, not a crash.
+    let doc = b"apiVersion: lcm.openshift.io/v1alpha1\nkind: ImageBasedGroupUpgrade\nmetadata: {name: x}\nspec:\n  plan: [{actions: Prep}]\n";
+    let out = run(bin().args(["check", "-"]), Some(doc));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("error: spec.plan[0].actions: Invalid value: invalid type: string \"Prep\", expected a sequence"), "{}", text(&out.stdout));
+}
