@@ -235,7 +235,12 @@ impl FieldError {
 
 impl fmt::Display for FieldError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.body())
+        // An error about the whole object has no path to name.
+        if self.field.as_str().is_empty() {
+            f.write_str(&self.body())
+        } else {
+            write!(f, "{}: {}", self.field, self.body())
+        }
     }
 }
 
@@ -358,6 +363,16 @@ mod tests {
         assert_eq!(
             list.aggregate(),
             "[a: Required value, b: Required value: why]"
+        );
+    }
+
+    #[test]
+    fn error_about_the_whole_object_has_no_path() {
+        let e =
+            FieldError::type_invalid(Path::new(""), "invalid type: sequence, expected an object");
+        assert_eq!(
+            e.to_string(),
+            "Invalid value: invalid type: sequence, expected an object"
         );
     }
 

@@ -2,7 +2,9 @@
 //!
 //! Field names follow TALM's CRD (`config/crd/bases/lcm.openshift.io_imagebasedgroupupgrades.yaml`).
 //! Only what a rule reads is typed; everything else rides in each struct's `extra`, so
-//! encoding a decoded object gives back the same JSON.
+//! encoding a decoded object gives back the same JSON. `status` is kept as raw JSON and
+//! decoded on demand ([`ImageBasedGroupUpgrade::progress`] reads the summary the rules
+//! need without decoding every cluster's history).
 //!
 //! ```
 //! use ibgu_webhook::ibgu::ImageBasedGroupUpgrade;
@@ -18,10 +20,15 @@
 //! assert_eq!(back, serde_json::from_str::<serde_json::Value>(json).unwrap());
 //! ```
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use crate::field::{FieldError, Path};
 use crate::object::object;
+pub use crate::object::{Extra, Lazy, RawJson};
 
 /// The API group of the resource.
 pub const GROUP: &str = "lcm.openshift.io";
@@ -41,7 +48,8 @@ object! {
         "kind" => kind: String,
         "metadata" => metadata: Metadata,
         "spec" => spec: Spec,
-        "status" => status: Status,
+        /// Decoded on demand: see [`ImageBasedGroupUpgrade::progress`].
+        "status" => status: Lazy<Status>,
     }
 }
 
@@ -58,7 +66,7 @@ object! {
     /// `spec`: which clusters, what seed image, and the plan.
     pub struct Spec {
         /// Kept as JSON: the webhook only compares it.
-        "clusterLabelSelectors" => cluster_label_selectors: Vec<Value>,
+        "clusterLabelSelectors" => cluster_label_selectors: RawJson,
         "ibuSpec" => ibu_spec: IbuSpec,
         "plan" => plan: Vec<Step>,
     }
@@ -198,23 +206,106 @@ impl ImageBasedGroupUpgrade {
             .as_ref()
     }
 
-    /// The clusters in `status`, empty when unset.
-    pub fn clusters(&self) -> &[ClusterState] {
-        self.status
-            .as_ref()
-            .and_then(|s| s.clusters.as_deref())
-            .unwrap_or(&[])
+    /// `spec.ibuSpec`, when set.
+    pub fn ibu_spec(&self) -> Option<&IbuSpec> {
+        self.spec.as_ref()?.ibu_spec.as_ref()
     }
 
-    /// The condition of type `type_`, when present.
-    pub fn condition(&self, type_: &str) -> Option<&Condition> {
-        self.status
-            .as_ref()?
+    /// What the update rules need from `status`, read without decoding every cluster's
+    /// history. An object without status has made no progress.
+    pub fn progress(&self) -> Result<Progress, FieldError> {
+        let Some(status) = &self.status else {
+            return Ok(Progress::default());
+        };
+        let view: StatusView<'_> = serde_json::from_str(status.raw()).map_err(|e| {
+            FieldError::type_invalid(Path::new("status"), strip_position(&e.to_string()))
+        })?;
+        let clusters = view.clusters.unwrap_or_default();
+        let mut progress = Progress {
+            clusters: clusters.len(),
+            ..Progress::default()
+        };
+        for c in &clusters {
+            if let Some(current) = &c.current_action {
+                progress.running_count += 1;
+                if progress.running.len() < Progress::NAMES_KEPT {
+                    progress.running.push((
+                        c.name.as_deref().unwrap_or("?").to_owned(),
+                        current.action.as_deref().unwrap_or("?").to_owned(),
+                    ));
+                }
+            }
+            if c.failed_actions.as_ref().is_some_and(|f| !f.is_empty()) {
+                progress.failed += 1;
+            }
+        }
+        progress.progressing = view
             .conditions
-            .as_ref()?
-            .iter()
-            .find(|c| c.type_.as_deref() == Some(type_))
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| {
+                c.type_.as_deref() == Some("Progressing") && c.status.as_deref() == Some("True")
+            })
+            .map(|c| c.reason.as_deref().unwrap_or("unset").to_owned());
+        Ok(progress)
     }
+}
+
+/// The summary of `status` the update rules read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// How many clusters the status lists.
+    pub clusters: usize,
+    /// How many clusters have a `currentAction`.
+    pub running_count: usize,
+    /// The first few of them: (cluster, action).
+    pub running: Vec<(String, String)>,
+    /// How many clusters have failed actions.
+    pub failed: usize,
+    /// The reason of condition `Progressing` when it is True.
+    pub progressing: Option<String>,
+}
+
+impl Progress {
+    /// How many running clusters are named in messages.
+    pub const NAMES_KEPT: usize = 3;
+}
+
+/// Borrowed views of `status`: only what [`Progress`] needs, strings not copied.
+#[derive(Deserialize)]
+struct StatusView<'a> {
+    #[serde(borrow, default)]
+    clusters: Option<Vec<ClusterView<'a>>>,
+    #[serde(borrow, default)]
+    conditions: Option<Vec<ConditionView<'a>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClusterView<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    current_action: Option<ActionView<'a>>,
+    /// Only counted: `IgnoredAny` is zero-sized, so the Vec never allocates.
+    #[serde(default)]
+    failed_actions: Option<Vec<IgnoredAny>>,
+}
+
+#[derive(Deserialize)]
+struct ActionView<'a> {
+    #[serde(borrow, default)]
+    action: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct ConditionView<'a> {
+    #[serde(rename = "type", borrow, default)]
+    type_: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    status: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reason: Option<Cow<'a, str>>,
 }
 
 impl Step {
@@ -229,15 +320,8 @@ impl Step {
     }
 }
 
-impl ClusterState {
-    /// The cluster's failed actions, empty when unset.
-    pub fn failed_actions(&self) -> &[ActionMessage] {
-        self.failed_actions.as_deref().unwrap_or(&[])
-    }
-}
-
 /// Turns a decoder error into a field error at the path where it happened.
-fn decode_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> FieldError {
+pub(crate) fn decode_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> FieldError {
     let path = e.path().to_string();
     let path = if path == "." { String::new() } else { path };
     FieldError::type_invalid(
@@ -280,6 +364,26 @@ mod tests {
     fn null_means_unset() {
         let obj = ImageBasedGroupUpgrade::from_json(r#"{"spec":{"plan":null}}"#).unwrap();
         assert!(obj.plan().is_empty());
+    }
+
+    #[test]
+    fn progress_summarises_status() {
+        let obj = ImageBasedGroupUpgrade::from_json(
+            r#"{"status":{"clusters":[{"name":"a","currentAction":{"action":"Prep"},"completedActions":[{"action":"x"}]},
+                {"name":"b\u0041","failedActions":[{"action":"Prep","message":"m"}]},{"name":"c","failedActions":[]}],
+                "conditions":[{"type":"Progressing","status":"True","reason":"InProgress"}]}}"#,
+        )
+        .unwrap();
+        let p = obj.progress().unwrap();
+        assert_eq!(p.clusters, 3);
+        assert_eq!(p.running, [("a".to_owned(), "Prep".to_owned())]);
+        assert_eq!(p.failed, 1);
+        assert_eq!(p.progressing.as_deref(), Some("InProgress"));
+        // The typed status is there too, on demand.
+        let status = obj.status.as_ref().unwrap().decode("status").unwrap();
+        assert_eq!(status.clusters.unwrap()[1].name.as_deref(), Some("bA"));
+        let bad = ImageBasedGroupUpgrade::from_json(r#"{"status":{"clusters":"x"}}"#).unwrap();
+        assert_eq!(bad.progress().unwrap_err().field.as_str(), "status");
     }
 
     #[test]

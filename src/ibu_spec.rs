@@ -26,7 +26,7 @@ pub fn image_matches(image: &str) -> bool {
 pub fn validate(ibgu: &ImageBasedGroupUpgrade) -> ErrorList {
     let mut errors = ErrorList::new();
     let path = Path::new("spec").child("ibuSpec");
-    let Some(ibu) = ibgu.spec.as_ref().and_then(|s| s.ibu_spec.as_ref()) else {
+    let Some(ibu) = ibgu.ibu_spec() else {
         errors.push(FieldError::required(
             path,
             "the seed image and version to upgrade to",
@@ -35,9 +35,9 @@ pub fn validate(ibgu: &ImageBasedGroupUpgrade) -> ErrorList {
     };
     let needs_seed =
         plan::has_action(ibgu, Action::Prep) || plan::has_action(ibgu, Action::Upgrade);
-    let seed = ibu.seed_image_ref.clone().unwrap_or_default();
+    let seed = ibu.seed_image_ref.as_ref();
     let seed_path = path.child("seedImageRef");
-    match seed.image.as_deref() {
+    match seed.and_then(|s| s.image.as_deref()) {
         None | Some("") if needs_seed => errors.push(FieldError::required(
             seed_path.child("image"),
             "Prep and Upgrade need the seed image's pull spec",
@@ -49,7 +49,12 @@ pub fn validate(ibgu: &ImageBasedGroupUpgrade) -> ErrorList {
         )),
         _ => {}
     }
-    if needs_seed && seed.version.as_deref().unwrap_or("").is_empty() {
+    if needs_seed
+        && seed
+            .and_then(|s| s.version.as_deref())
+            .unwrap_or("")
+            .is_empty()
+    {
         errors.push(FieldError::required(
             seed_path.child("version"),
             "the OpenShift version of the seed image, e.g. 4.20.0",

@@ -11,25 +11,22 @@ use crate::ibgu::ImageBasedGroupUpgrade;
 /// Rule 6, reporting what changed so the user can find it in a long diff.
 pub fn validate(old: &ImageBasedGroupUpgrade, new: &ImageBasedGroupUpgrade) -> ErrorList {
     let mut errors = ErrorList::new();
-    let (o, n) = (
-        old.spec.clone().unwrap_or_default(),
-        new.spec.clone().unwrap_or_default(),
-    );
     let spec = Path::new("spec");
-    if o.ibu_spec != n.ibu_spec {
-        errors.push(immutable(spec.child("ibuSpec"), &o.ibu_spec, &n.ibu_spec));
+    let (o, n) = (old.ibu_spec(), new.ibu_spec());
+    if o != n {
+        errors.push(immutable(spec.child("ibuSpec"), o, n));
     }
-    if o.cluster_label_selectors != n.cluster_label_selectors {
-        errors.push(immutable(
-            spec.child("clusterLabelSelectors"),
-            &o.cluster_label_selectors,
-            &n.cluster_label_selectors,
-        ));
+    fn selectors(x: &ImageBasedGroupUpgrade) -> Option<&crate::ibgu::RawJson> {
+        x.spec.as_ref()?.cluster_label_selectors.as_ref()
+    }
+    let (o, n) = (selectors(old), selectors(new));
+    if o != n {
+        errors.push(immutable(spec.child("clusterLabelSelectors"), o, n));
     }
     errors
 }
 
-fn immutable<T: Serialize>(path: Path, old: &Option<T>, new: &Option<T>) -> FieldError {
+fn immutable<T: Serialize>(path: Path, old: Option<&T>, new: Option<&T>) -> FieldError {
     let what = match (old, new) {
         (None, _) => "it cannot be added".to_owned(),
         (_, None) => "it cannot be removed".to_owned(),

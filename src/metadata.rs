@@ -13,9 +13,11 @@ const GENERATED_SUFFIX: usize = 5;
 /// the prefix plus the apiserver's suffix must fit.
 pub fn validate(ibgu: &ImageBasedGroupUpgrade) -> ErrorList {
     let mut errors = ErrorList::new();
-    let meta = ibgu.metadata.clone().unwrap_or_default();
     let path = Path::new("metadata");
-    match (meta.name.as_deref(), meta.generate_name.as_deref()) {
+    let meta = ibgu.metadata.as_ref();
+    let name = meta.and_then(|m| m.name.as_deref());
+    let generate_name = meta.and_then(|m| m.generate_name.as_deref());
+    match (name, generate_name) {
         (Some(name), _) if name.chars().count() > MAX_NAME => {
             errors.push(FieldError::too_long(path.child("name"), MAX_NAME));
         }

@@ -118,14 +118,12 @@ fn object_rules(ibgu: &ImageBasedGroupUpgrade) -> ErrorList {
 /// Whether the section of the object that `e` is about is unchanged by the update.
 fn unchanged(old: &ImageBasedGroupUpgrade, new: &ImageBasedGroupUpgrade, e: &FieldError) -> bool {
     let field = e.field.as_str();
-    let spec = |o: &ImageBasedGroupUpgrade| o.spec.clone().unwrap_or_default();
     if field.starts_with("spec.plan") {
         old.plan() == new.plan()
     } else if field.starts_with("spec.ibuSpec") {
-        spec(old).ibu_spec == spec(new).ibu_spec
+        old.ibu_spec() == new.ibu_spec()
     } else if field.starts_with("metadata.") {
-        old.metadata.clone().unwrap_or_default().name
-            == new.metadata.clone().unwrap_or_default().name
+        old.name() == new.name()
     } else {
         false
     }
@@ -142,20 +140,37 @@ pub fn validate(config: &Config, change: Change<'_>, hub: &Hub) -> Verdict {
     let mut errors = object_rules(new);
     let mut warnings = Vec::new();
     if let Change::Update { old, new } = change {
-        let stored = object_rules(old);
-        let before = errors.len();
-        errors.retain(|e| !(stored.iter().any(|s| s == e) && unchanged(old, new, e)));
-        if errors.len() < before {
-            warnings.push(format!(
-                "{} violation(s) already stored and unchanged were not enforced",
-                before - errors.len()
-            ));
+        if !errors.is_empty() {
+            let stored = object_rules(old);
+            let before = errors.len();
+            errors.retain(|e| !(stored.iter().any(|s| s == e) && unchanged(old, new, e)));
+            if errors.len() < before {
+                warnings.push(format!(
+                    "{} violation(s) already stored and unchanged were not enforced",
+                    before - errors.len()
+                ));
+            }
         }
         errors.extend(plan::update::validate(old, new));
         errors.extend(immutable::validate(old, new));
-        warnings.extend(plan::update::warnings(old, new));
+        if plan::update::appends(old, new) {
+            // Rules 4, 5 and the batch warning read the stored status, once.
+            match old.progress() {
+                Ok(progress) => {
+                    let at = old.plan().len();
+                    if let Some(e) = plan::update::appended_while_progressing(at, &progress) {
+                        errors.push(e);
+                    }
+                    warnings.extend(plan::update::appended_after_failures(old, new, &progress));
+                    warnings.extend(rollout::warnings(at, new, progress.clusters));
+                }
+                Err(e) => errors.push(FieldError::forbidden(
+                    plan::path().index(old.plan().len()),
+                    format!("steps cannot be appended while the stored status is unreadable: {e}"),
+                )),
+            }
+        }
     }
-    warnings.extend(rollout::warnings(change.old_object(), new));
     let (secret_errors, secret_warnings) = pull_secret::validate(config, new, hub);
     errors.extend(secret_errors);
     warnings.extend(secret_warnings);
@@ -201,12 +216,10 @@ mod tests {
             r#"{"metadata":{"name":"u"},"spec":{"ibuSpec":{"seedImageRef":{"image":"i","version":"v"}},"plan":[{"actions":["Prep"],"rolloutStrategy":{"maxConcurrency":1,"timeout":9}},{"actions":["Rollback"],"rolloutStrategy":{"maxConcurrency":1,"timeout":9}}]}}"#,
         );
         let mut new = old.clone();
-        new.metadata
-            .as_mut()
-            .unwrap()
-            .extra
-            .0
-            .insert("finalizers".into(), serde_json::json!([]));
+        new.metadata.as_mut().unwrap().extra.insert(
+            "finalizers".into(),
+            crate::ibgu::RawJson::from_value(&serde_json::json!([])).unwrap(),
+        );
         let v = validate(
             &Config::default(),
             Change::Update {

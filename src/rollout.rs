@@ -56,15 +56,14 @@ pub fn validate(ibgu: &ImageBasedGroupUpgrade) -> ErrorList {
 }
 
 /// Warns when an appended step's timeout, shared across its batches, leaves under a
-/// minute per batch. Only known on UPDATE, where the status counts the clusters.
-pub fn warnings(old: Option<&ImageBasedGroupUpgrade>, new: &ImageBasedGroupUpgrade) -> Vec<String> {
-    let Some(old) = old else { return Vec::new() };
-    let clusters = old.clusters().len() as i64;
+/// minute per batch. Only known on UPDATE, where the stored status counts the clusters.
+pub fn warnings(old_steps: usize, new: &ImageBasedGroupUpgrade, clusters: usize) -> Vec<String> {
+    let clusters = i64::try_from(clusters).unwrap_or(i64::MAX);
     if clusters == 0 {
         return Vec::new();
     }
     let mut out = Vec::new();
-    for (i, step) in new.plan().iter().enumerate().skip(old.plan().len()) {
+    for (i, step) in new.plan().iter().enumerate().skip(old_steps) {
         let Some(RolloutStrategy {
             max_concurrency: Some(m),
             timeout,
@@ -77,7 +76,7 @@ pub fn warnings(old: Option<&ImageBasedGroupUpgrade>, new: &ImageBasedGroupUpgra
         if *m < 1 || timeout < 1 {
             continue;
         }
-        let batches = (clusters + m - 1) / m;
+        let batches = clusters.saturating_add(m - 1) / m;
         if timeout < batches {
             out.push(format!(
                 "spec.plan[{i}].rolloutStrategy: timeout {timeout}m over {batches} batches of {m} leaves under 1m per batch"
@@ -224,8 +223,9 @@ mod tests {
         let new = ibgu(
             r#"[{"actions":["Prep"],"rolloutStrategy":{"maxConcurrency":1}},{"actions":["Upgrade"],"rolloutStrategy":{"maxConcurrency":2,"timeout":20}}]"#,
         );
+        let clusters = old.progress().unwrap().clusters;
         assert_eq!(
-            warnings(Some(&old), &new),
+            warnings(old.plan().len(), &new, clusters),
             [
                 "spec.plan[1].rolloutStrategy: timeout 20m over 25 batches of 2 leaves under 1m per batch"
             ]

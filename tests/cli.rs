@@ -192,3 +192,74 @@ fn check_reports_unreadable_input_with_exit_2() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stdout).contains("error: spec.plan[0].actions: Invalid value: invalid type: string \"Prep\", expected a sequence"), "{}", text(&out.stdout));
 }
+
+#[test]
+fn hostile_input_gets_an_answer_or_a_clear_error_never_a_crash() {
+    let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+    let review = |object: String| {
+        format!(
+            r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"u",
+            "kind":{{"group":"lcm.openshift.io","version":"v1alpha1","kind":"ImageBasedGroupUpgrade"}},
+            "operation":"CREATE","object":{object}}}}}"#
+        )
+    };
+    for (object, mode) in [
+        // Deep nesting in a field the model keeps raw, in one it compares, and as the object.
+        (
+            format!(r#"{{"metadata":{{"x":{}}}}}"#, deep(100_000)),
+            "validate",
+        ),
+        (
+            format!(
+                r#"{{"spec":{{"clusterLabelSelectors":{}}}}}"#,
+                deep(100_000)
+            ),
+            "mutate",
+        ),
+        (deep(100_000), "validate"),
+    ] {
+        let out = run(
+            bin().args(["review", "--mode", mode]),
+            Some(review(object).as_bytes()),
+        );
+        assert!(out.status.code().is_some(), "killed by a signal");
+        if out.status.success() {
+            let v: Value = serde_json::from_slice(&out.stdout).expect("JSON response");
+            assert_eq!(v["response"]["uid"], "u");
+        } else {
+            assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        }
+    }
+    // A root that is not an object is a denial without an empty path.
+    let out = run(
+        bin().args(["review", "--mode", "validate"]),
+        Some(review("[1]".into()).as_bytes()),
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON response");
+    let message = v["response"]["status"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.ends_with(
+            r#""" is invalid: Invalid value: invalid type: sequence, expected an object"#
+        ),
+        "{message}"
+    );
+    // A YAML alias bomb and a deeply nested document are refused, not expanded.
+    let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..9 {
+        let p = i - 1;
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    for doc in [bomb, format!("spec: {{plan: {}}}\n", deep(100_000))] {
+        let out = run(bin().args(["check", "-"]), Some(doc.as_bytes()));
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("-: invalid YAML"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+}

@@ -100,7 +100,10 @@ fn parse_step(step: &Step, path: &Path, errors: &mut ErrorList) -> Option<Vec<Ac
 
 /// Rule 2's message: the offending step, and what may stand there instead.
 fn combination_error(plan: &[Vec<Action>], path: &Path, u: supported::Unsupported) -> FieldError {
-    let bad = &plan[u.step];
+    // The table is prefix-closed, so the offending step exists; guard anyway.
+    let Some(bad) = plan.get(u.step) else {
+        return FieldError::unsupported(path.clone(), "", "the plan is not one TALM supports");
+    };
     let follows: Vec<String> = u.follows.iter().map(|s| step_text(s)).collect();
     let mut detail = if u.step == 0 {
         format!("a plan may start with {}", follows.join(", "))

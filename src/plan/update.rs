@@ -10,13 +10,11 @@
 
 use crate::action::Action;
 use crate::field::{ErrorList, FieldError, Path};
-use crate::ibgu::{DEFAULT_TIMEOUT_MINUTES, ImageBasedGroupUpgrade, RolloutStrategy, Step};
+use crate::ibgu::{
+    DEFAULT_TIMEOUT_MINUTES, ImageBasedGroupUpgrade, Progress, RolloutStrategy, Step,
+};
 
-/// How many cluster names a message lists before it says "...".
-const NAMES_SHOWN: usize = 3;
-
-/// Rules 3 and 4: existing steps are kept as they were, and steps are appended only
-/// while no step is running.
+/// Rule 3: existing steps are kept as they were, in order.
 pub fn validate(old: &ImageBasedGroupUpgrade, new: &ImageBasedGroupUpgrade) -> ErrorList {
     let mut errors = ErrorList::new();
     let (old_plan, new_plan) = (old.plan(), new.plan());
@@ -43,15 +41,12 @@ pub fn validate(old: &ImageBasedGroupUpgrade, new: &ImageBasedGroupUpgrade) -> E
             ));
         }
     }
-    if new_plan.len() > old_plan.len()
-        && let Some(why) = progressing(old)
-    {
-        errors.push(FieldError::forbidden(
-            path.index(old_plan.len()),
-            format!("steps can be added only once earlier steps have completed or failed: {why}"),
-        ));
-    }
     errors
+}
+
+/// Whether the update appends steps (the case rules 4, 5 and the batch warning judge).
+pub fn appends(old: &ImageBasedGroupUpgrade, new: &ImageBasedGroupUpgrade) -> bool {
+    new.plan().len() > old.plan().len()
 }
 
 fn changed_actions(i: usize, was: &Step, new_plan: &[Step], path: &Path) -> FieldError {
@@ -75,87 +70,75 @@ fn changed_actions(i: usize, was: &Step, new_plan: &[Step], path: &Path) -> Fiel
 /// unset is not a change here: defaulting fills it, and rule 1 reports it if not.
 fn changed_rollout(was: &Step, now: &Step) -> Option<String> {
     let now = now.rollout_strategy.as_ref()?;
-    let was_rs = was.rollout_strategy.clone().unwrap_or_default();
+    let unset = RolloutStrategy::default();
+    let was_rs = was.rollout_strategy.as_ref().unwrap_or(&unset);
     let timeout = |r: &RolloutStrategy| r.timeout.unwrap_or(DEFAULT_TIMEOUT_MINUTES);
     let max_changed =
         now.max_concurrency.is_some() && now.max_concurrency != was_rs.max_concurrency;
-    let timeout_changed = timeout(now) != timeout(&was_rs);
+    let timeout_changed = timeout(now) != timeout(was_rs);
     (max_changed || timeout_changed).then(|| {
         format!(
             "the rollout strategy of an ongoing plan's step cannot change: was maxConcurrency {}, timeout {}",
             was_rs
                 .max_concurrency
                 .map_or_else(|| "unset".to_owned(), |m| m.to_string()),
-            timeout(&was_rs)
+            timeout(was_rs)
         )
     })
 }
 
-/// Why the IBGU counts as progressing (rule 4), from its stored status.
-pub fn progressing(old: &ImageBasedGroupUpgrade) -> Option<String> {
-    let running: Vec<(&str, &str)> = old
-        .clusters()
-        .iter()
-        .filter_map(|c| {
-            let action = c.current_action.as_ref()?.action.as_deref().unwrap_or("?");
-            Some((c.name.as_deref().unwrap_or("?"), action))
-        })
-        .collect();
-    if !running.is_empty() {
-        let names: Vec<String> = running
+/// Rule 4: steps are appended (at index `at`) only once nothing is progressing.
+pub fn appended_while_progressing(at: usize, progress: &Progress) -> Option<FieldError> {
+    let why = if progress.running_count > 0 {
+        let names: Vec<String> = progress
+            .running
             .iter()
-            .take(NAMES_SHOWN)
             .map(|(n, a)| format!("{n} ({a})"))
             .collect();
-        let more = if running.len() > NAMES_SHOWN {
+        let more = if progress.running_count > names.len() {
             ", ..."
         } else {
             ""
         };
-        return Some(format!(
+        format!(
             "{} cluster(s) still running an action: {}{more}",
-            running.len(),
+            progress.running_count,
             names.join(", ")
-        ));
-    }
-    let cond = old.condition("Progressing")?;
-    (cond.status.as_deref() == Some("True")).then(|| {
+        )
+    } else {
         format!(
             "condition Progressing is True (reason {})",
-            cond.reason.as_deref().unwrap_or("unset")
+            progress.progressing.as_ref()?
         )
-    })
+    };
+    Some(FieldError::forbidden(
+        super::path().index(at),
+        format!("steps can be added only once earlier steps have completed or failed: {why}"),
+    ))
 }
 
 /// Rule 5: when clusters failed earlier steps and the first appended step does not start
 /// with Abort, AbortOnFailure or Rollback, say that those clusters will be skipped.
-pub fn warnings(old: &ImageBasedGroupUpgrade, new: &ImageBasedGroupUpgrade) -> Vec<String> {
-    let (old_plan, new_plan) = (old.plan(), new.plan());
-    let Some(first_new) = new_plan.get(old_plan.len()) else {
-        return Vec::new();
-    };
-    if new_plan.len() <= old_plan.len() || old_plan.is_empty() {
-        return Vec::new();
-    }
+pub fn appended_after_failures(
+    old: &ImageBasedGroupUpgrade,
+    new: &ImageBasedGroupUpgrade,
+    progress: &Progress,
+) -> Option<String> {
+    let at = old.plan().len();
+    let first_new = new.plan().get(at)?;
     let recovers = first_new.actions().first().is_some_and(|a| {
         matches!(
             Action::parse(a),
             Some(Action::Abort | Action::AbortOnFailure | Action::Rollback)
         )
     });
-    let failed = old
-        .clusters()
-        .iter()
-        .filter(|c| !c.failed_actions().is_empty())
-        .count();
-    if recovers || failed == 0 {
-        return Vec::new();
-    }
-    vec![format!(
-        "spec.plan[{}]: {failed} cluster(s) failed an earlier step and will be skipped; \
-         recover them with AbortOnFailure first",
-        old_plan.len()
-    )]
+    (!recovers && progress.failed > 0).then(|| {
+        format!(
+            "spec.plan[{at}]: {} cluster(s) failed an earlier step and will be skipped; \
+             recover them with AbortOnFailure first",
+            progress.failed
+        )
+    })
 }
 
 #[cfg(test)]
@@ -170,7 +153,21 @@ mod tests {
     }
 
     fn msgs(old: &ImageBasedGroupUpgrade, new: &ImageBasedGroupUpgrade) -> Vec<String> {
-        validate(old, new).iter().map(ToString::to_string).collect()
+        let mut errors = validate(old, new);
+        if appends(old, new) {
+            errors.extend(
+                appended_while_progressing(old.plan().len(), &old.progress().unwrap())
+                    .into_iter()
+                    .collect::<ErrorList>(),
+            );
+        }
+        errors.iter().map(ToString::to_string).collect()
+    }
+
+    fn warnings(old: &ImageBasedGroupUpgrade, new: &ImageBasedGroupUpgrade) -> Vec<String> {
+        appended_after_failures(old, new, &old.progress().unwrap())
+            .into_iter()
+            .collect()
     }
 
     const RS: &str = r#""rolloutStrategy":{"maxConcurrency":10,"timeout":240}"#;
