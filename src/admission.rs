@@ -88,6 +88,9 @@ pub enum ReviewError {
     /// Not JSON, or not shaped like an AdmissionReview.
     #[error("body is not an AdmissionReview: {0}")]
     Malformed(#[from] serde_json::Error),
+    /// Not UTF-8, so not JSON.
+    #[error("body is not an AdmissionReview: not UTF-8 ({0})")]
+    NotUtf8(std::str::Utf8Error),
     /// Another apiVersion, such as `admission.k8s.io/v1beta1`.
     #[error("AdmissionReview apiVersion {0:?} is not served: only {API_VERSION} is")]
     Version(String),
@@ -112,41 +115,72 @@ pub enum ReviewError {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ReviewIn<'a> {
+#[serde(bound(deserialize = "O: Deserialize<'de>"))]
+struct ReviewIn<O> {
     api_version: Option<String>,
     kind: Option<String>,
-    #[serde(borrow)]
-    request: Option<Request<'a>>,
+    request: Option<RequestIn<O>>,
 }
 
-/// An admission request, with its objects still raw JSON borrowed from the body.
-#[derive(Debug, Deserialize)]
+/// An admission request as sent, with its objects of type `O`: decoded straight into the
+/// model on the fast path, or kept as raw JSON on the fallback path.
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Request<'a> {
-    /// Echoed in the response.
+#[serde(bound(deserialize = "O: Deserialize<'de>"))]
+struct RequestIn<O> {
+    uid: String,
+    kind: GroupVersionKind,
+    #[serde(default)]
+    sub_resource: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+    operation: Operation,
+    #[serde(default = "none")]
+    object: Option<O>,
+    #[serde(default = "none")]
+    old_object: Option<O>,
+    #[serde(default)]
+    dry_run: Option<bool>,
+}
+
+fn none<O>() -> Option<O> {
+    None
+}
+
+/// A request's object, however far it was decoded.
+trait Object {
+    fn decode(self) -> Result<ImageBasedGroupUpgrade, FieldError>;
+}
+
+impl Object for ImageBasedGroupUpgrade {
+    fn decode(self) -> Result<ImageBasedGroupUpgrade, FieldError> {
+        Ok(self)
+    }
+}
+
+impl Object for &RawValue {
+    fn decode(self) -> Result<ImageBasedGroupUpgrade, FieldError> {
+        ImageBasedGroupUpgrade::from_json(self.get())
+    }
+}
+
+/// A parsed admission request: who asks, and what there is to judge.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    /// The request's uid, echoed in the response.
     pub uid: String,
-    /// The kind being admitted (converted to a registered version under `matchPolicy: Equivalent`).
-    pub kind: GroupVersionKind,
-    /// `status` for status-subresource writes.
-    #[serde(default)]
-    pub sub_resource: Option<String>,
-    /// The object's name (empty for `generateName` on CREATE).
-    #[serde(default)]
-    pub name: Option<String>,
+    /// The object's name, as given by the request or the object (empty with `generateName`).
+    pub name: String,
     /// The object's namespace.
-    #[serde(default)]
-    pub namespace: Option<String>,
+    pub namespace: String,
     /// CREATE, UPDATE, DELETE or CONNECT.
     pub operation: Operation,
-    /// The object as it would be stored.
-    #[serde(borrow, default)]
-    pub object: Option<&'a RawValue>,
-    /// The stored object, on UPDATE and DELETE.
-    #[serde(borrow, default)]
-    pub old_object: Option<&'a RawValue>,
     /// Whether this is `--dry-run=server`: decided the same way, as nothing here has side effects.
-    #[serde(default)]
-    pub dry_run: Option<bool>,
+    pub dry_run: bool,
+    /// What is to be judged.
+    pub subject: Subject,
 }
 
 /// What a request asks this webhook to judge.
@@ -179,8 +213,22 @@ impl Subject {
 }
 
 /// Parses a request body. Errors mean there is nothing to answer (HTTP 400).
-pub fn parse(body: &[u8]) -> Result<Request<'_>, ReviewError> {
-    let review: ReviewIn<'_> = serde_json::from_slice(body)?;
+///
+/// The body is read once, with the objects decoded straight into the model. Only when
+/// that fails (an object of another kind whose fields clash with the model's, or a
+/// malformed one) is it read again with the objects kept raw, to tell a kind this webhook
+/// does not judge from a malformed IBGU, and to name the malformed field's path.
+pub fn parse(body: &[u8]) -> Result<Admission, ReviewError> {
+    // UTF-8 is checked once here, rather than again for every raw value kept.
+    let body = std::str::from_utf8(body).map_err(ReviewError::NotUtf8)?;
+    if let Ok(review) = serde_json::from_str::<ReviewIn<ImageBasedGroupUpgrade>>(body) {
+        return admission(review);
+    }
+    let review: ReviewIn<&RawValue> = serde_json::from_str(body)?;
+    admission(review)
+}
+
+fn admission<O: Object>(review: ReviewIn<O>) -> Result<Admission, ReviewError> {
     match review.api_version.as_deref() {
         Some(API_VERSION) => {}
         other => return Err(ReviewError::Version(other.unwrap_or("").to_owned())),
@@ -193,68 +241,76 @@ pub fn parse(body: &[u8]) -> Result<Request<'_>, ReviewError> {
     if request.uid.is_empty() {
         return Err(ReviewError::NoUid);
     }
-    Ok(request)
+    let (uid, name, namespace) = (
+        request.uid.clone(),
+        request.name.clone().unwrap_or_default(),
+        request.namespace.clone().unwrap_or_default(),
+    );
+    let (operation, dry_run) = (request.operation.clone(), request.dry_run.unwrap_or(false));
+    let subject = subject(request)?;
+    let name = match (&subject, name.is_empty()) {
+        (Subject::Create(o) | Subject::Update { new: o, .. }, true) => o.name().to_owned(),
+        _ => name,
+    };
+    Ok(Admission {
+        uid,
+        name,
+        namespace,
+        operation,
+        dry_run,
+        subject,
+    })
 }
 
-impl Request<'_> {
-    /// Decodes what the request asks to judge (rule 12 decides what is skipped).
-    pub fn subject(&self) -> Result<Subject, ReviewError> {
-        let gvk = &self.kind;
-        if gvk.group != ibgu::GROUP || gvk.kind != ibgu::KIND {
-            return Ok(Subject::Skip("not an ImageBasedGroupUpgrade"));
-        }
-        if gvk.version != ibgu::VERSION {
-            return Ok(Subject::Skip(
-                "an ImageBasedGroupUpgrade version this webhook does not know",
-            ));
-        }
-        if self.sub_resource.as_deref().is_some_and(|s| !s.is_empty()) {
-            return Ok(Subject::Skip("a subresource write"));
-        }
-        let (operation, needs_old) = match self.operation {
-            Operation::Create => ("CREATE", false),
-            Operation::Update => ("UPDATE", true),
-            Operation::Delete | Operation::Connect => {
-                return Ok(Subject::Skip("not a CREATE or UPDATE"));
-            }
-        };
-        let new = self.object.ok_or(ReviewError::MissingObject {
-            operation,
-            field: "object",
-        })?;
-        let new = match ImageBasedGroupUpgrade::from_json(new.get()) {
-            Ok(o) => o,
-            Err(e) => return Ok(Subject::Malformed(e)),
-        };
-        if !needs_old {
-            return Ok(Subject::Create(Box::new(new)));
-        }
-        let old = self.old_object.ok_or(ReviewError::MissingObject {
-            operation,
-            field: "oldObject",
-        })?;
-        match ImageBasedGroupUpgrade::from_json(old.get()) {
-            Ok(old) => Ok(Subject::Update {
-                old: Box::new(old),
-                new: Box::new(new),
-            }),
-            Err(e) => Ok(Subject::Malformed(FieldError {
-                detail: format!("stored object (oldObject): {}", e.detail),
-                ..e
-            })),
-        }
+/// Decides what the request asks to judge (rule 12 decides what is skipped).
+fn subject<O: Object>(request: RequestIn<O>) -> Result<Subject, ReviewError> {
+    let gvk = &request.kind;
+    if gvk.group != ibgu::GROUP || gvk.kind != ibgu::KIND {
+        return Ok(Subject::Skip("not an ImageBasedGroupUpgrade"));
     }
-
-    /// The name to quote in a denial: the request's, else the object's.
-    fn display_name(&self, subject: &Subject) -> String {
-        let from_object = match subject {
-            Subject::Create(o) | Subject::Update { new: o, .. } => o.name().to_owned(),
-            _ => String::new(),
-        };
-        self.name
-            .clone()
-            .filter(|n| !n.is_empty())
-            .unwrap_or(from_object)
+    if gvk.version != ibgu::VERSION {
+        return Ok(Subject::Skip(
+            "an ImageBasedGroupUpgrade version this webhook does not know",
+        ));
+    }
+    if request
+        .sub_resource
+        .as_deref()
+        .is_some_and(|s| !s.is_empty())
+    {
+        return Ok(Subject::Skip("a subresource write"));
+    }
+    let (operation, needs_old) = match request.operation {
+        Operation::Create => ("CREATE", false),
+        Operation::Update => ("UPDATE", true),
+        Operation::Delete | Operation::Connect => {
+            return Ok(Subject::Skip("not a CREATE or UPDATE"));
+        }
+    };
+    let new = request.object.ok_or(ReviewError::MissingObject {
+        operation,
+        field: "object",
+    })?;
+    let new = match new.decode() {
+        Ok(o) => o,
+        Err(e) => return Ok(Subject::Malformed(e)),
+    };
+    if !needs_old {
+        return Ok(Subject::Create(Box::new(new)));
+    }
+    let old = request.old_object.ok_or(ReviewError::MissingObject {
+        operation,
+        field: "oldObject",
+    })?;
+    match old.decode() {
+        Ok(old) => Ok(Subject::Update {
+            old: Box::new(old),
+            new: Box::new(new),
+        }),
+        Err(e) => Ok(Subject::Malformed(FieldError {
+            detail: format!("stored object (oldObject): {}", e.detail),
+            ..e
+        })),
     }
 }
 
@@ -455,22 +511,16 @@ fn shorten_warnings(warnings: Vec<String>) -> Vec<String> {
     out
 }
 
-/// Decides a parsed request whose subject is known, with the hub facts gathered for it.
-pub fn decide(
-    request: &Request<'_>,
-    subject: &Subject,
-    mode: Mode,
-    config: &Config,
-    hub: &Hub,
-) -> Response {
-    let uid = request.uid.as_str();
-    let change = match subject {
+/// Decides a parsed request with the hub facts gathered for it.
+pub fn decide(admission: &Admission, mode: Mode, config: &Config, hub: &Hub) -> Response {
+    let uid = admission.uid.as_str();
+    let change = match &admission.subject {
         Subject::Skip(_) => return Response::allow(uid),
         Subject::Malformed(e) => {
             let errors: ErrorList = std::iter::once(e.clone()).collect();
-            return Response::deny(uid, &request.display_name(subject), &errors);
+            return Response::deny(uid, &admission.name, &errors);
         }
-        Subject::Create(_) | Subject::Update { .. } => match subject.change() {
+        subject => match subject.change() {
             Some(c) => c,
             None => return Response::allow(uid),
         },
@@ -481,7 +531,7 @@ pub fn decide(
             let response = if verdict.allowed() {
                 Response::allow(uid)
             } else {
-                Response::deny(uid, &request.display_name(subject), &verdict.errors)
+                Response::deny(uid, &admission.name, &verdict.errors)
             };
             response.with_warnings(verdict.warnings)
         }
@@ -497,16 +547,14 @@ pub fn decide(
     }
 }
 
-/// Parses and decides one review body without hub access: what `ibgu-webhook review` does.
+/// Parses and decides one review body: what `ibgu-webhook review` does.
 pub fn review(
     body: &[u8],
     mode: Mode,
     config: &Config,
     hub: &Hub,
 ) -> Result<Response, ReviewError> {
-    let request = parse(body)?;
-    let subject = request.subject()?;
-    Ok(decide(&request, &subject, mode, config, hub))
+    Ok(decide(&parse(body)?, mode, config, hub))
 }
 
 #[cfg(test)]
