@@ -1,9 +1,11 @@
 //! One admission decision on a realistic UPDATE review: a 3-step plan appended to a
 //! finished 2-step plan, status for 50 clusters, ~12 KB (`tests/data/bench/`).
 //!
-//! `baseline/parse_and_encode_value` is the floor the figures are read against in the
-//! same run: parsing the same body into a generic `serde_json::Value` and writing it back,
-//! work any JSON webhook has to do. Run: `cargo bench --bench decide`.
+//! Two baselines run alongside, so figures are read as ratios from one run on a noisy
+//! machine: `baseline/parse_and_encode_value` (parse the body into a generic
+//! `serde_json::Value` and write it back: what a webhook built on `Value` pays before any
+//! rule) and `baseline/scan_only` (serde_json skimming the body without keeping anything:
+//! the floor of reading it at all). Run: `cargo bench --bench decide`.
 
 use std::hint::black_box;
 
@@ -32,6 +34,13 @@ fn decide(c: &mut Criterion) {
         b.iter(|| {
             let v: serde_json::Value = serde_json::from_slice(black_box(BODY)).expect("json");
             black_box(serde_json::to_vec(&v).expect("encode"))
+        })
+    });
+    g.bench_function("baseline/scan_only", |b| {
+        b.iter(|| {
+            black_box(
+                serde_json::from_slice::<serde::de::IgnoredAny>(black_box(BODY)).expect("json"),
+            )
         })
     });
     g.bench_function("decode_only", |b| {
