@@ -4,6 +4,7 @@
 //! mutating the result again yields no patch. Also: the typed model round-trips any object.
 
 use base64::Engine;
+use ibgu_webhook::action::Action;
 use ibgu_webhook::admission::{self, Mode};
 use ibgu_webhook::hub::Hub;
 use ibgu_webhook::ibgu::ImageBasedGroupUpgrade;
@@ -11,16 +12,12 @@ use ibgu_webhook::policy::Config;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
-const ACTIONS: [&str; 8] = [
-    "Prep",
-    "Upgrade",
-    "FinalizeUpgrade",
-    "Rollback",
-    "FinalizeRollback",
-    "Abort",
-    "AbortOnFailure",
-    "Bogus",
-];
+/// Every action name, and one TALM does not know.
+fn action_names() -> Vec<&'static str> {
+    let mut names = Action::NAMES.to_vec();
+    names.push("Bogus");
+    names
+}
 
 /// Arbitrary JSON without nulls (the apiserver prunes nulls from CRD objects).
 fn any_json() -> impl Strategy<Value = Value> {
@@ -75,7 +72,7 @@ fn rollout() -> impl Strategy<Value = Option<Value>> {
 
 fn step() -> impl Strategy<Value = Value> {
     (
-        prop::collection::vec(prop::sample::select(&ACTIONS[..]), 0..4),
+        prop::collection::vec(prop::sample::select(action_names()), 0..4),
         rollout(),
         extras(),
     )
