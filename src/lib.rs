@@ -18,6 +18,7 @@
 
 pub mod action;
 pub mod admission;
+pub mod certs;
 pub mod check;
 pub mod field;
 pub mod hub;
@@ -31,3 +32,5 @@ pub mod plan;
 pub mod policy;
 pub mod pull_secret;
 pub mod rollout;
+pub mod server;
+pub mod tls;

@@ -1,14 +1,21 @@
 //! The `ibgu-webhook` command: a thin shell over the library's decision code.
 
 use std::io::Read;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ibgu_webhook::admission::{self, Mode};
+use ibgu_webhook::certs;
 use ibgu_webhook::check::{self, Input};
 use ibgu_webhook::hub::Hub;
 use ibgu_webhook::policy::{Config, DEFAULT_MAX_CONCURRENCY};
+use ibgu_webhook::server::{Options, Server};
+use ibgu_webhook::tls::{CertFiles, CertStore, LoadedCert};
 
 /// Admission webhook for OpenShift TALM ImageBasedGroupUpgrade plans.
 #[derive(Parser)]
@@ -20,6 +27,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve the webhook over HTTPS: POST /validate, POST /mutate, GET /healthz, GET /readyz.
+    Serve(ServeArgs),
+    /// Write a CA and a serving certificate (ca.crt, tls.crt, tls.key) for static installs.
+    Certs(CertsArgs),
     /// Answer one AdmissionReview request (FILE, or stdin) with the webhook's response JSON.
     Review(ReviewArgs),
     /// Lint ImageBasedGroupUpgrade manifests (YAML or JSON) as the apiserver would admit them.
@@ -57,6 +68,58 @@ impl PolicyArgs {
             require_pull_secret: self.require_pull_secret,
         }
     }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on (HTTPS).
+    #[arg(long, env = "IBGU_ADDR", default_value = "0.0.0.0:8443")]
+    addr: SocketAddr,
+    /// PEM certificate chain; with --tls-key. Without both, a development certificate is made.
+    #[arg(long, env = "IBGU_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key; with --tls-cert.
+    #[arg(long, env = "IBGU_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// PEM CA bundle: require client certificates signed by it (for an apiserver that presents one).
+    #[arg(long, env = "IBGU_CLIENT_CA")]
+    client_ca: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, env = "IBGU_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Seconds responses carry `Connection: close` after SIGTERM before the listener closes.
+    #[arg(long, env = "IBGU_DRAIN_SECONDS", default_value_t = 5.0)]
+    drain_seconds: f64,
+    /// Seconds between re-reads of the certificate files.
+    #[arg(long, env = "IBGU_RELOAD_INTERVAL_SECONDS", default_value_t = 5.0)]
+    reload_interval_seconds: f64,
+    /// Where the development CA bundle is written when no certificate is given.
+    #[arg(long, env = "IBGU_DEV_CA_OUT")]
+    dev_ca_out: Option<PathBuf>,
+    #[command(flatten)]
+    policy: PolicyArgs,
+}
+
+#[derive(Args)]
+struct CertsArgs {
+    /// Directory to write ca.crt, tls.crt and tls.key into.
+    #[arg(long)]
+    out: PathBuf,
+    /// DNS names for the serving certificate, e.g. ibgu-webhook.ibgu-system.svc.
+    #[arg(long = "dns", value_name = "NAME")]
+    dns: Vec<String>,
+    /// IP addresses for the serving certificate.
+    #[arg(long = "ip", value_name = "IP")]
+    ip: Vec<IpAddr>,
+    /// Days the certificates are valid.
+    #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(i64).range(1..=3650))]
+    days: i64,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -166,9 +229,119 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+fn seconds(s: f64, flag: &str) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(s)
+        .map_err(|_| anyhow::anyhow!("--{flag} must be a non-negative number of seconds"))
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+/// The serving certificate: from files, or a development one made now.
+fn serving_cert(args: &ServeArgs) -> anyhow::Result<(LoadedCert, Option<CertFiles>)> {
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let files = CertFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        };
+        let loaded = files.load().context("loading the serving certificate")?;
+        return Ok((loaded, Some(files)));
+    }
+    let (dns, ips) = certs::development_names();
+    let bundle = certs::generate(&dns, &ips, 30)?;
+    let ca_path = args
+        .dev_ca_out
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("ibgu-webhook-dev-ca.crt"));
+    std::fs::write(&ca_path, &bundle.ca_pem)
+        .with_context(|| format!("writing {}", ca_path.display()))?;
+    tracing::warn!(
+        ca_bundle = %ca_path.display(),
+        names = ?dns,
+        "DEVELOPMENT CERTIFICATE: no --tls-cert/--tls-key given, serving a self-signed certificate made \
+         at start-up; never use this in a cluster. Clients can trust the CA bundle written here"
+    );
+    let loaded = LoadedCert::from_pem(bundle.cert_pem.as_bytes(), bundle.key_pem.as_bytes())?;
+    Ok((loaded, None))
+}
+
+fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    init_logging(args.log_format);
+    let (cert, files) = serving_cert(args)?;
+    let client_ca = match &args.client_ca {
+        Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
+        None => None,
+    };
+    let mut options = Options::new(args.addr);
+    options.policy = args.policy.config();
+    options.client_ca = client_ca;
+    options.cert_files = files;
+    options.drain = seconds(args.drain_seconds, "drain-seconds")?;
+    options.reload_interval = seconds(args.reload_interval_seconds, "reload-interval-seconds")?
+        .max(Duration::from_millis(100));
+    let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    runtime.block_on(async move {
+        let server = Server::bind(options, Arc::new(CertStore::new(cert))).await?;
+        let addr = server.local_addr()?;
+        tracing::info!(%addr, "serving HTTPS: POST /validate, POST /mutate, GET /healthz, GET /readyz");
+        server.run(shutdown_signal()).await;
+        tracing::info!("stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// SIGTERM (kubelet) or SIGINT (a terminal).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM received"),
+                    _ = int.recv() => tracing::info!("SIGINT received"),
+                }
+            }
+            _ => {
+                tracing::error!("cannot listen for signals; serving until killed");
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn write_certs(args: &CertsArgs) -> anyhow::Result<ExitCode> {
+    let bundle = certs::generate(&args.dns, &args.ip, args.days)?;
+    bundle.write(&args.out)?;
+    println!(
+        "wrote {0}/ca.crt, {0}/tls.crt and {0}/tls.key (valid {1} days)",
+        args.out.display(),
+        args.days
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Certs(args) => write_certs(args),
         Command::Review(args) => review(args),
         Command::Check(args) => check(args),
     };

@@ -221,5 +221,8 @@ fn every_ordering_and_repeat_of_two_actions_is_judged_by_order_up_to_4_steps() {
     }
     assert_eq!(steps.len(), 56);
     let checked = exhaust(&steps, 4);
-    assert_eq!(checked, 56 + 56usize.pow(2) + 56usize.pow(3) + 56usize.pow(4));
+    assert_eq!(
+        checked,
+        56 + 56usize.pow(2) + 56usize.pow(3) + 56usize.pow(4)
+    );
 }

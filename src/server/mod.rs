@@ -1,0 +1,277 @@
+//! The HTTPS webhook server: what kube-apiserver calls on every `kubectl apply` of an
+//! ImageBasedGroupUpgrade. The decisions are [`admission`](crate::admission)'s, unchanged;
+//! this module adapts the network to them.
+//!
+//! Connections: TLS handshakes and request headers are bounded in time, the number of
+//! open connections is capped, and HTTP/1.1 and HTTP/2 are served on one port by ALPN.
+//!
+//! Shutdown ([`Server::run`]'s `shutdown` future, SIGTERM or SIGINT in `serve`): readiness
+//! turns false, responses carry `Connection: close` for the drain period so the
+//! apiserver's kept-alive connections move to another pod, then the listener closes,
+//! in-flight requests finish within a bound, and `run` returns.
+
+pub mod routes;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+
+use crate::policy::Config;
+use crate::tls::{self, CertFiles, CertStore, Reload};
+pub use routes::AppState;
+
+/// How the server listens and drains.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// The policy options.
+    pub policy: Config,
+    /// PEM bundle of CAs whose client certificates are accepted; none means no client auth.
+    pub client_ca: Option<Vec<u8>>,
+    /// Where the serving pair lives, for reloading; `None` for an in-memory certificate.
+    pub cert_files: Option<CertFiles>,
+    /// How often the certificate files are re-read.
+    pub reload_interval: Duration,
+    /// How long responses carry `Connection: close` after shutdown starts.
+    pub drain: Duration,
+    /// How long in-flight requests may take to finish after that.
+    pub shutdown_timeout: Duration,
+    /// Admission requests decided at once; more wait, within their deadline.
+    pub max_in_flight: usize,
+    /// Open connections at once; more wait to be accepted.
+    pub max_connections: usize,
+}
+
+impl Options {
+    /// Defaults for `addr`, sized for a 1 to 2 CPU pod.
+    pub fn new(addr: SocketAddr) -> Self {
+        Options {
+            addr,
+            policy: Config::default(),
+            client_ca: None,
+            cert_files: None,
+            reload_interval: Duration::from_secs(5),
+            drain: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(10),
+            max_in_flight: 256,
+            max_connections: 1024,
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The TLS configuration was refused.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    /// The address could not be bound.
+    #[error("listening on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A bound server, ready to run.
+pub struct Server {
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    state: Arc<AppState>,
+    options: Options,
+}
+
+/// How long a client may take to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Server {
+    /// Binds the listener and builds the TLS configuration around `certs`.
+    pub async fn bind(options: Options, certs: Arc<CertStore>) -> Result<Self, ServerError> {
+        let config = tls::server_config(certs.clone(), options.client_ca.as_deref())?;
+        let listener =
+            TcpListener::bind(options.addr)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: options.addr,
+                    source,
+                })?;
+        let state = Arc::new(AppState {
+            policy: options.policy.clone(),
+            certs,
+            ready: true.into(),
+            draining: false.into(),
+            decisions: Semaphore::new(options.max_in_flight.max(1)),
+        });
+        Ok(Server {
+            listener,
+            acceptor: TlsAcceptor::from(Arc::new(config)),
+            state,
+            options,
+        })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then drains and returns.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let Server {
+            listener,
+            acceptor,
+            state,
+            options,
+        } = self;
+        let app = routes::router(state.clone());
+        let graceful = GracefulShutdown::new();
+        let connections = Arc::new(Semaphore::new(options.max_connections.max(1)));
+        let reloader = options.cert_files.clone().map(|files| {
+            let certs = state.certs.clone();
+            let every = options.reload_interval;
+            tokio::spawn(async move { reload_loop(certs, files, every).await })
+        });
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .keep_alive_interval(Some(Duration::from_secs(30)));
+        let builder = Arc::new(builder);
+
+        let ctx = Accept {
+            connections,
+            acceptor,
+            app,
+            builder,
+            graceful,
+        };
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                more = ctx.one(&listener) => if more.is_none() { break },
+            }
+        }
+
+        // Drain: not ready, `Connection: close` on every response, still accepting.
+        tracing::info!(
+            drain_seconds = options.drain.as_secs_f64(),
+            "shutting down: draining connections"
+        );
+        state.ready.store(false, Ordering::Relaxed);
+        state.draining.store(true, Ordering::Relaxed);
+        let drain = tokio::time::sleep(options.drain);
+        tokio::pin!(drain);
+        loop {
+            tokio::select! {
+                _ = &mut drain => break,
+                more = ctx.one(&listener) => if more.is_none() { break },
+            }
+        }
+        drop(listener);
+        if let Some(r) = reloader {
+            r.abort();
+        }
+        match tokio::time::timeout(options.shutdown_timeout, ctx.graceful.shutdown()).await {
+            Ok(()) => tracing::info!("all connections closed"),
+            Err(_) => tracing::warn!("in-flight requests did not finish in time; closing"),
+        }
+    }
+}
+
+/// What accepting a connection needs.
+struct Accept {
+    connections: Arc<Semaphore>,
+    acceptor: TlsAcceptor,
+    app: axum::Router,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    graceful: GracefulShutdown,
+}
+
+impl Accept {
+    /// Accepts one connection and serves it in its own task; `None` when closed.
+    async fn one(&self, listener: &TcpListener) -> Option<()> {
+        let permit = self.connections.clone().acquire_owned().await.ok()?;
+        let (tcp, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of file descriptors and the like: back off rather than spin.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                return Some(());
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let watcher = self.graceful.watcher();
+        let (acceptor, app, builder) = (
+            self.acceptor.clone(),
+            self.app.clone(),
+            self.builder.clone(),
+        );
+        tokio::spawn(async move {
+            let _permit = permit;
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let service = TowerToHyperService::new(app);
+            let conn = builder.serve_connection(TokioIo::new(tls), service);
+            if let Err(e) = watcher.watch(conn.into_owned()).await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+        Some(())
+    }
+}
+
+/// Re-reads the certificate files every `every`, swapping in valid changes.
+async fn reload_loop(certs: Arc<CertStore>, files: CertFiles, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let certs = certs.clone();
+        let files = files.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let r = certs.reload_from(&files);
+            (r, certs.not_after())
+        })
+        .await;
+        match result {
+            Ok((Ok(Reload::Reloaded), not_after)) => {
+                tracing::info!(not_after, "serving certificate reloaded")
+            }
+            Ok((Ok(Reload::Unchanged), _)) => {}
+            Ok((Err(e), _)) => {
+                tracing::error!(error = %e, "new serving certificate refused; the previous one keeps serving")
+            }
+            Err(e) => tracing::error!(error = %e, "certificate reload task failed"),
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! The HTTP side: `POST /validate`, `POST /mutate`, `GET /healthz`, `GET /readyz`.
+//!
+//! Each admission request is held to the limits a webhook in the apiserver's write path
+//! needs: `Content-Type: application/json`, a 7 MiB body cap (413 beyond), the
+//! apiserver's `?timeout=` as a deadline for reading the body and answering, and a cap
+//! on requests decided at once. Bodies that are not an AdmissionReview get a 4xx with a
+//! JSON error, never a panic; every reply is checked against the apiserver's wire rules
+//! before it is sent.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use tokio::sync::Semaphore;
+
+use crate::admission::{self, Mode};
+use crate::hub::Hub;
+use crate::policy::Config;
+use crate::tls::CertStore;
+
+/// The largest body accepted: two objects of up to 3 MiB each plus the envelope.
+pub const MAX_BODY_BYTES: usize = 7 * 1024 * 1024;
+/// The deadline when the apiserver sends no `?timeout=` (its own default is 10 s).
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
+/// The longest deadline honoured (the apiserver's maximum webhook timeout).
+pub const MAX_DEADLINE: Duration = Duration::from_secs(30);
+
+/// What the handlers share.
+#[derive(Debug)]
+pub struct AppState {
+    /// The policy options.
+    pub policy: Config,
+    /// The serving certificate (for readiness).
+    pub certs: Arc<CertStore>,
+    /// False once shutdown starts.
+    pub ready: AtomicBool,
+    /// True once shutdown starts: responses then carry `Connection: close`.
+    pub draining: AtomicBool,
+    /// Admission requests decided at once.
+    pub decisions: Semaphore,
+}
+
+/// The router, with the draining middleware.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/validate", post(validate))
+        .route("/mutate", post(mutate))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            close_when_draining,
+        ))
+        .with_state(state)
+}
+
+/// While draining, ask HTTP/1.1 clients to close: the apiserver's kept-alive connections
+/// stick to a pod, and must move to another one before this one exits.
+async fn close_when_draining(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    if state.draining.load(Ordering::Relaxed) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// A JSON error body: `{"error": "..."}`.
+pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    let body = serde_json::json!({ "error": message.into() });
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn not_found() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "no such endpoint: POST /validate, POST /mutate, GET /healthz, GET /readyz",
+    )
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if !state.ready.load(Ordering::Relaxed) {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    }
+    if !state.certs.valid_now() {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no valid serving certificate",
+        );
+    }
+    "ok".into_response()
+}
+
+#[derive(Deserialize)]
+struct AdmissionQuery {
+    timeout: Option<String>,
+}
+
+async fn validate(
+    State(s): State<Arc<AppState>>,
+    q: Query<AdmissionQuery>,
+    h: HeaderMap,
+    body: Body,
+) -> Response {
+    admit(&s, Mode::Validate, q.0, &h, body).await
+}
+
+async fn mutate(
+    State(s): State<Arc<AppState>>,
+    q: Query<AdmissionQuery>,
+    h: HeaderMap,
+    body: Body,
+) -> Response {
+    admit(&s, Mode::Mutate, q.0, &h, body).await
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+}
+
+async fn admit(
+    state: &AppState,
+    mode: Mode,
+    query: AdmissionQuery,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let deadline = query
+        .timeout
+        .as_deref()
+        .and_then(parse_go_duration)
+        .unwrap_or(DEFAULT_DEADLINE)
+        .min(MAX_DEADLINE);
+    if !is_json(headers) {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/json",
+        );
+    }
+    let bytes = match tokio::time::timeout(deadline, read_body(body)).await {
+        Err(_) => {
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                "the body did not arrive before the deadline",
+            );
+        }
+        Ok(Err(response)) => return *response,
+        Ok(Ok(bytes)) => bytes,
+    };
+    let remaining = deadline.saturating_sub(started.elapsed());
+    let Ok(Ok(_permit)) = tokio::time::timeout(remaining, state.decisions.acquire()).await else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many requests in flight",
+        );
+    };
+    let admission = match admission::parse(&bytes) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(endpoint = %mode, error = %e, "refused a body that is not an AdmissionReview");
+            return error(StatusCode::BAD_REQUEST, e.to_string());
+        }
+    };
+    let response = admission::decide(&admission, mode, &state.policy, &Hub::Offline);
+    if let Err(e) = response.check_wire(mode) {
+        tracing::error!(uid = %admission.uid, error = %e, "refusing to send an invalid reply");
+        return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    }
+    let patch_ops = response
+        .patch
+        .as_ref()
+        .and_then(|p| serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(p).ok())
+        .map_or(0, |ops| ops.len());
+    tracing::info!(
+        uid = %admission.uid,
+        endpoint = %mode,
+        operation = ?admission.operation,
+        namespace = %admission.namespace,
+        name = %admission.name,
+        allowed = response.allowed,
+        patch_ops,
+        dry_run = admission.dry_run,
+        latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        "admission"
+    );
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        response.to_review_json(),
+    )
+        .into_response()
+}
+
+/// Reads the whole body, refusing more than [`MAX_BODY_BYTES`] (413) or a broken stream (400).
+async fn read_body(body: Body) -> Result<Bytes, Box<Response>> {
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|e| {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+                || e.to_string().contains("length limit");
+            Box::new(if too_large {
+                error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("body larger than {MAX_BODY_BYTES} bytes"),
+                )
+            } else {
+                error(StatusCode::BAD_REQUEST, format!("reading the body: {e}"))
+            })
+        })
+}
+
+/// Parses a Go `time.Duration` string as the apiserver writes `?timeout=` (`10s`, `1m0s`,
+/// `1.5s`, `500ms`). Returns `None` for anything else.
+pub fn parse_go_duration(s: &str) -> Option<Duration> {
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let (num, tail) = rest.split_at(num_end);
+        let value: f64 = num.parse().ok()?;
+        let unit_end = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_end);
+        let scale = match unit {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
+        };
+        total += value * scale;
+        rest = tail;
+    }
+    (0.0..86_400.0)
+        .contains(&total)
+        .then(|| Duration::from_secs_f64(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_apiservers_timeouts() {
+        assert_eq!(parse_go_duration("10s"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_go_duration("1m0s"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_go_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_go_duration("500ms"), Some(Duration::from_millis(500)));
+        for bad in ["", "10", "s", "10x", "-1s", "1e9s", "99999999h"] {
+            assert_eq!(parse_go_duration(bad), None, "{bad}");
+        }
+    }
+}

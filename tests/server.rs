@@ -1,0 +1,379 @@
+//! The HTTPS server, started in-process on an ephemeral loopback port and called with a
+//! client that verifies the CA and the service DNS name, over HTTP/1.1 and HTTP/2.
+
+mod support;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::StatusCode;
+use ibgu_webhook::certs::{self, Bundle};
+use ibgu_webhook::server::{Options, Server};
+use ibgu_webhook::tls::{CertStore, LoadedCert};
+use support::{Client, Proto, SERVICE_NAME, fixture};
+use tokio::sync::oneshot;
+
+struct Running {
+    addr: SocketAddr,
+    bundle: Bundle,
+    stop: Option<oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<()>,
+}
+
+fn bundle() -> Bundle {
+    certs::generate(&[SERVICE_NAME.into()], &[IpAddr::from([127, 0, 0, 1])], 30).expect("certs")
+}
+
+async fn start(configure: impl FnOnce(&mut Options)) -> Running {
+    let bundle = bundle();
+    let cert =
+        LoadedCert::from_pem(bundle.cert_pem.as_bytes(), bundle.key_pem.as_bytes()).expect("cert");
+    let mut options = Options::new(SocketAddr::from(([127, 0, 0, 1], 0)));
+    options.drain = Duration::from_millis(200);
+    configure(&mut options);
+    let server = Server::bind(options, Arc::new(CertStore::new(cert)))
+        .await
+        .expect("bind");
+    let addr = server.local_addr().expect("addr");
+    let (tx, rx) = oneshot::channel();
+    let done = tokio::spawn(server.run(async {
+        let _ = rx.await;
+    }));
+    Running {
+        addr,
+        bundle,
+        stop: Some(tx),
+        done,
+    }
+}
+
+impl Running {
+    fn client(&self, proto: Proto) -> Client {
+        Client::new(self.addr, &[&self.bundle.ca_pem], proto)
+    }
+
+    async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(10), self.done)
+            .await
+            .expect("server stops in time")
+            .expect("server task");
+    }
+}
+
+#[tokio::test]
+async fn allowed_denied_and_mutated_over_http1_and_http2() {
+    let server = start(|_| {}).await;
+    for proto in [Proto::H1, Proto::H2] {
+        let client = server.client(proto);
+        let mut conn = client.connect().await.expect("connect");
+        // Several requests on one kept-alive connection.
+        let denied = conn
+            .send(
+                "POST",
+                "/validate?timeout=10s",
+                Some("application/json"),
+                fixture("validate-rule2-prep-then-rollback-denied"),
+            )
+            .await
+            .expect("validate");
+        assert_eq!(denied.status, StatusCode::OK);
+        let v = denied.json();
+        assert_eq!(v["response"]["allowed"], false, "{proto:?}: {v}");
+        assert_eq!(v["response"]["status"]["code"], 422);
+        assert!(v["response"]["patch"].is_null());
+
+        let allowed = conn
+            .send(
+                "POST",
+                "/validate",
+                Some("application/json"),
+                fixture("validate-rule1-doc-example-allowed"),
+            )
+            .await
+            .expect("validate");
+        assert_eq!(allowed.json()["response"]["allowed"], true);
+
+        let mutated = conn
+            .send(
+                "POST",
+                "/mutate?timeout=5s",
+                Some("application/json; charset=utf-8"),
+                fixture("mutate-rule1-default-whole-strategy"),
+            )
+            .await
+            .expect("mutate");
+        let v = mutated.json();
+        assert_eq!(v["response"]["patchType"], "JSONPatch", "{proto:?}: {v}");
+        assert!(
+            v["response"]["patch"]
+                .as_str()
+                .is_some_and(|p| !p.is_empty())
+        );
+        assert_eq!(
+            mutated
+                .headers
+                .get("content-type")
+                .and_then(|h| h.to_str().ok()),
+            Some("application/json")
+        );
+        assert!(conn.is_open());
+        let health = conn
+            .send("GET", "/healthz", None, vec![])
+            .await
+            .expect("healthz");
+        assert_eq!(
+            (health.status, health.body.as_slice()),
+            (StatusCode::OK, &b"ok"[..])
+        );
+        let ready = conn
+            .send("GET", "/readyz", None, vec![])
+            .await
+            .expect("readyz");
+        assert_eq!(ready.status, StatusCode::OK);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_certificate_is_verified_for_the_service_name() {
+    let server = start(|_| {}).await;
+    // A client that trusts another CA refuses the server.
+    let stranger = bundle();
+    let client = Client::new(server.addr, &[&stranger.ca_pem], Proto::H1);
+    let err = client.connect().await.err().expect("must not verify");
+    assert!(err.starts_with("tls:"), "{err}");
+    server.stop().await;
+}
+
+/// (what is sent, expected status) for inputs a webhook must survive.
+fn bad_inputs() -> Vec<(
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Vec<u8>,
+    StatusCode,
+)> {
+    let review = |request: &str| {
+        format!(
+            r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{request}}}"#
+        )
+        .into_bytes()
+    };
+    let gvk = r#""kind":{"group":"lcm.openshift.io","version":"v1alpha1","kind":"ImageBasedGroupUpgrade"}"#;
+    let json = Some("application/json");
+    vec![
+        (
+            "wrong method",
+            "GET",
+            "/validate",
+            None,
+            vec![],
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        (
+            "unknown path",
+            "POST",
+            "/admit",
+            json,
+            b"{}".to_vec(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "no content type",
+            "POST",
+            "/validate",
+            None,
+            fixture("validate-rule1-doc-example-allowed"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "text content type",
+            "POST",
+            "/mutate",
+            Some("text/plain"),
+            b"{}".to_vec(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "empty body",
+            "POST",
+            "/validate",
+            json,
+            vec![],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "truncated JSON",
+            "POST",
+            "/validate",
+            json,
+            {
+                let mut f = fixture("validate-rule1-doc-example-allowed");
+                f.truncate(f.len() / 2);
+                f
+            },
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "not UTF-8",
+            "POST",
+            "/validate",
+            json,
+            vec![b'{', 0xff, 0xfe, b'}'],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "JSON null",
+            "POST",
+            "/mutate",
+            json,
+            b"null".to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "JSON array",
+            "POST",
+            "/validate",
+            json,
+            b"[1,2,3]".to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "wrongly typed uid",
+            "POST",
+            "/validate",
+            json,
+            review(&format!(
+                r#"{{"uid":5,{gvk},"operation":"CREATE","object":{{}}}}"#
+            )),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "v1beta1 review",
+            "POST",
+            "/validate",
+            json,
+            br#"{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{}}"#
+                .to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "not a review",
+            "POST",
+            "/validate",
+            json,
+            br#"{"apiVersion":"admission.k8s.io/v1","kind":"Pod"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "no request",
+            "POST",
+            "/validate",
+            json,
+            br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "empty uid",
+            "POST",
+            "/mutate",
+            json,
+            review(&format!(
+                r#"{{"uid":"",{gvk},"operation":"CREATE","object":{{}}}}"#
+            )),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "UPDATE without oldObject",
+            "POST",
+            "/validate",
+            json,
+            review(&format!(
+                r#"{{"uid":"u",{gvk},"operation":"UPDATE","object":{{}}}}"#
+            )),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "unknown operation",
+            "POST",
+            "/validate",
+            json,
+            review(&format!(
+                r#"{{"uid":"u",{gvk},"operation":"PATCH","object":{{}}}}"#
+            )),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "deeply nested",
+            "POST",
+            "/validate",
+            json,
+            format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)).into_bytes(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "body over 7 MiB",
+            "POST",
+            "/validate",
+            json,
+            vec![b' '; 7 * 1024 * 1024 + 1],
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn bad_inputs_get_a_4xx_json_error_and_the_server_keeps_answering() {
+    let server = start(|_| {}).await;
+    let client = server.client(Proto::H1);
+    let cases = bad_inputs();
+    assert!(cases.len() >= 15);
+    for (what, method, path, content_type, body, want) in cases {
+        let answer = client
+            .send(method, path, content_type, body)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: no answer: {e}"));
+        assert_eq!(
+            answer.status,
+            want,
+            "{what}: {}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        if want != StatusCode::METHOD_NOT_ALLOWED {
+            assert!(
+                answer.json()["error"].is_string(),
+                "{what}: body {:?}",
+                String::from_utf8_lossy(&answer.body)
+            );
+        }
+        let health = client
+            .send("GET", "/healthz", None, vec![])
+            .await
+            .expect("healthz");
+        assert_eq!(health.status, StatusCode::OK, "after {what}");
+    }
+    // An unreadable ?timeout= falls back to the default deadline; the review is answered.
+    let answer = client
+        .post_json(
+            "/validate?timeout=banana",
+            &fixture("validate-rule1-doc-example-allowed"),
+        )
+        .await
+        .expect("answer");
+    assert_eq!(answer.json()["response"]["allowed"], true);
+    // A malformed IBGU object is a decision (denied), not a transport error.
+    let malformed = format!(
+        r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"m","kind":{{"group":"lcm.openshift.io","version":"v1alpha1","kind":"ImageBasedGroupUpgrade"}},"operation":"CREATE","object":{{"spec":{{"plan":"x"}}}}}}}}"#
+    );
+    let answer = client
+        .post_json("/validate", malformed.as_bytes())
+        .await
+        .expect("answer");
+    assert_eq!(answer.json()["response"]["allowed"], false);
+    server.stop().await;
+}
