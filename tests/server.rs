@@ -149,15 +149,35 @@ async fn the_certificate_is_verified_for_the_service_name() {
     server.stop().await;
 }
 
-/// (what is sent, expected status) for inputs a webhook must survive.
-fn bad_inputs() -> Vec<(
-    &'static str,
-    &'static str,
-    &'static str,
-    Option<&'static str>,
-    Vec<u8>,
-    StatusCode,
-)> {
+/// An input a webhook must survive, and the status it must get.
+struct Bad {
+    what: &'static str,
+    method: &'static str,
+    path: &'static str,
+    content_type: Option<&'static str>,
+    body: Vec<u8>,
+    want: StatusCode,
+}
+
+fn bad(
+    what: &'static str,
+    method: &'static str,
+    path: &'static str,
+    content_type: Option<&'static str>,
+    body: Vec<u8>,
+    want: StatusCode,
+) -> Bad {
+    Bad {
+        what,
+        method,
+        path,
+        content_type,
+        body,
+        want,
+    }
+}
+
+fn bad_inputs() -> Vec<Bad> {
     let review = |request: &str| {
         format!(
             r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{request}}}"#
@@ -167,7 +187,7 @@ fn bad_inputs() -> Vec<(
     let gvk = r#""kind":{"group":"lcm.openshift.io","version":"v1alpha1","kind":"ImageBasedGroupUpgrade"}"#;
     let json = Some("application/json");
     vec![
-        (
+        bad(
             "wrong method",
             "GET",
             "/validate",
@@ -175,7 +195,7 @@ fn bad_inputs() -> Vec<(
             vec![],
             StatusCode::METHOD_NOT_ALLOWED,
         ),
-        (
+        bad(
             "unknown path",
             "POST",
             "/admit",
@@ -183,7 +203,7 @@ fn bad_inputs() -> Vec<(
             b"{}".to_vec(),
             StatusCode::NOT_FOUND,
         ),
-        (
+        bad(
             "no content type",
             "POST",
             "/validate",
@@ -191,7 +211,7 @@ fn bad_inputs() -> Vec<(
             fixture("validate-rule1-doc-example-allowed"),
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ),
-        (
+        bad(
             "text content type",
             "POST",
             "/mutate",
@@ -199,7 +219,7 @@ fn bad_inputs() -> Vec<(
             b"{}".to_vec(),
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ),
-        (
+        bad(
             "empty body",
             "POST",
             "/validate",
@@ -207,7 +227,7 @@ fn bad_inputs() -> Vec<(
             vec![],
             StatusCode::BAD_REQUEST,
         ),
-        (
+        bad(
             "truncated JSON",
             "POST",
             "/validate",
@@ -219,7 +239,7 @@ fn bad_inputs() -> Vec<(
             },
             StatusCode::BAD_REQUEST,
         ),
-        (
+        bad(
             "not UTF-8",
             "POST",
             "/validate",
@@ -227,7 +247,7 @@ fn bad_inputs() -> Vec<(
             vec![b'{', 0xff, 0xfe, b'}'],
             StatusCode::BAD_REQUEST,
         ),
-        (
+        bad(
             "JSON null",
             "POST",
             "/mutate",
@@ -235,7 +255,7 @@ fn bad_inputs() -> Vec<(
             b"null".to_vec(),
             StatusCode::BAD_REQUEST,
         ),
-        (
+        bad(
             "JSON array",
             "POST",
             "/validate",
@@ -243,7 +263,7 @@ fn bad_inputs() -> Vec<(
             b"[1,2,3]".to_vec(),
             StatusCode::BAD_REQUEST,
         ),
-        (
+        bad(
             "wrongly typed uid",
             "POST",
             "/validate",
@@ -253,7 +273,7 @@ fn bad_inputs() -> Vec<(
             )),
             StatusCode::BAD_REQUEST,
         ),
-        (
+        bad(
             "v1beta1 review",
             "POST",
             "/validate",
@@ -262,7 +282,7 @@ fn bad_inputs() -> Vec<(
                 .to_vec(),
             StatusCode::BAD_REQUEST,
         ),
-        (
+        bad(
             "not a review",
             "POST",
             "/validate",
@@ -270,7 +290,7 @@ fn bad_inputs() -> Vec<(
             br#"{"apiVersion":"admission.k8s.io/v1","kind":"Pod"}"#.to_vec(),
             StatusCode::BAD_REQUEST,
         ),
-        (
+        bad(
             "no request",
             "POST",
             "/validate",
@@ -278,7 +298,7 @@ fn bad_inputs() -> Vec<(
             br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#.to_vec(),
             StatusCode::BAD_REQUEST,
         ),
-        (
+        bad(
             "empty uid",
             "POST",
             "/mutate",
@@ -288,7 +308,7 @@ fn bad_inputs() -> Vec<(
             )),
             StatusCode::BAD_REQUEST,
         ),
-        (
+        bad(
             "UPDATE without oldObject",
             "POST",
             "/validate",
@@ -298,7 +318,7 @@ fn bad_inputs() -> Vec<(
             )),
             StatusCode::BAD_REQUEST,
         ),
-        (
+        bad(
             "unknown operation",
             "POST",
             "/validate",
@@ -308,7 +328,7 @@ fn bad_inputs() -> Vec<(
             )),
             StatusCode::BAD_REQUEST,
         ),
-        (
+        bad(
             "deeply nested",
             "POST",
             "/validate",
@@ -316,7 +336,7 @@ fn bad_inputs() -> Vec<(
             format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)).into_bytes(),
             StatusCode::BAD_REQUEST,
         ),
-        (
+        bad(
             "body over 7 MiB",
             "POST",
             "/validate",
@@ -333,7 +353,15 @@ async fn bad_inputs_get_a_4xx_json_error_and_the_server_keeps_answering() {
     let client = server.client(Proto::H1);
     let cases = bad_inputs();
     assert!(cases.len() >= 15);
-    for (what, method, path, content_type, body, want) in cases {
+    for Bad {
+        what,
+        method,
+        path,
+        content_type,
+        body,
+        want,
+    } in cases
+    {
         let answer = client
             .send(method, path, content_type, body)
             .await
@@ -367,8 +395,8 @@ async fn bad_inputs_get_a_4xx_json_error_and_the_server_keeps_answering() {
         .expect("answer");
     assert_eq!(answer.json()["response"]["allowed"], true);
     // A malformed IBGU object is a decision (denied), not a transport error.
-    let malformed = format!(
-        r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"m","kind":{{"group":"lcm.openshift.io","version":"v1alpha1","kind":"ImageBasedGroupUpgrade"}},"operation":"CREATE","object":{{"spec":{{"plan":"x"}}}}}}}}"#
+    let malformed = String::from(
+        r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"m","kind":{"group":"lcm.openshift.io","version":"v1alpha1","kind":"ImageBasedGroupUpgrade"},"operation":"CREATE","object":{"spec":{"plan":"x"}}}}"#,
     );
     let answer = client
         .post_json("/validate", malformed.as_bytes())
