@@ -8,7 +8,8 @@
 //! Shutdown ([`Server::run`]'s `shutdown` future, SIGTERM or SIGINT in `serve`): readiness
 //! turns false, responses carry `Connection: close` for the drain period so the
 //! apiserver's kept-alive connections move to another pod, then the listener closes,
-//! in-flight requests finish within a bound, and `run` returns.
+//! connections accepted just before get a moment to send their request, in-flight
+//! requests finish within a bound, and `run` returns.
 
 pub mod routes;
 
@@ -96,6 +97,8 @@ pub struct Server {
 
 /// How long a client may take to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long connections accepted just before the listener closed get to send a request.
+const LINGER: Duration = Duration::from_secs(1);
 /// How long a client may take to send a request's headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -188,6 +191,10 @@ impl Server {
             }
         }
         drop(listener);
+        // A connection accepted moments ago may not have sent its request yet, and would
+        // look idle to the graceful shutdown below, which closes idle connections: give
+        // such requests time to arrive (they are answered with `Connection: close`).
+        tokio::time::sleep(LINGER.min(options.drain)).await;
         if let Some(r) = reloader {
             r.abort();
         }
