@@ -147,10 +147,10 @@ async fn rotation_by_symlink_swap_loses_no_request() {
 async fn wait_for_cert(client: &Client, want: &[u8]) -> bool {
     let until = Instant::now() + Duration::from_secs(10);
     while Instant::now() < until {
-        if let Ok(a) = client.send("GET", "/healthz", None, vec![]).await {
-            if a.peer_cert == want {
-                return true;
-            }
+        if let Ok(a) = client.send("GET", "/healthz", None, vec![]).await
+            && a.peer_cert == want
+        {
+            return true;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
