@@ -26,6 +26,7 @@ pub mod ibgu;
 pub mod ibu_spec;
 pub mod immutable;
 pub mod metadata;
+pub mod metrics;
 mod object;
 pub mod patch;
 pub mod plan;

@@ -81,6 +81,9 @@ struct ServeArgs {
     /// Address to listen on (HTTPS).
     #[arg(long, env = "IBGU_ADDR", default_value = "0.0.0.0:8443")]
     addr: SocketAddr,
+    /// Address for GET /metrics (plain HTTP, Prometheus/OpenMetrics text).
+    #[arg(long, env = "IBGU_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    metrics_addr: SocketAddr,
     /// PEM certificate chain; with --tls-key. Without both, a development certificate is made.
     #[arg(long, env = "IBGU_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -282,6 +285,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let mut options = Options::new(args.addr);
+    options.metrics_addr = Some(args.metrics_addr);
     options.policy = args.policy.config();
     options.client_ca = client_ca;
     options.cert_files = files;
@@ -292,7 +296,8 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         let server = Server::bind(options, Arc::new(CertStore::new(cert))).await?;
         let addr = server.local_addr()?;
-        tracing::info!(%addr, "serving HTTPS: POST /validate, POST /mutate, GET /healthz, GET /readyz");
+        let metrics = server.metrics_addr().map(|a| a.to_string()).unwrap_or_default();
+        tracing::info!(%addr, %metrics, "serving HTTPS: POST /validate, POST /mutate, GET /healthz, GET /readyz; GET /metrics over HTTP");
         server.run(shutdown_signal()).await;
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)

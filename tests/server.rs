@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 
 struct Running {
     addr: SocketAddr,
+    metrics: SocketAddr,
     bundle: Bundle,
     stop: Option<oneshot::Sender<()>>,
     done: tokio::task::JoinHandle<()>,
@@ -30,18 +31,21 @@ async fn start(configure: impl FnOnce(&mut Options)) -> Running {
     let cert =
         LoadedCert::from_pem(bundle.cert_pem.as_bytes(), bundle.key_pem.as_bytes()).expect("cert");
     let mut options = Options::new(SocketAddr::from(([127, 0, 0, 1], 0)));
+    options.metrics_addr = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
     options.drain = Duration::from_millis(200);
     configure(&mut options);
     let server = Server::bind(options, Arc::new(CertStore::new(cert)))
         .await
         .expect("bind");
     let addr = server.local_addr().expect("addr");
+    let metrics = server.metrics_addr().expect("metrics addr");
     let (tx, rx) = oneshot::channel();
     let done = tokio::spawn(server.run(async {
         let _ = rx.await;
     }));
     Running {
         addr,
+        metrics,
         bundle,
         stop: Some(tx),
         done,
@@ -403,5 +407,51 @@ async fn bad_inputs_get_a_4xx_json_error_and_the_server_keeps_answering() {
         .await
         .expect("answer");
     assert_eq!(answer.json()["response"]["allowed"], false);
+    server.stop().await;
+}
+
+/// `GET /metrics` over plain HTTP/1.1 on the metrics port.
+async fn scrape(addr: SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect metrics");
+    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut out = String::new();
+    tcp.read_to_string(&mut out).await.expect("read");
+    out
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_endpoint_operation_and_verdict() {
+    let server = start(|_| {}).await;
+    let client = server.client(Proto::H2);
+    client
+        .post_json(
+            "/validate",
+            &fixture("validate-rule2-prep-then-rollback-denied"),
+        )
+        .await
+        .expect("denied");
+    client
+        .post_json("/mutate", &fixture("mutate-rule1-default-whole-strategy"))
+        .await
+        .expect("mutated");
+    client.post_json("/validate", b"{").await.expect("refused");
+    let text = scrape(server.metrics).await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    for want in [
+        r#"ibgu_webhook_admission_requests_total{endpoint="validate",operation="CREATE",verdict="denied"} 1"#,
+        r#"ibgu_webhook_admission_requests_total{endpoint="mutate",operation="CREATE",verdict="allowed"} 1"#,
+        r#"ibgu_webhook_admission_requests_total{endpoint="validate",operation="unknown",verdict="refused"} 1"#,
+        r#"ibgu_webhook_admission_duration_seconds_count{endpoint="validate"} 2"#,
+        "ibgu_webhook_admission_in_flight 0",
+        "ibgu_webhook_certificate_expiry_timestamp_seconds ",
+        "ibgu_webhook_certificate_reloads_total 0",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
     server.stop().await;
 }

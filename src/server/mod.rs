@@ -27,6 +27,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
+use crate::metrics::Metrics;
 use crate::policy::Config;
 use crate::tls::{self, CertFiles, CertStore, Reload};
 pub use routes::AppState;
@@ -36,6 +37,8 @@ pub use routes::AppState;
 pub struct Options {
     /// Where to listen.
     pub addr: SocketAddr,
+    /// Where to serve `/metrics` over plain HTTP; `None` for nowhere.
+    pub metrics_addr: Option<SocketAddr>,
     /// The policy options.
     pub policy: Config,
     /// PEM bundle of CAs whose client certificates are accepted; none means no client auth.
@@ -59,6 +62,7 @@ impl Options {
     pub fn new(addr: SocketAddr) -> Self {
         Options {
             addr,
+            metrics_addr: None,
             policy: Config::default(),
             client_ca: None,
             cert_files: None,
@@ -90,6 +94,7 @@ pub enum ServerError {
 /// A bound server, ready to run.
 pub struct Server {
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     acceptor: TlsAcceptor,
     state: Arc<AppState>,
     options: Options,
@@ -113,8 +118,17 @@ impl Server {
                     addr: options.addr,
                     source,
                 })?;
+        let metrics_listener = match options.metrics_addr {
+            None => None,
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServerError::Bind { addr, source })?,
+            ),
+        };
         let state = Arc::new(AppState {
             policy: options.policy.clone(),
+            metrics: Arc::new(Metrics::new(certs.clone())),
             certs,
             ready: true.into(),
             draining: false.into(),
@@ -122,6 +136,7 @@ impl Server {
         });
         Ok(Server {
             listener,
+            metrics_listener,
             acceptor: TlsAcceptor::from(Arc::new(config)),
             state,
             options,
@@ -133,14 +148,30 @@ impl Server {
         self.listener.local_addr()
     }
 
+    /// The bound metrics address, if any.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
     /// Serves until `shutdown` completes, then drains and returns.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let Server {
             listener,
+            metrics_listener,
             acceptor,
             state,
             options,
         } = self;
+        let metrics_server = metrics_listener.map(|l| {
+            let app = routes::metrics_router(state.metrics.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(l, app).await {
+                    tracing::error!(error = %e, "metrics listener failed");
+                }
+            })
+        });
         let app = routes::router(state.clone());
         let graceful = GracefulShutdown::new();
         let connections = Arc::new(Semaphore::new(options.max_connections.max(1)));
@@ -195,8 +226,8 @@ impl Server {
         // look idle to the graceful shutdown below, which closes idle connections: give
         // such requests time to arrive (they are answered with `Connection: close`).
         tokio::time::sleep(LINGER.min(options.drain)).await;
-        if let Some(r) = reloader {
-            r.abort();
+        for task in [reloader, metrics_server].into_iter().flatten() {
+            task.abort();
         }
         match tokio::time::timeout(options.shutdown_timeout, ctx.graceful.shutdown()).await {
             Ok(()) => tracing::info!("all connections closed"),

@@ -23,6 +23,7 @@ use tokio::sync::Semaphore;
 
 use crate::admission::{self, Mode};
 use crate::hub::Hub;
+use crate::metrics::{Metrics, Verdict};
 use crate::policy::Config;
 use crate::tls::CertStore;
 
@@ -46,6 +47,8 @@ pub struct AppState {
     pub draining: AtomicBool,
     /// Admission requests decided at once.
     pub decisions: Semaphore,
+    /// What is recorded for `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 /// The router, with the draining middleware.
@@ -153,6 +156,24 @@ async fn admit(
     body: Body,
 ) -> Response {
     let started = Instant::now();
+    let _in_flight = state.metrics.in_flight();
+    let (response, verdict, operation) = answer(state, mode, query, headers, body, started).await;
+    state
+        .metrics
+        .record(mode, &operation, verdict, started.elapsed());
+    response
+}
+
+/// The reply to one admission request, how it ended, and the operation it was about.
+async fn answer(
+    state: &AppState,
+    mode: Mode,
+    query: AdmissionQuery,
+    headers: &HeaderMap,
+    body: Body,
+    started: Instant,
+) -> (Response, Verdict, String) {
+    let refused = |r: Response| (r, Verdict::refused, String::from("unknown"));
     let deadline = query
         .timeout
         .as_deref()
@@ -160,39 +181,42 @@ async fn admit(
         .unwrap_or(DEFAULT_DEADLINE)
         .min(MAX_DEADLINE);
     if !is_json(headers) {
-        return error(
+        return refused(error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Content-Type must be application/json",
-        );
+        ));
     }
     let bytes = match tokio::time::timeout(deadline, read_body(body)).await {
         Err(_) => {
-            return error(
+            return refused(error(
                 StatusCode::REQUEST_TIMEOUT,
                 "the body did not arrive before the deadline",
-            );
+            ));
         }
-        Ok(Err(response)) => return *response,
+        Ok(Err(response)) => return refused(*response),
         Ok(Ok(bytes)) => bytes,
     };
     let remaining = deadline.saturating_sub(started.elapsed());
     let Ok(Ok(_permit)) = tokio::time::timeout(remaining, state.decisions.acquire()).await else {
-        return error(
+        let r = error(
             StatusCode::SERVICE_UNAVAILABLE,
             "too many requests in flight",
         );
+        return (r, Verdict::failed, String::from("unknown"));
     };
     let admission = match admission::parse(&bytes) {
         Ok(a) => a,
         Err(e) => {
             tracing::warn!(endpoint = %mode, error = %e, "refused a body that is not an AdmissionReview");
-            return error(StatusCode::BAD_REQUEST, e.to_string());
+            return refused(error(StatusCode::BAD_REQUEST, e.to_string()));
         }
     };
+    let operation = format!("{:?}", admission.operation).to_uppercase();
     let response = admission::decide(&admission, mode, &state.policy, &Hub::Offline);
     if let Err(e) = response.check_wire(mode) {
         tracing::error!(uid = %admission.uid, error = %e, "refusing to send an invalid reply");
-        return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+        let r = error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+        return (r, Verdict::failed, operation);
     }
     let patch_ops = response
         .patch
@@ -202,7 +226,7 @@ async fn admit(
     tracing::info!(
         uid = %admission.uid,
         endpoint = %mode,
-        operation = ?admission.operation,
+        operation = %operation,
         namespace = %admission.namespace,
         name = %admission.name,
         allowed = response.allowed,
@@ -211,12 +235,18 @@ async fn admit(
         latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         "admission"
     );
-    (
+    let verdict = if response.allowed {
+        Verdict::allowed
+    } else {
+        Verdict::denied
+    };
+    let reply = (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
         response.to_review_json(),
     )
-        .into_response()
+        .into_response();
+    (reply, verdict, operation)
 }
 
 /// Reads the whole body, refusing more than [`MAX_BODY_BYTES`] (413) or a broken stream (400).
@@ -236,6 +266,25 @@ async fn read_body(body: Body) -> Result<Bytes, Box<Response>> {
                 error(StatusCode::BAD_REQUEST, format!("reading the body: {e}"))
             })
         })
+}
+
+/// The plain-HTTP metrics router: `GET /metrics` only.
+pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(|State(m): State<Arc<Metrics>>| async move {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    m.encode(),
+                )
+            }),
+        )
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "only GET /metrics is served here") })
+        .with_state(metrics)
 }
 
 /// Parses a Go `time.Duration` string as the apiserver writes `?timeout=` (`10s`, `1m0s`,

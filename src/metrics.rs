@@ -1,0 +1,223 @@
+//! Prometheus metrics, served as OpenMetrics text on a separate plain-HTTP listener
+//! (`GET /metrics` only), so scraping needs no client certificate and never competes
+//! with the apiserver for the TLS port.
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `ibgu_webhook_admission_requests_total` | counter | `endpoint`, `operation`, `verdict` (allowed, denied, refused = 4xx, failed = 5xx) |
+//! | `ibgu_webhook_admission_duration_seconds` | histogram | `endpoint` |
+//! | `ibgu_webhook_admission_in_flight` | gauge | |
+//! | `ibgu_webhook_certificate_expiry_timestamp_seconds` | gauge | |
+//! | `ibgu_webhook_certificate_reloads_total` | counter | |
+//! | `ibgu_webhook_certificate_reload_failures_total` | counter | |
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric,
+};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::admission::Mode;
+use crate::tls::CertStore;
+
+/// Which endpoint answered.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Endpoint {
+    /// `/validate`.
+    validate,
+    /// `/mutate`.
+    mutate,
+}
+
+impl From<Mode> for Endpoint {
+    fn from(m: Mode) -> Self {
+        match m {
+            Mode::Validate => Endpoint::validate,
+            Mode::Mutate => Endpoint::mutate,
+        }
+    }
+}
+
+/// How a request ended.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Verdict {
+    /// Answered, allowed.
+    allowed,
+    /// Answered, denied.
+    denied,
+    /// Not answerable: a 4xx (bad body, wrong content type, too large, timed out).
+    refused,
+    /// A 5xx: the reply would have broken the wire rules, or too many in flight.
+    failed,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    endpoint: Endpoint,
+    operation: String,
+    verdict: Verdict,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointLabels {
+    endpoint: Endpoint,
+}
+
+/// The registry and the metrics the server records.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    duration: Family<EndpointLabels, Histogram>,
+    in_flight: Gauge,
+}
+
+/// Certificate figures, read from the [`CertStore`] at scrape time.
+#[derive(Debug)]
+struct CertCollector(Arc<CertStore>);
+
+impl Collector for CertCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let expiry = ConstGauge::new(self.0.not_after());
+        expiry.encode(encoder.encode_descriptor(
+            "certificate_expiry_timestamp_seconds",
+            "When the serving certificate expires (unix seconds)",
+            None,
+            expiry.metric_type(),
+        )?)?;
+        let reloads = ConstCounter::new(self.0.reloads());
+        reloads.encode(encoder.encode_descriptor(
+            "certificate_reloads",
+            "Serving certificate pairs swapped in since start",
+            None,
+            reloads.metric_type(),
+        )?)?;
+        let failures = ConstCounter::new(self.0.failures());
+        failures.encode(encoder.encode_descriptor(
+            "certificate_reload_failures",
+            "New serving certificate pairs refused (the previous one kept serving)",
+            None,
+            failures.metric_type(),
+        )?)?;
+        Ok(())
+    }
+}
+
+/// Decrements the in-flight gauge when dropped.
+pub struct InFlight(Gauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+impl Metrics {
+    /// The metrics, with the certificate figures of `certs`.
+    pub fn new(certs: Arc<CertStore>) -> Self {
+        let mut registry = Registry::with_prefix("ibgu_webhook");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "admission_requests",
+            "Admission requests by endpoint, operation and verdict",
+            requests.clone(),
+        );
+        let duration = Family::<EndpointLabels, Histogram>::new_with_constructor(|| {
+            // 50 µs to ~3 s: decisions take tens of microseconds, hub lookups milliseconds.
+            Histogram::new([
+                0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                0.25, 0.5, 1.0, 2.5,
+            ])
+        });
+        registry.register(
+            "admission_duration_seconds",
+            "Time from reading the request to the reply, by endpoint",
+            duration.clone(),
+        );
+        let in_flight = Gauge::default();
+        registry.register(
+            "admission_in_flight",
+            "Admission requests being read or decided",
+            in_flight.clone(),
+        );
+        registry.register_collector(Box::new(CertCollector(certs)));
+        Metrics {
+            registry,
+            requests,
+            duration,
+            in_flight,
+        }
+    }
+
+    /// Counts a request as in flight until the guard drops.
+    pub fn in_flight(&self) -> InFlight {
+        self.in_flight.inc();
+        InFlight(self.in_flight.clone())
+    }
+
+    /// Records one finished request.
+    pub fn record(&self, mode: Mode, operation: &str, verdict: Verdict, took: Duration) {
+        let endpoint = mode.into();
+        self.requests
+            .get_or_create(&RequestLabels {
+                endpoint,
+                operation: operation.to_owned(),
+                verdict,
+            })
+            .inc();
+        self.duration
+            .get_or_create(&EndpointLabels { endpoint })
+            .observe(took.as_secs_f64());
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposes_every_metric() {
+        let b = crate::certs::generate(&["a".into()], &[], 2).unwrap();
+        let cert =
+            crate::tls::LoadedCert::from_pem(b.cert_pem.as_bytes(), b.key_pem.as_bytes()).unwrap();
+        let m = Metrics::new(Arc::new(CertStore::new(cert)));
+        let guard = m.in_flight();
+        m.record(
+            Mode::Validate,
+            "CREATE",
+            Verdict::denied,
+            Duration::from_micros(30),
+        );
+        let text = m.encode();
+        drop(guard);
+        for want in [
+            r#"ibgu_webhook_admission_requests_total{endpoint="validate",operation="CREATE",verdict="denied"} 1"#,
+            r#"ibgu_webhook_admission_duration_seconds_bucket{le="0.00005",endpoint="validate"} 1"#,
+            "ibgu_webhook_admission_in_flight 1",
+            "ibgu_webhook_certificate_expiry_timestamp_seconds ",
+            "ibgu_webhook_certificate_reloads_total 0",
+            "ibgu_webhook_certificate_reload_failures_total 0",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in\n{text}");
+        }
+        assert!(m.encode().contains("ibgu_webhook_admission_in_flight 0"));
+    }
+}
