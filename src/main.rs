@@ -93,6 +93,10 @@ struct ServeArgs {
     /// PEM CA bundle: require client certificates signed by it (for an apiserver that presents one).
     #[arg(long, env = "IBGU_CLIENT_CA")]
     client_ca: Option<PathBuf>,
+    /// Kubeconfig for hub lookups; without it, the in-cluster configuration when running
+    /// in a pod, else no hub access (pull secret checks are skipped).
+    #[arg(long, env = "IBGU_KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
     /// Log format.
     #[arg(long, env = "IBGU_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -293,7 +297,13 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     options.reload_interval = seconds(args.reload_interval_seconds, "reload-interval-seconds")?
         .max(Duration::from_millis(100));
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    let kubeconfig = args.kubeconfig.clone();
+    let strict = args.policy.require_pull_secret;
     runtime.block_on(async move {
+        options.hub = hub_client(kubeconfig).await?;
+        if options.hub.is_none() && strict {
+            tracing::warn!("--require-pull-secret has no effect without hub access");
+        }
         let server = Server::bind(options, Arc::new(CertStore::new(cert))).await?;
         let addr = server.local_addr()?;
         let metrics = server.metrics_addr().map(|a| a.to_string()).unwrap_or_default();
@@ -302,6 +312,32 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The hub client: from `--kubeconfig`, else in-cluster when in a pod, else none.
+async fn hub_client(kubeconfig: Option<PathBuf>) -> anyhow::Result<Option<kube::Client>> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(&path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .with_context(|| format!("using kubeconfig {}", path.display()))?
+        }
+        None if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() => {
+            kube::Config::incluster().context("in-cluster configuration")?
+        }
+        None => {
+            tracing::info!(
+                "no hub access (no --kubeconfig, not in a pod): pull secret checks are skipped"
+            );
+            return Ok(None);
+        }
+    };
+    tracing::info!(server = %config.cluster_url, "hub lookups enabled");
+    Ok(Some(
+        kube::Client::try_from(config).context("building the hub client")?,
+    ))
 }
 
 /// SIGTERM (kubelet) or SIGINT (a terminal).

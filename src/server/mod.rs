@@ -27,13 +27,14 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
+use crate::hub::lookup::SecretLookups;
 use crate::metrics::Metrics;
 use crate::policy::Config;
 use crate::tls::{self, CertFiles, CertStore, Reload};
 pub use routes::AppState;
 
 /// How the server listens and drains.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     /// Where to listen.
     pub addr: SocketAddr,
@@ -43,6 +44,8 @@ pub struct Options {
     pub policy: Config,
     /// PEM bundle of CAs whose client certificates are accepted; none means no client auth.
     pub client_ca: Option<Vec<u8>>,
+    /// A client for the hub's API, for Secret lookups; `None` for no hub access.
+    pub hub: Option<kube::Client>,
     /// Where the serving pair lives, for reloading; `None` for an in-memory certificate.
     pub cert_files: Option<CertFiles>,
     /// How often the certificate files are re-read.
@@ -65,6 +68,7 @@ impl Options {
             metrics_addr: None,
             policy: Config::default(),
             client_ca: None,
+            hub: None,
             cert_files: None,
             reload_interval: Duration::from_secs(5),
             drain: Duration::from_secs(5),
@@ -129,6 +133,7 @@ impl Server {
         let state = Arc::new(AppState {
             policy: options.policy.clone(),
             metrics: Arc::new(Metrics::new(certs.clone())),
+            hub: options.hub.clone().map(|c| Arc::new(SecretLookups::new(c))),
             certs,
             ready: true.into(),
             draining: false.into(),

@@ -23,6 +23,7 @@ use tokio::sync::Semaphore;
 
 use crate::admission::{self, Mode};
 use crate::hub::Hub;
+use crate::hub::lookup::SecretLookups;
 use crate::metrics::{Metrics, Verdict};
 use crate::policy::Config;
 use crate::tls::CertStore;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub decisions: Semaphore,
     /// What is recorded for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Secret lookups on the hub, when the server has hub access.
+    pub hub: Option<Arc<SecretLookups>>,
 }
 
 /// The router, with the draining middleware.
@@ -212,7 +215,13 @@ async fn answer(
         }
     };
     let operation = format!("{:?}", admission.operation).to_uppercase();
-    let response = admission::decide(&admission, mode, &state.policy, &Hub::Offline);
+    let hub = hub_facts(
+        state,
+        &admission,
+        deadline.saturating_sub(started.elapsed()),
+    )
+    .await;
+    let response = admission::decide(&admission, mode, &state.policy, &hub);
     if let Err(e) = response.check_wire(mode) {
         tracing::error!(uid = %admission.uid, error = %e, "refusing to send an invalid reply");
         let r = error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
@@ -247,6 +256,24 @@ async fn answer(
     )
         .into_response();
     (reply, verdict, operation)
+}
+
+/// Looks up the Secrets that matter for this request, leaving time to answer.
+async fn hub_facts(state: &AppState, admission: &admission::Admission, remaining: Duration) -> Hub {
+    let (Some(lookups), Some(change)) = (&state.hub, admission.subject.change()) else {
+        return Hub::Offline;
+    };
+    let names = crate::hub::secrets_to_check(&state.policy, change.new_object());
+    if names.is_empty() {
+        return Hub::Offline;
+    }
+    let namespace = if admission.namespace.is_empty() {
+        change.new_object().namespace()
+    } else {
+        &admission.namespace
+    };
+    let budget = remaining.saturating_sub(Duration::from_millis(250));
+    lookups.hub(namespace, &names, budget).await
 }
 
 /// Reads the whole body, refusing more than [`MAX_BODY_BYTES`] (413) or a broken stream (400).

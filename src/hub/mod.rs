@@ -1,8 +1,11 @@
 //! What the server learned from the hub before the policy decides.
 //!
 //! The policy does no I/O: the server asks [`secrets_to_check`] which Secrets matter for
-//! a request, looks them up, and hands the answers in as a [`Hub`]. The offline commands
-//! pass [`Hub::Offline`], which checks nothing and assumes nothing is missing.
+//! a request, looks them up ([`lookup`]), and hands the answers in as a [`Hub`]. The
+//! offline commands pass [`Hub::Offline`], which checks nothing and assumes nothing is
+//! missing.
+
+pub mod lookup;
 
 use std::collections::BTreeMap;
 

@@ -1,0 +1,249 @@
+//! Hub Secret lookups against a kube client whose transport answers from test data:
+//! a present Secret, a missing one, one without `.dockerconfigjson`, a forbidden one, an
+//! API that does not answer in time; the cache; and the answers reaching kubectl's user
+//! through the server.
+
+mod support;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use http::{Request, Response};
+use ibgu_webhook::certs;
+use ibgu_webhook::hub::lookup::SecretLookups;
+use ibgu_webhook::hub::{Hub, SecretLookup};
+use ibgu_webhook::server::{Options, Server};
+use ibgu_webhook::tls::{CertStore, LoadedCert};
+use kube::client::Body;
+use support::{Client, Proto, SERVICE_NAME, fixture};
+
+fn secret(name: &str, keys: &[&str]) -> String {
+    let data: serde_json::Map<String, serde_json::Value> = keys
+        .iter()
+        .map(|k| ((*k).to_owned(), "c2VjcmV0".into()))
+        .collect();
+    serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "ztp-group"},
+                       "type": "kubernetes.io/dockerconfigjson", "data": data})
+    .to_string()
+}
+
+fn status(code: u16, reason: &str) -> String {
+    serde_json::json!({"apiVersion": "v1", "kind": "Status", "status": "Failure", "message": reason,
+                       "reason": reason, "code": code})
+    .to_string()
+}
+
+/// A kube client answering from test data; counts the requests it serves.
+fn mock_client(calls: Arc<AtomicUsize>) -> kube::Client {
+    let service = tower::service_fn(move |req: Request<Body>| {
+        let calls = calls.clone();
+        async move {
+            calls.fetch_add(1, Ordering::SeqCst);
+            let path = req.uri().path().to_owned();
+            let (code, body) = match path.rsplit('/').next().unwrap_or_default() {
+                "seed-pull-secret" | "present" => (200, secret("present", &[".dockerconfigjson"])),
+                "no-key" => (200, secret("no-key", &["token"])),
+                "forbidden" => (403, status(403, "Forbidden")),
+                "slow" => {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    (200, secret("slow", &[".dockerconfigjson"]))
+                }
+                _ => (404, status(404, "NotFound")),
+            };
+            let response = Response::builder()
+                .status(code)
+                .header("content-type", "application/json")
+                .body(Body::from(body.into_bytes()))
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(response)
+        }
+    });
+    kube::Client::new(service, "default")
+}
+
+fn names(n: &[&str]) -> Vec<String> {
+    n.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[tokio::test]
+async fn lookups_answer_each_case_and_never_hang() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let lookups = SecretLookups::with_limits(
+        mock_client(calls.clone()),
+        Duration::from_millis(300),
+        Duration::from_secs(60),
+    );
+    let started = Instant::now();
+    let hub = lookups
+        .hub(
+            "ztp-group",
+            &names(&["present", "missing", "no-key", "forbidden", "slow"]),
+            Duration::from_secs(5),
+        )
+        .await;
+    // Concurrent and bounded: the slow one costs its timeout once, not per Secret.
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        hub.secret("present"),
+        SecretLookup::Found {
+            docker_config: true
+        }
+    );
+    assert_eq!(hub.secret("missing"), SecretLookup::Missing);
+    assert_eq!(
+        hub.secret("no-key"),
+        SecretLookup::Found {
+            docker_config: false
+        }
+    );
+    assert!(
+        matches!(hub.secret("forbidden"), SecretLookup::Unknown(ref why) if why.contains("403")),
+        "{hub:?}"
+    );
+    assert!(
+        matches!(hub.secret("slow"), SecretLookup::Unknown(ref why) if why.contains("did not answer within 300ms")),
+        "{hub:?}"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 5);
+
+    // Definite answers are cached; failures are asked again.
+    let again = lookups
+        .hub(
+            "ztp-group",
+            &names(&["present", "missing", "forbidden"]),
+            Duration::from_secs(5),
+        )
+        .await;
+    assert_eq!(
+        again.secret("present"),
+        SecretLookup::Found {
+            docker_config: true
+        }
+    );
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        6,
+        "only the forbidden one is asked again"
+    );
+    // The request's own budget bounds a lookup too.
+    let tight = lookups
+        .hub("ztp-group", &names(&["slow"]), Duration::from_millis(50))
+        .await;
+    assert!(
+        matches!(tight.secret("slow"), SecretLookup::Unknown(ref why) if why.contains("50ms")),
+        "{tight:?}"
+    );
+}
+
+#[tokio::test]
+async fn cache_expires() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let lookups = SecretLookups::with_limits(
+        mock_client(calls.clone()),
+        Duration::from_secs(1),
+        Duration::from_millis(100),
+    );
+    lookups
+        .hub("ns", &names(&["present"]), Duration::from_secs(1))
+        .await;
+    lookups
+        .hub("ns", &names(&["present"]), Duration::from_secs(1))
+        .await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    lookups
+        .hub("ns", &names(&["present"]), Duration::from_secs(1))
+        .await;
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert!(
+        matches!(lookups.hub("ns", &[], Duration::from_secs(1)).await, Hub::Secrets(m) if m.is_empty())
+    );
+}
+
+/// A review of an IBGU with Prep whose pullSecretRef names `secret`.
+fn review_naming(secret: &str) -> Vec<u8> {
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&fixture("validate-rule11-missing-secret-warns")).expect("fixture");
+    v["request"]["object"]["spec"]["ibuSpec"]["seedImageRef"]["pullSecretRef"]["name"] =
+        secret.into();
+    serde_json::to_vec(&v).expect("json")
+}
+
+#[tokio::test]
+async fn the_server_turns_lookups_into_warnings_injections_and_strict_denials() {
+    let bundle = certs::generate(&[SERVICE_NAME.into()], &[IpAddr::from([127, 0, 0, 1])], 30)
+        .expect("certs");
+    let start = |strict: bool| {
+        let bundle = bundle.clone();
+        async move {
+            let cert = LoadedCert::from_pem(bundle.cert_pem.as_bytes(), bundle.key_pem.as_bytes())
+                .expect("cert");
+            let mut options = Options::new(SocketAddr::from(([127, 0, 0, 1], 0)));
+            options.drain = Duration::from_millis(50);
+            options.hub = Some(mock_client(Arc::new(AtomicUsize::new(0))));
+            options.policy.seed_pull_secret = Some("seed-pull-secret".into());
+            options.policy.require_pull_secret = strict;
+            let server = Server::bind(options, Arc::new(CertStore::new(cert)))
+                .await
+                .expect("bind");
+            let addr = server.local_addr().expect("addr");
+            tokio::spawn(server.run(std::future::pending()));
+            Client::new(addr, &[&bundle.ca_pem], Proto::H1)
+        }
+    };
+    let client = start(false).await;
+    let warned = client
+        .post_json("/validate?timeout=10s", &review_naming("missing"))
+        .await
+        .expect("answer");
+    let v = warned.json();
+    assert_eq!(v["response"]["allowed"], true, "{v}");
+    assert!(
+        v["response"]["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.contains(r#"Not found: "missing""#)),
+        "{v}"
+    );
+    let unsure = client
+        .post_json("/validate", &review_naming("slow"))
+        .await
+        .expect("answer");
+    assert!(
+        unsure.json()["response"]["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.contains("not checked")),
+        "{}",
+        unsure.json()
+    );
+    // The seed pull secret exists on the hub: injected.
+    let injected = client
+        .post_json("/mutate", &fixture("mutate-rule2-inject-seed-pull-secret"))
+        .await
+        .expect("answer");
+    assert_eq!(
+        injected.json()["response"]["patchType"],
+        "JSONPatch",
+        "{}",
+        injected.json()
+    );
+
+    let strict = start(true).await;
+    let denied = strict
+        .post_json("/validate", &review_naming("no-key"))
+        .await
+        .expect("answer");
+    let v = denied.json();
+    assert_eq!(v["response"]["allowed"], false, "{v}");
+    assert!(
+        v["response"]["status"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("has no .dockerconfigjson key")),
+        "{v}"
+    );
+}
