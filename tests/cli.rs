@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use rustls::pki_types::pem::PemObject;
 use serde_json::Value;
 
 fn bin() -> Command {
@@ -262,4 +263,73 @@ fn hostile_input_gets_an_answer_or_a_clear_error_never_a_crash() {
             text(&out.stderr)
         );
     }
+}
+
+#[test]
+fn certs_writes_a_ca_and_a_serving_pair_with_every_name() {
+    let dir = std::env::temp_dir().join(format!("ibgu-certs-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = run(
+        bin().args(["certs", "--out"]).arg(&dir).args([
+            "--dns",
+            "ibgu-webhook.ibgu-system.svc",
+            "--dns",
+            "ibgu-webhook",
+            "--ip",
+            "127.0.0.1",
+            "--days",
+            "7",
+        ]),
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let read = |f: &str| std::fs::read(dir.join(f)).expect("file written");
+    let (ca, cert, key) = (read("ca.crt"), read("tls.crt"), read("tls.key"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("tls.key"))
+            .expect("key")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "key readable by others: {mode:o}");
+    }
+    let loaded = ibgu_webhook::tls::LoadedCert::from_pem(&cert, &key).expect("a valid pair");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    assert!(
+        (loaded.not_after() - now - 7 * 86_400).abs() < 3600,
+        "valid 7 days"
+    );
+    let der = rustls::pki_types::CertificateDer::from_pem_slice(&cert).expect("pem");
+    let (_, parsed) = x509_parser::parse_x509_certificate(der.as_ref()).expect("x509");
+    let san = format!(
+        "{:?}",
+        parsed
+            .subject_alternative_name()
+            .expect("ext")
+            .expect("SAN")
+            .value
+    );
+    for want in [
+        "ibgu-webhook.ibgu-system.svc",
+        "\"ibgu-webhook\"",
+        "127.0.0.1",
+    ] {
+        assert!(
+            san.contains(want) || san.contains(&want.replace('.', ", ")),
+            "SAN lacks {want}: {san}"
+        );
+    }
+    assert!(String::from_utf8_lossy(&ca).starts_with("-----BEGIN CERTIFICATE-----"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = run(bin().args(["certs", "--out"]).arg(&dir), None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("at least one --dns name or --ip address"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -455,3 +455,71 @@ async fn metrics_count_requests_by_endpoint_operation_and_verdict() {
     }
     server.stop().await;
 }
+
+/// A client certificate signed by `ca`, as an apiserver would present.
+fn client_identity() -> (
+    String,
+    rustls::pki_types::CertificateDer<'static>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    };
+    let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).expect("ca");
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    let mut leaf = CertificateParams::new(vec!["kube-apiserver".to_owned()]).expect("params");
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = leaf
+        .signed_by(&key, &Issuer::from_params(&ca, &ca_key))
+        .expect("leaf");
+    let key_der = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).expect("key der");
+    (ca_cert.pem(), cert.der().clone(), key_der)
+}
+
+#[tokio::test]
+async fn client_ca_requires_a_client_certificate_signed_by_it() {
+    let (client_ca, cert, key) = client_identity();
+    let server = start(|o| o.client_ca = Some(client_ca.into_bytes())).await;
+    // Without a client certificate the handshake (or the first read) fails.
+    let anonymous = server.client(Proto::H1);
+    let refused = match anonymous.connect().await {
+        Err(_) => true,
+        Ok(mut conn) => conn.send("GET", "/healthz", None, vec![]).await.is_err(),
+    };
+    assert!(refused, "a client without certificate was served");
+    // With one signed by the CA it is served.
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(
+            rustls::pki_types::pem::PemObject::from_pem_slice(server.bundle.ca_pem.as_bytes())
+                .expect("ca"),
+        )
+        .expect("root");
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_client_auth_cert(vec![cert], key)
+    .expect("client auth");
+    let tcp = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("tcp");
+    let name = rustls::pki_types::ServerName::try_from(SERVICE_NAME).expect("name");
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .expect("mutual TLS handshake");
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut out = String::new();
+    tls.read_to_string(&mut out).await.expect("read");
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    server.stop().await;
+}
