@@ -48,8 +48,18 @@ fn project(dir: &Path, version: &str, cert: &str, key: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rotation_by_symlink_swap_loses_no_request() {
-    let dir = std::env::temp_dir().join(format!("ibgu-rotation-{}", std::process::id()));
+async fn rotation_seen_by_the_directory_watch_loses_no_request() {
+    // Polling once an hour: only the watch can notice the swap in time.
+    rotate(Duration::from_secs(3600), true, "watch").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_seen_by_polling_alone_loses_no_request() {
+    rotate(Duration::from_millis(100), false, "poll").await;
+}
+
+async fn rotate(interval: Duration, watch: bool, tag: &str) {
+    let dir = std::env::temp_dir().join(format!("ibgu-rotation-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let (a, b) = (bundle(), bundle());
     project(&dir, "2026_11_24_a", &a.cert_pem, &a.key_pem);
@@ -60,7 +70,8 @@ async fn rotation_by_symlink_swap_loses_no_request() {
     let store = Arc::new(CertStore::new(files.load().expect("first pair")));
     let mut options = Options::new(SocketAddr::from(([127, 0, 0, 1], 0)));
     options.cert_files = Some(files);
-    options.reload_interval = Duration::from_millis(100);
+    options.reload_interval = interval;
+    options.watch_cert_dir = watch;
     options.drain = Duration::from_millis(100);
     let server = Server::bind(options, store.clone()).await.expect("bind");
     let addr = server.local_addr().expect("addr");

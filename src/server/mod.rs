@@ -48,8 +48,10 @@ pub struct Options {
     pub hub: Option<kube::Client>,
     /// Where the serving pair lives, for reloading; `None` for an in-memory certificate.
     pub cert_files: Option<CertFiles>,
-    /// How often the certificate files are re-read.
+    /// How often the certificate files are re-read (the fallback when the watch misses).
     pub reload_interval: Duration,
+    /// Watch the certificate files' directories and reload as soon as they change.
+    pub watch_cert_dir: bool,
     /// How long responses carry `Connection: close` after shutdown starts.
     pub drain: Duration,
     /// How long in-flight requests may take to finish after that.
@@ -71,6 +73,7 @@ impl Options {
             hub: None,
             cert_files: None,
             reload_interval: Duration::from_secs(5),
+            watch_cert_dir: true,
             drain: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(10),
             max_in_flight: 256,
@@ -182,8 +185,8 @@ impl Server {
         let connections = Arc::new(Semaphore::new(options.max_connections.max(1)));
         let reloader = options.cert_files.clone().map(|files| {
             let certs = state.certs.clone();
-            let every = options.reload_interval;
-            tokio::spawn(async move { reload_loop(certs, files, every).await })
+            let (every, watch) = (options.reload_interval, options.watch_cert_dir);
+            tokio::spawn(async move { reload_loop(certs, files, every, watch).await })
         });
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
@@ -241,6 +244,45 @@ impl Server {
     }
 }
 
+/// Watches the directories holding the certificate files; events only wake the reload
+/// loop, which re-reads and validates as on a poll.
+fn watch_dirs(
+    files: &CertFiles,
+    tx: tokio::sync::mpsc::Sender<()>,
+) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.is_ok() {
+            let _ = tx.try_send(());
+        }
+    });
+    let mut watcher = match watcher {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch the certificate directory; polling only");
+            return None;
+        }
+    };
+    let mut dirs: Vec<&std::path::Path> = [&files.cert, &files.key]
+        .iter()
+        .filter_map(|p| p.parent())
+        .map(|d| {
+            if d.as_os_str().is_empty() {
+                std::path::Path::new(".")
+            } else {
+                d
+            }
+        })
+        .collect();
+    dirs.dedup();
+    for dir in dirs {
+        if let Err(e) = watcher.watch(dir, notify::RecursiveMode::NonRecursive) {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot watch; polling only");
+        }
+    }
+    Some(watcher)
+}
+
 /// What accepting a connection needs.
 struct Accept {
     connections: Arc<Semaphore>,
@@ -293,12 +335,23 @@ impl Accept {
     }
 }
 
-/// Re-reads the certificate files every `every`, swapping in valid changes.
-async fn reload_loop(certs: Arc<CertStore>, files: CertFiles, every: Duration) {
+/// Re-reads the certificate files when their directories change (the `..data` swap shows
+/// up as a rename there) and every `every` in any case, swapping in valid changes.
+async fn reload_loop(certs: Arc<CertStore>, files: CertFiles, every: Duration, watch: bool) {
+    let (tx, mut changed) = tokio::sync::mpsc::channel::<()>(1);
+    // Kept alive for the loop's lifetime; without it, polling alone still reloads.
+    let _watcher = if watch { watch_dirs(&files, tx) } else { None };
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            Some(()) = changed.recv() => {
+                // Let the writer finish its swap before reading.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                while changed.try_recv().is_ok() {}
+            }
+        }
         let certs = certs.clone();
         let files = files.clone();
         let result = tokio::task::spawn_blocking(move || {
@@ -312,7 +365,10 @@ async fn reload_loop(certs: Arc<CertStore>, files: CertFiles, every: Duration) {
             }
             Ok((Ok(Reload::Unchanged), _)) => {}
             Ok((Err(e), _)) => {
-                tracing::error!(error = %e, "new serving certificate refused; the previous one keeps serving")
+                tracing::error!(error = %e, "new serving certificate refused; the previous one keeps serving");
+                // A swap caught half-way (new certificate, old key) is refused too: look
+                // again soon rather than at the next poll.
+                tick.reset_after(every.min(Duration::from_secs(1)));
             }
             Err(e) => tracing::error!(error = %e, "certificate reload task failed"),
         }
