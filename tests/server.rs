@@ -412,16 +412,10 @@ async fn bad_inputs_get_a_4xx_json_error_and_the_server_keeps_answering() {
 
 /// `GET /metrics` over plain HTTP/1.1 on the metrics port.
 async fn scrape(addr: SocketAddr) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut tcp = tokio::net::TcpStream::connect(addr)
+    let tcp = tokio::net::TcpStream::connect(addr)
         .await
         .expect("connect metrics");
-    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("write");
-    let mut out = String::new();
-    tcp.read_to_string(&mut out).await.expect("read");
-    out
+    support::raw_get(tcp, "/metrics").await
 }
 
 #[tokio::test]
@@ -510,16 +504,11 @@ async fn client_ca_requires_a_client_certificate_signed_by_it() {
         .await
         .expect("tcp");
     let name = rustls::pki_types::ServerName::try_from(SERVICE_NAME).expect("name");
-    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
         .await
         .expect("mutual TLS handshake");
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("write");
-    let mut out = String::new();
-    tls.read_to_string(&mut out).await.expect("read");
+    let out = support::raw_get(tls, "/healthz").await;
     assert!(out.starts_with("HTTP/1.1 200"), "{out}");
     server.stop().await;
 }

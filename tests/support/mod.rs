@@ -208,6 +208,19 @@ impl Conn {
     }
 }
 
+/// `GET path` as raw HTTP/1.1 over any stream (plain or TLS); the whole reply as text.
+pub async fn raw_get<S>(mut stream: S, path: &str) -> String
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut out = String::new();
+    stream.read_to_string(&mut out).await.expect("read");
+    out
+}
+
 /// A fixture's review body.
 pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(
