@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# End to end: a real kube-apiserver (built from Debian's source package, cached) with
+# Debian's etcd, on loopback only; the upstream IBGU CRD; ibgu-webhook registered from the
+# deploy/ manifests with clientConfig switched to a loopback URL; then kubectl drives the
+# scenarios and every outcome is asserted on what kubectl printed or the apiserver stored.
+#
+#   bash tests/e2e/run.sh
+#
+# Installs what it needs (etcd-server, kubectl, Go for the one-off apiserver build, and
+# kubernetes-validate from PyPI). Exits non-zero on the first failed assertion.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+started=$(date +%s)
+
+pass=0
+fail() { echo "e2e: FAIL: $*" >&2; exit 1; }
+ok() { pass=$((pass + 1)); echo "e2e: ok: $*"; }
+
+# --- tools -------------------------------------------------------------------------
+need_apt=()
+command -v etcd >/dev/null || need_apt+=(etcd-server)
+command -v kubectl >/dev/null || need_apt+=(kubectl)
+command -v openssl >/dev/null || need_apt+=(openssl)
+command -v curl >/dev/null || need_apt+=(curl)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "e2e: installing ${need_apt[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+if ! command -v kubernetes-validate >/dev/null || ! python3 -c 'import yaml' 2>/dev/null; then
+    python3 -m pip install -q kubernetes-validate || fail "cannot install kubernetes-validate from PyPI"
+fi
+kas=$(bash tests/e2e/kube-apiserver.sh)
+echo "e2e: kube-apiserver $("$kas" --version)"
+cargo build --release --locked -q --bin ibgu-webhook
+webhook_bin=$root/target/release/ibgu-webhook
+
+# --- cluster on loopback -----------------------------------------------------------
+work=$(mktemp -d /tmp/ibgu-e2e.XXXXXX)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+etcd_client=$(free_port); etcd_peer=$(free_port); kas_port=$(free_port); wh_port=$(free_port); metrics_port=$(free_port)
+
+etcd --name e2e --data-dir "$work/etcd" \
+    --listen-client-urls "http://127.0.0.1:$etcd_client" --advertise-client-urls "http://127.0.0.1:$etcd_client" \
+    --listen-peer-urls "http://127.0.0.1:$etcd_peer" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer" \
+    --initial-cluster "e2e=http://127.0.0.1:$etcd_peer" >"$work/etcd.log" 2>&1 &
+pids+=($!)
+
+token=$(openssl rand -hex 16)
+echo "$token,admin,admin,system:masters" >"$work/tokens.csv"
+openssl genrsa -out "$work/sa.key" 2048 2>/dev/null
+openssl rsa -in "$work/sa.key" -pubout -out "$work/sa.pub" 2>/dev/null
+"$kas" --etcd-servers="http://127.0.0.1:$etcd_client" --bind-address=127.0.0.1 --secure-port="$kas_port" \
+    --advertise-address=127.0.0.1 --cert-dir="$work/kas-certs" --token-auth-file="$work/tokens.csv" \
+    --authorization-mode=RBAC --service-account-key-file="$work/sa.pub" \
+    --service-account-signing-key-file="$work/sa.key" --service-account-issuer=https://kubernetes.default.svc \
+    --service-cluster-ip-range=10.0.0.0/24 \
+    --enable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionWebhook >"$work/kas.log" 2>&1 &
+pids+=($!)
+
+export KUBECONFIG=$work/kubeconfig
+cat >"$KUBECONFIG" <<EOF
+apiVersion: v1
+kind: Config
+clusters: [{name: e2e, cluster: {server: "https://127.0.0.1:$kas_port", insecure-skip-tls-verify: true}}]
+users: [{name: admin, user: {token: "$token"}}]
+contexts: [{name: e2e, context: {cluster: e2e, user: admin}}]
+current-context: e2e
+EOF
+for _ in $(seq 1 120); do
+    [ "$(kubectl get --raw /readyz 2>/dev/null)" = ok ] && break
+    sleep 0.5
+done
+[ "$(kubectl get --raw /readyz 2>/dev/null)" = ok ] || { tail -20 "$work/kas.log"; fail "kube-apiserver not ready"; }
+ok "kube-apiserver ready on 127.0.0.1:$kas_port"
+
+kubectl apply -f tests/data/upstream/ibgu-crd.yaml >/dev/null
+kubectl wait --for condition=established --timeout=60s crd/imagebasedgroupupgrades.lcm.openshift.io >/dev/null
+kubectl create namespace ztp-group >/dev/null
+kubectl -n ztp-group create secret docker-registry seed-pull-secret \
+    --docker-server=quay.io --docker-username=u --docker-password=p >/dev/null
+ok "IBGU CRD installed; namespace ztp-group with Secret seed-pull-secret"
+
+# --- the webhook ---------------------------------------------------------------------
+"$webhook_bin" certs --out "$work/wh-certs" --dns ibgu-webhook.ibgu-system.svc --ip 127.0.0.1 >/dev/null
+"$webhook_bin" serve --addr "127.0.0.1:$wh_port" --metrics-addr "127.0.0.1:$metrics_port" \
+    --tls-cert "$work/wh-certs/tls.crt" --tls-key "$work/wh-certs/tls.key" \
+    --kubeconfig "$KUBECONFIG" --seed-pull-secret seed-pull-secret --log-format json >"$work/webhook.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 50); do
+    curl -sf --cacert "$work/wh-certs/ca.crt" "https://127.0.0.1:$wh_port/readyz" >/dev/null && break
+    sleep 0.2
+done
+curl -sf --cacert "$work/wh-certs/ca.crt" "https://127.0.0.1:$wh_port/readyz" >/dev/null || fail "webhook not ready"
+
+# Register the webhook configurations from deploy/, pointed at the loopback URL.
+kubectl kustomize deploy/base >"$work/base.yaml"
+python3 - "$work/base.yaml" "$work/wh-certs/ca.crt" "$wh_port" >"$work/webhooks.yaml" <<'PY'
+import base64, sys, yaml
+docs, ca, port = list(yaml.safe_load_all(open(sys.argv[1]))), open(sys.argv[2], "rb").read(), sys.argv[3]
+out = []
+for d in docs:
+    if d and d["kind"].endswith("WebhookConfiguration"):
+        for w in d["webhooks"]:
+            path = w["clientConfig"]["service"]["path"]
+            w["clientConfig"] = {"url": f"https://127.0.0.1:{port}{path}", "caBundle": base64.b64encode(ca).decode()}
+        out.append(d)
+print(yaml.safe_dump_all(out))
+PY
+kubectl apply -f "$work/webhooks.yaml" >/dev/null
+sleep 2
+ok "webhook serving on 127.0.0.1:$wh_port and registered (validating + mutating)"
+
+# --- scenarios -------------------------------------------------------------------------
+ibgu() { # name, plan (YAML flow), extra ibuSpec seed fields, selector values
+    cat <<EOF
+apiVersion: lcm.openshift.io/v1alpha1
+kind: ImageBasedGroupUpgrade
+metadata: {name: $1, namespace: ztp-group}
+spec:
+  clusterLabelSelectors: [{matchExpressions: [{key: name, operator: In, values: [${4:-spoke1, spoke4}]}]}]
+  ibuSpec:
+    seedImageRef: {image: "quay.io/seed/image:4.20.0", version: "4.20.0"${3:-}}
+  plan: $2
+EOF
+}
+apply() { # manifest on stdin; prints kubectl's output; returns its status
+    kubectl apply -f - 2>&1
+}
+expect_denied() { # what, fragment, manifest on stdin
+    local out
+    if out=$(apply); then fail "$1: allowed, expected denial: $out"; fi
+    grep -qF 'admission webhook "validate.ibgu.lcm.openshift.io" denied the request' <<<"$out" || fail "$1: not the webhook's denial: $out"
+    grep -qF -- "$2" <<<"$out" || fail "$1: message lacks [$2]: $out"
+    ok "$1"
+}
+expect_allowed() { # what, manifest on stdin
+    local out
+    out=$(apply) || fail "$1: denied: $out"
+    ok "$1"
+}
+stored() { kubectl -n ztp-group get ibgu "$1" -o "jsonpath=$2"; }
+
+ibgu bad '[{actions: [Prep]}, {actions: [Rollback]}]' | expect_denied \
+    "unsupported combination denied" 'spec.plan[1].actions: Unsupported value: ["Rollback"]'
+out=$(ibgu bad '[{actions: [Prep]}, {actions: [Rollback]}]' | kubectl apply --dry-run=server -f - 2>&1) && fail "dry run allowed"
+grep -qF 'Unsupported value: ["Rollback"]' <<<"$out" || fail "dry run: $out"
+ok "server-side dry run denied the same way"
+
+ibgu up '[{actions: [Prep]}]' | expect_allowed "a Prep step without rolloutStrategy is allowed"
+[ "$(stored up '{.spec.plan[0].rolloutStrategy.maxConcurrency}/{.spec.plan[0].rolloutStrategy.timeout}')" = "10/240" ] \
+    || fail "defaults not stored: $(stored up '{.spec.plan[0].rolloutStrategy}')"
+ok "rollout strategy stored with the defaults (maxConcurrency 10, timeout 240)"
+[ "$(stored up '{.spec.ibuSpec.seedImageRef.pullSecretRef.name}')" = seed-pull-secret ] \
+    || fail "pull secret not injected: $(stored up '{.spec.ibuSpec.seedImageRef}')"
+ok "seed pull secret reference injected (the Secret exists in the namespace)"
+
+two='[{actions: [Prep]}, {actions: [Upgrade], rolloutStrategy: {maxConcurrency: 5, timeout: 60}}]'
+ibgu up "$two" | expect_allowed "appending a valid step is allowed"
+ibgu up '[{actions: [Prep]}]' | expect_denied "removing a step denied" "steps cannot be removed from an ongoing plan"
+ibgu up '[{actions: [Upgrade], rolloutStrategy: {maxConcurrency: 5, timeout: 60}}, {actions: [Prep]}]' \
+    | expect_denied "reordering steps denied" "cannot be reordered"
+ibgu up '[{actions: [Prep]}, {actions: [Upgrade], rolloutStrategy: {maxConcurrency: 50, timeout: 60}}]' \
+    | expect_denied "editing a step denied" "the rollout strategy of an ongoing plan's step cannot change"
+ibgu up "$two" ', pullSecretRef: {name: another-secret}' | expect_denied \
+    "changing ibuSpec denied" "spec.ibuSpec: Forbidden: field is immutable"
+ibgu up "$two" "" "spoke1, spoke4, spoke9" | expect_denied \
+    "changing clusterLabelSelectors denied" "spec.clusterLabelSelectors: Forbidden: field is immutable"
+ibgu up "$two" | expect_allowed "re-applying the original manifest (which relied on defaults) is allowed"
+
+out=$(ibgu named '[{actions: [Prep, Upgrade], rolloutStrategy: {maxConcurrency: 5, timeout: 60}}]' \
+    ', pullSecretRef: {name: no-such-secret}' | apply) || fail "missing secret denied without --require-pull-secret: $out"
+grep -qF 'Warning: spec.ibuSpec.seedImageRef.pullSecretRef.name: Not found: "no-such-secret"' <<<"$out" \
+    || fail "no warning for the missing Secret: $out"
+ok "a pullSecretRef naming a missing Secret shows the warning in kubectl's output"
+
+kubectl -n ztp-group delete ibgu up named >/dev/null || fail "delete refused"
+[ -z "$(kubectl -n ztp-group get ibgu -o name)" ] || fail "objects left after delete"
+ok "kubectl delete is not judged"
+
+# --- the install manifests -------------------------------------------------------------
+kubectl kustomize deploy/ >"$work/install.yaml"
+kubectl kustomize deploy/overlays/cert-manager >"$work/install-cm.yaml"
+mkdir -p "$work/static/deploy" && cp -r deploy/. "$work/static/deploy/" && cp -r "$work/wh-certs" "$work/static/certs"
+kubectl kustomize "$work/static/deploy/overlays/static" --load-restrictor LoadRestrictionsNone >"$work/install-static.yaml"
+for f in install install-static; do
+    kubernetes-validate -k 1.30.0 --strict --quiet "$work/$f.yaml" || fail "kubernetes-validate --strict: $f"
+done
+ok "rendered installs pass kubernetes-validate --strict (1.30) offline"
+# This apiserver is 1.20: it predates policy/v1 PodDisruptionBudget (validated offline above).
+python3 - "$work/install.yaml" >"$work/install-1.20.yaml" <<'PY'
+import sys, yaml
+print(yaml.safe_dump_all([d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d["kind"] != "PodDisruptionBudget"]))
+PY
+kubectl create namespace ibgu-system >/dev/null
+out=$(kubectl apply --dry-run=server -f "$work/install-1.20.yaml" 2>&1) || fail "server dry run of the install: $out"
+for kind in deployment.apps/ibgu-webhook service/ibgu-webhook clusterrole.rbac.authorization.k8s.io/ibgu-webhook-secret-reader \
+    validatingwebhookconfiguration.admissionregistration.k8s.io/ibgu-webhook \
+    mutatingwebhookconfiguration.admissionregistration.k8s.io/ibgu-webhook; do
+    grep -qF "$kind" <<<"$out" || fail "dry run did not cover $kind: $out"
+done
+ok "Deployment, Service, RBAC and webhook configurations pass kubectl apply --dry-run=server"
+
+grep -q '"message":"admission"' "$work/webhook.log" || fail "no admission log lines"
+echo "e2e: $pass checks passed in $(($(date +%s) - started))s"
