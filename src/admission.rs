@@ -24,7 +24,7 @@
 //! assert!(!response.allowed);
 //! assert_eq!(response.uid, "42");
 //! let status = response.status.as_ref().unwrap();
-//! assert_eq!(status.code, 422);
+//! assert_eq!(status.code, 403);
 //! assert!(status.message.contains("spec.plan[1].actions: Unsupported value: [\"Rollback\"]"));
 //! ```
 
@@ -330,7 +330,7 @@ pub struct Response {
     pub uid: String,
     /// The verdict.
     pub allowed: bool,
-    /// On denial: code 422, reason `Invalid`, the message and one cause per violation.
+    /// On denial: code 403, reason `Forbidden`, the message and one cause per violation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<Status>,
     /// The JSON Patch bytes, sent base64-encoded.
@@ -379,8 +379,14 @@ impl Response {
         }
     }
 
-    /// A denial in the shape the apiserver gives for invalid objects: HTTP 422, reason
-    /// `Invalid`, `<Kind>.<group> "<name>" is invalid: <errors>`, and a cause per error.
+    /// A denial: HTTP 403, reason `Forbidden`, the message
+    /// `<Kind>.<group> "<name>" is invalid: <errors>`, and one cause per error.
+    ///
+    /// Not 422 `Invalid`: for that, kubectl prints only the causes, as
+    /// `The imagebasedgroupupgrades "x" is invalid: ...`, and drops the apiserver's
+    /// `admission webhook "..." denied the request` prefix, so the user cannot tell which
+    /// component refused. With 403 kubectl shows the whole message, prefix included; API
+    /// clients still get the causes in `details`.
     fn deny(uid: &str, name: &str, errors: &ErrorList) -> Self {
         let causes = errors
             .iter()
@@ -392,7 +398,7 @@ impl Response {
             .collect();
         let status = Status {
             status: Some(StatusSummary::Failure),
-            code: 422,
+            code: 403,
             message: format!(
                 "{}.{} {name:?} is invalid: {}",
                 ibgu::KIND,
@@ -400,11 +406,11 @@ impl Response {
                 errors.aggregate()
             ),
             metadata: None,
-            reason: "Invalid".to_owned(),
+            reason: "Forbidden".to_owned(),
             details: Some(StatusDetails {
                 name: name.to_owned(),
                 group: ibgu::GROUP.to_owned(),
-                kind: ibgu::RESOURCE.to_owned(),
+                kind: ibgu::KIND.to_owned(),
                 uid: String::new(),
                 causes,
                 retry_after_seconds: 0,

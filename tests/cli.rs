@@ -47,7 +47,7 @@ fn review_answers_a_denial_with_exit_0() {
     let v: Value = serde_json::from_slice(&out.stdout).expect("JSON response");
     assert_eq!(v["kind"], "AdmissionReview");
     assert_eq!(v["response"]["allowed"], false);
-    assert_eq!(v["response"]["status"]["code"], 422);
+    assert_eq!(v["response"]["status"]["code"], 403);
 }
 
 #[test]

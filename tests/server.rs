@@ -87,7 +87,7 @@ async fn allowed_denied_and_mutated_over_http1_and_http2() {
         assert_eq!(denied.status, StatusCode::OK);
         let v = denied.json();
         assert_eq!(v["response"]["allowed"], false, "{proto:?}: {v}");
-        assert_eq!(v["response"]["status"]["code"], 422);
+        assert_eq!(v["response"]["status"]["code"], 403);
         assert!(v["response"]["patch"].is_null());
 
         let allowed = conn
