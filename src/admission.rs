@@ -345,6 +345,9 @@ pub struct Response {
     /// Shown by kubectl as `Warning: ...`; short, at most [`MAX_WARNINGS`].
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// How many operations the patch holds (for logs; not sent).
+    #[serde(skip)]
+    pub patch_ops: usize,
 }
 
 fn base64_bytes<S: Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
@@ -376,6 +379,7 @@ impl Response {
             patch: None,
             patch_type: None,
             warnings: Vec::new(),
+            patch_ops: 0,
         }
     }
 
@@ -545,6 +549,7 @@ pub fn decide(admission: &Admission, mode: Mode, config: &Config, hub: &Hub) -> 
             let mutation = policy::mutate(config, change, hub);
             let mut response = Response::allow(uid).with_warnings(mutation.warnings);
             if !mutation.patch.0.is_empty() {
+                response.patch_ops = mutation.patch.0.len();
                 response.patch = Some(serde_json::to_vec(&mutation.patch).unwrap_or_default());
                 response.patch_type = Some(PatchType::JsonPatch);
             }

@@ -227,11 +227,7 @@ async fn answer(
         let r = error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
         return (r, Verdict::failed, operation);
     }
-    let patch_ops = response
-        .patch
-        .as_ref()
-        .and_then(|p| serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(p).ok())
-        .map_or(0, |ops| ops.len());
+    let patch_ops = response.patch_ops;
     tracing::info!(
         uid = %admission.uid,
         endpoint = %mode,
