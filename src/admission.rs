@@ -183,6 +183,18 @@ pub struct Admission {
     pub subject: Subject,
 }
 
+impl Admission {
+    /// The operation as the apiserver spells it, for logs and metric labels.
+    pub fn operation_name(&self) -> &'static str {
+        match self.operation {
+            Operation::Create => "CREATE",
+            Operation::Update => "UPDATE",
+            Operation::Delete => "DELETE",
+            Operation::Connect => "CONNECT",
+        }
+    }
+}
+
 /// What a request asks this webhook to judge.
 #[derive(Debug, Clone)]
 pub enum Subject {

@@ -63,7 +63,7 @@ pub enum Verdict {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     endpoint: Endpoint,
-    operation: String,
+    operation: &'static str,
     verdict: Verdict,
 }
 
@@ -165,12 +165,12 @@ impl Metrics {
     }
 
     /// Records one finished request.
-    pub fn record(&self, mode: Mode, operation: &str, verdict: Verdict, took: Duration) {
+    pub fn record(&self, mode: Mode, operation: &'static str, verdict: Verdict, took: Duration) {
         let endpoint = mode.into();
         self.requests
             .get_or_create(&RequestLabels {
                 endpoint,
-                operation: operation.to_owned(),
+                operation,
                 verdict,
             })
             .inc();

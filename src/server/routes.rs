@@ -163,7 +163,7 @@ async fn admit(
     let (response, verdict, operation) = answer(state, mode, query, headers, body, started).await;
     state
         .metrics
-        .record(mode, &operation, verdict, started.elapsed());
+        .record(mode, operation, verdict, started.elapsed());
     response
 }
 
@@ -175,8 +175,8 @@ async fn answer(
     headers: &HeaderMap,
     body: Body,
     started: Instant,
-) -> (Response, Verdict, String) {
-    let refused = |r: Response| (r, Verdict::refused, String::from("unknown"));
+) -> (Response, Verdict, &'static str) {
+    let refused = |r: Response| (r, Verdict::refused, "unknown");
     let deadline = query
         .timeout
         .as_deref()
@@ -205,7 +205,7 @@ async fn answer(
             StatusCode::SERVICE_UNAVAILABLE,
             "too many requests in flight",
         );
-        return (r, Verdict::failed, String::from("unknown"));
+        return (r, Verdict::failed, "unknown");
     };
     let admission = match admission::parse(&bytes) {
         Ok(a) => a,
@@ -214,7 +214,7 @@ async fn answer(
             return refused(error(StatusCode::BAD_REQUEST, e.to_string()));
         }
     };
-    let operation = format!("{:?}", admission.operation).to_uppercase();
+    let operation = admission.operation_name();
     let hub = hub_facts(
         state,
         &admission,

@@ -1,0 +1,323 @@
+#!/usr/bin/env python3
+"""Load benchmark: ibgu-webhook against the floor of its own stack, in one run.
+
+    python3 benches/load.py [--seconds 5] [--rounds 3] [--connections 16] [--no-criterion]
+
+Builds the release binary and the floor server (`examples/floor.rs`: same tokio, rustls,
+hyper and axum, parses the AdmissionReview and answers "allowed", no policy), serves one
+certificate from both on loopback, and drives them in turn with `oha` (installed with
+`cargo install oha --locked` when missing): HTTPS with keep-alive over HTTP/1.1 and HTTP/2,
+16 connections, a 12.5 KB UPDATE review for /validate (tests/data/bench/update-50-clusters.json)
+and a CREATE needing defaults and the seed pull secret for /mutate
+(tests/data/bench/create-needs-defaults.json). Rounds alternate which server goes first,
+so drift on a shared machine falls on both. Also measured: time from process start to
+/readyz answering, idle and peak RSS, a new TLS connection per request, and criterion's
+figure for one decision. Prints a Markdown table with ratios against the floor.
+
+Exits non-zero if a server answers wrongly (checked before the load) or any request fails.
+"""
+
+import argparse
+import base64
+import http.client
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VALIDATE_BODY = os.path.join(ROOT, "tests/data/bench/update-50-clusters.json")
+MUTATE_BODY = os.path.join(ROOT, "tests/data/bench/create-needs-defaults.json")
+SEED_SECRET = "seed-pull-secret"
+
+
+def die(msg):
+    print(f"load: error: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, cwd=ROOT, **kw)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def oha_path():
+    found = shutil.which("oha") or os.path.expanduser("~/.cargo/bin/oha")
+    if os.access(found, os.X_OK):
+        return found
+    print("load: installing oha (cargo install oha --locked)", flush=True)
+    run(["cargo", "install", "oha", "--locked", "--quiet"])
+    return os.path.expanduser("~/.cargo/bin/oha")
+
+
+def tls_context(ca):
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.check_hostname = True
+    return ctx
+
+
+def get(port, ctx, path, timeout=1.0):
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+def post(port, ctx, path, body):
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=5)
+    try:
+        conn.request("POST", path, body, {"Content-Type": "application/json"})
+        r = conn.getresponse()
+        return r.status, json.loads(r.read())
+    finally:
+        conn.close()
+
+
+def rss_kib(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    die(f"no {field} for pid {pid}")
+
+
+class Server:
+    """A server process, started and timed until /readyz answers 200."""
+
+    def __init__(self, name, cmd, port, ctx, log):
+        self.name, self.port = name, port
+        started = time.monotonic()
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=log)
+        while True:
+            if self.proc.poll() is not None:
+                die(f"{name} exited with {self.proc.returncode}; see {log.name}")
+            if time.monotonic() - started > 10:
+                die(f"{name} not ready after 10 s")
+            try:
+                if get(port, ctx, "/readyz", timeout=0.2)[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.001)
+        self.ready_ms = (time.monotonic() - started) * 1000
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def oha(binary, url, body, ca, seconds, connections, http2, keepalive=True):
+    cmd = [binary, "--no-tui", "--output-format", "json", "-z", f"{seconds}s",
+           "-c", str(connections), "-m", "POST", "-T", "application/json", "-D", body,
+           "--cacert", ca, "-w", url]
+    if http2:
+        cmd.insert(1, "--http2")
+    if not keepalive:
+        cmd.insert(1, "--disable-keepalive")
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    r = json.loads(out)
+    codes = r.get("statusCodeDistribution", {})
+    ok = codes.get("200", 0)
+    errors = sum(v for k, v in codes.items() if k != "200")
+    errors += sum(r.get("errorDistribution", {}).values())
+    pct = r["latencyPercentiles"]
+    return {
+        "requests": ok + errors,
+        "errors": errors,
+        "rps": r["summary"]["requestsPerSec"],
+        "p50": pct["p50"] * 1000,
+        "p99": pct["p99"] * 1000,
+        "p99.9": pct["p99.9"] * 1000,
+    }
+
+
+def summarise(runs):
+    return {
+        "requests": sum(r["requests"] for r in runs),
+        "errors": sum(r["errors"] for r in runs),
+        "rps": statistics.median(r["rps"] for r in runs),
+        "p50": statistics.median(r["p50"] for r in runs),
+        "p99": statistics.median(r["p99"] for r in runs),
+        "p99.9": statistics.median(r["p99.9"] for r in runs),
+    }
+
+
+def check_answers(port, ctx, name, floor):
+    """Both servers must answer the two bodies as expected before they are loaded."""
+    with open(VALIDATE_BODY, "rb") as f:
+        status, review = post(port, ctx, "/validate?timeout=10s", f.read())
+    if status != 200 or not review["response"]["allowed"]:
+        die(f"{name} /validate: {status} {review}")
+    with open(MUTATE_BODY, "rb") as f:
+        status, review = post(port, ctx, "/mutate?timeout=10s", f.read())
+    if status != 200 or not review["response"]["allowed"]:
+        die(f"{name} /mutate: {status} {review}")
+    if not floor:
+        patch = json.loads(base64.b64decode(review["response"]["patch"]))
+        paths = sorted(op["path"] for op in patch)
+        want = ["/spec/ibuSpec/seedImageRef/pullSecretRef"] + [
+            f"/spec/plan/{i}/rolloutStrategy" for i in range(3)]
+        if paths != want:
+            die(f"{name} /mutate patched {paths}, expected {want}")
+
+
+def criterion_figure():
+    out = subprocess.run(
+        ["cargo", "bench", "--locked", "--bench", "decide", "--",
+         "--measurement-time", "5", "--warm-up-time", "2", "decode_validate_mutate_encode|scan_only"],
+        cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    figures = {}
+    name = None
+    for line in out.splitlines():
+        if line.startswith("update_review_12kb/"):
+            name = line.split()[0].split("/", 1)[1]
+        if name and "time:" in line:
+            inner = line.split("[", 1)[1].split("]")[0].split()
+            figures[name] = f"{inner[2]} {inner[3]}"
+            name = None
+    return figures
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=int, default=5, help="length of one oha run")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per case")
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--starts", type=int, default=5, help="process starts timed for readiness")
+    ap.add_argument("--no-criterion", action="store_true")
+    args = ap.parse_args()
+
+    binary = oha_path()
+    print("load: building", flush=True)
+    run(["cargo", "build", "--release", "--locked", "--quiet", "--bin", "ibgu-webhook",
+         "--example", "floor"])
+    webhook_bin = os.path.join(ROOT, "target/release/ibgu-webhook")
+    floor_bin = os.path.join(ROOT, "target/release/examples/floor")
+
+    tmp = tempfile.mkdtemp(prefix="ibgu-load.")
+    certs = os.path.join(tmp, "certs")
+    run([webhook_bin, "certs", "--out", certs, "--dns", "localhost", "--ip", "127.0.0.1"],
+        stdout=subprocess.DEVNULL)
+    ca, cert, key = (os.path.join(certs, n) for n in ("ca.crt", "tls.crt", "tls.key"))
+    ctx = tls_context(ca)
+    log = open(os.path.join(tmp, "servers.log"), "w")
+
+    def start(name):
+        port = free_port()
+        if name == "floor":
+            cmd = [floor_bin, f"127.0.0.1:{port}", cert, key]
+        else:
+            cmd = [webhook_bin, "serve", "--addr", f"127.0.0.1:{port}",
+                   "--metrics-addr", f"127.0.0.1:{free_port()}",
+                   "--tls-cert", cert, "--tls-key", key, "--seed-pull-secret", SEED_SECRET]
+        return Server(name, cmd, port, ctx, log)
+
+    names = ("floor", "webhook")
+    ready = {n: [] for n in names}
+    for _ in range(args.starts):
+        for n in names:
+            s = start(n)
+            ready[n].append(s.ready_ms)
+            s.stop()
+
+    servers = {n: start(n) for n in names}
+    for n, s in servers.items():
+        check_answers(s.port, ctx, n, n == "floor")
+    time.sleep(1)
+    idle = {n: rss_kib(s.proc.pid, "VmRSS") for n, s in servers.items()}
+
+    cases = [(proto, endpoint) for proto in ("HTTP/1.1", "HTTP/2")
+             for endpoint in ("validate", "mutate")]
+    results = {(n, c): [] for n in names for c in cases}
+    handshake = {n: [] for n in names}
+    total = args.rounds * (len(cases) + 1) * 2 * args.seconds
+    print(f"load: {args.rounds} rounds, about {total} s of load", flush=True)
+    for rnd in range(args.rounds):
+        order = names if rnd % 2 == 0 else names[::-1]
+        for proto, endpoint in cases:
+            body = VALIDATE_BODY if endpoint == "validate" else MUTATE_BODY
+            for n in order:
+                url = f"https://127.0.0.1:{servers[n].port}/{endpoint}?timeout=10s"
+                results[(n, (proto, endpoint))].append(
+                    oha(binary, url, body, ca, args.seconds, args.connections,
+                        proto == "HTTP/2"))
+        for n in order:
+            url = f"https://127.0.0.1:{servers[n].port}/validate?timeout=10s"
+            handshake[n].append(oha(binary, url, VALIDATE_BODY, ca, args.seconds,
+                                    args.connections, False, keepalive=False))
+    peak = {n: rss_kib(s.proc.pid, "VmHWM") for n, s in servers.items()}
+    time.sleep(2)
+    idle_after = {n: rss_kib(s.proc.pid, "VmRSS") for n, s in servers.items()}
+    for s in servers.values():
+        s.stop()
+
+    figures = {} if args.no_criterion else criterion_figure()
+
+    cpu = "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    print()
+    print(f"Machine: {os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.release()}; "
+          f"oha, {args.connections} connections, {args.rounds} alternating rounds of "
+          f"{args.seconds} s per case (medians of the rounds; requests and errors summed).")
+    print()
+    print("| case | server | requests/s | p50 ms | p99 ms | p99.9 ms | errors | throughput / floor | p99 / floor |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    failed = False
+    rows = [((p, e), f"{p} /{e} keep-alive") for p, e in cases]
+    summaries = {}
+    for case, label in rows:
+        for n in names:
+            summaries[(n, case)] = summarise(results[(n, case)])
+    for n in names:
+        summaries[(n, "handshake")] = summarise(handshake[n])
+    rows.append(("handshake", "HTTP/1.1 /validate, new TLS connection per request"))
+    for case, label in rows:
+        f = summaries[("floor", case)]
+        for n in names:
+            s = summaries[(n, case)]
+            failed |= s["errors"] > 0
+            ratio = f"{s['rps'] / f['rps']:.2f}" if n == "webhook" else ""
+            p99 = f"{s['p99'] / f['p99']:.2f}" if n == "webhook" else ""
+            print(f"| {label} | {n} | {s['rps']:,.0f} | {s['p50']:.2f} | {s['p99']:.2f} | "
+                  f"{s['p99.9']:.2f} | {s['errors']} | {ratio} | {p99} |")
+    print()
+    print("| process | ready after start (median, max of %d) | idle RSS | peak RSS under load | RSS after load |" % args.starts)
+    print("|---|---|---|---|---|")
+    for n in names:
+        print(f"| {n} | {statistics.median(ready[n]):.1f} ms, {max(ready[n]):.1f} ms | "
+              f"{idle[n] / 1024:.1f} MiB | {peak[n] / 1024:.1f} MiB | {idle_after[n] / 1024:.1f} MiB |")
+    if figures:
+        print()
+        print("criterion, one decision on the 12.5 KB UPDATE (decode, validate, mutate, encode): "
+              f"{figures.get('decode_validate_mutate_encode', '?')}; "
+              f"serde_json scan-only floor: {figures.get('baseline/scan_only', '?')}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    if failed:
+        die("some requests failed (see the errors column)")
+
+
+if __name__ == "__main__":
+    main()
