@@ -15,6 +15,17 @@ use ibgu_webhook::hub::Hub;
 use ibgu_webhook::policy::Config;
 
 const BODY: &[u8] = include_bytes!("../tests/data/bench/update-50-clusters.json");
+/// The load benchmark's /mutate body: a 3.8 KB CREATE whose three steps need defaults
+/// and whose seedImageRef needs the seed pull secret.
+const CREATE: &[u8] = include_bytes!("../tests/data/bench/create-needs-defaults.json");
+
+/// What the server does with a body once read: parse, decide, check the reply, encode.
+fn endpoint(body: &[u8], mode: Mode, config: &Config, hub: &Hub) -> Vec<u8> {
+    let admission = admission::parse(body).expect("parse");
+    let r = admission::decide(&admission, mode, config, hub);
+    r.check_wire(mode).expect("wire");
+    r.to_review_json()
+}
 
 fn decide(c: &mut Criterion) {
     let config = Config {
@@ -64,6 +75,24 @@ fn decide(c: &mut Criterion) {
             black_box((v.to_review_json(), m.to_review_json()))
         })
     });
+    g.finish();
+
+    let m = admission::review(CREATE, Mode::Mutate, &config, &hub).expect("review");
+    assert!(m.allowed && m.patch_ops == 4, "{m:?}");
+    let mut g = c.benchmark_group("create_review_4kb");
+    g.throughput(Throughput::Bytes(CREATE.len() as u64));
+    g.bench_function("baseline/scan_only", |b| {
+        b.iter(|| {
+            black_box(
+                serde_json::from_slice::<serde::de::IgnoredAny>(black_box(CREATE)).expect("json"),
+            )
+        })
+    });
+    for mode in [Mode::Validate, Mode::Mutate] {
+        g.bench_function(format!("{mode}"), |b| {
+            b.iter(|| black_box(endpoint(black_box(CREATE), mode, &config, &hub)))
+        });
+    }
     g.finish();
 }
 

@@ -28,6 +28,7 @@
 //! assert!(status.message.contains("spec.plan[1].actions: Unsupported value: [\"Rollback\"]"));
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -459,7 +460,7 @@ impl Response {
             _ => {}
         }
         if let Some(p) = &self.patch {
-            if serde_json::from_slice::<json_patch::Patch>(p).is_err() {
+            if !is_json_patch(p) {
                 return Err(WireError("patch is not a JSON Patch"));
             }
             if !self.allowed {
@@ -477,12 +478,7 @@ impl Response {
                 return Err(WireError("a denial needs a status.message"));
             }
         }
-        if self.warnings.len() > MAX_WARNINGS
-            || self
-                .warnings
-                .iter()
-                .any(|w| w.chars().count() > MAX_WARNING_CHARS || w.chars().any(char::is_control))
-        {
+        if self.warnings.len() > MAX_WARNINGS || self.warnings.iter().any(|w| !fits_a_warning(w)) {
             return Err(WireError(
                 "warnings too many, too long, or with control characters",
             ));
@@ -502,6 +498,53 @@ impl Response {
     }
 }
 
+/// Whether `bytes` is an RFC 6902 JSON Patch: an array of operations with a known `op`, a
+/// JSON Pointer `path`, and the `value` or `from` the op needs. Checked on borrowed
+/// fields, without building the values: this runs on every mutating reply.
+fn is_json_patch(bytes: &[u8]) -> bool {
+    use serde::de::IgnoredAny;
+    #[derive(Deserialize)]
+    struct Op<'a> {
+        #[serde(borrow)]
+        op: Cow<'a, str>,
+        #[serde(borrow)]
+        path: Cow<'a, str>,
+        #[serde(borrow, default)]
+        from: Option<Cow<'a, str>>,
+        // Present, whatever it holds (null included).
+        #[serde(default, deserialize_with = "present")]
+        value: bool,
+    }
+    fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+        IgnoredAny::deserialize(d).map(|_| true)
+    }
+    let pointer = |p: &str| p.is_empty() || p.starts_with('/');
+    let Ok(ops) = serde_json::from_slice::<Vec<Op>>(bytes) else {
+        return false;
+    };
+    ops.iter().all(|o| {
+        pointer(&o.path)
+            && match &*o.op {
+                "add" | "replace" | "test" => o.value,
+                "remove" => true,
+                "move" | "copy" => o.from.as_deref().is_some_and(pointer),
+                _ => false,
+            }
+    })
+}
+
+/// Whether `w` is one line of at most [`MAX_WARNING_CHARS`] characters. Runs on every
+/// reply, so it looks at bytes: only a string with a byte that may start a control
+/// character (ASCII below 0x20 or DEL, or 0xC2 which starts U+0080..U+009F) or longer
+/// than the limit in bytes is looked at character by character.
+fn fits_a_warning(w: &str) -> bool {
+    let plain = !w.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2);
+    if plain && w.len() <= MAX_WARNING_CHARS {
+        return true;
+    }
+    !w.chars().any(char::is_control) && w.chars().count() <= MAX_WARNING_CHARS
+}
+
 /// Keeps warnings within what Kubernetes shows: one line, at most [`MAX_WARNING_CHARS`]
 /// characters each, at most [`MAX_WARNINGS`] of them.
 fn shorten_warnings(warnings: Vec<String>) -> Vec<String> {
@@ -509,6 +552,10 @@ fn shorten_warnings(warnings: Vec<String>) -> Vec<String> {
     let mut out: Vec<String> = warnings
         .into_iter()
         .map(|w| {
+            // Most warnings already fit: kept as they are, without a copy.
+            if fits_a_warning(&w) {
+                return w;
+            }
             let w: String = w
                 .chars()
                 .map(|c| if c.is_control() { ' ' } else { c })
@@ -560,9 +607,9 @@ pub fn decide(admission: &Admission, mode: Mode, config: &Config, hub: &Hub) -> 
         Mode::Mutate => {
             let mutation = policy::mutate(config, change, hub);
             let mut response = Response::allow(uid).with_warnings(mutation.warnings);
-            if !mutation.patch.0.is_empty() {
-                response.patch_ops = mutation.patch.0.len();
-                response.patch = Some(serde_json::to_vec(&mutation.patch).unwrap_or_default());
+            if !mutation.patch.is_empty() {
+                response.patch_ops = mutation.patch.len();
+                response.patch = Some(mutation.patch.into_bytes());
                 response.patch_type = Some(PatchType::JsonPatch);
             }
             response
@@ -617,6 +664,34 @@ mod tests {
     }
 
     #[test]
+    fn json_patch_check_agrees_with_the_json_patch_crate() {
+        for (patch, valid) in [
+            ("[]", true),
+            (
+                r#"[{"op":"add","path":"/spec/plan/0","value":{"a":1}}]"#,
+                true,
+            ),
+            (r#"[{"op":"add","path":"/a","value":null}]"#, true),
+            (r#"[{"op":"replace","path":"","value":1}]"#, true),
+            (r#"[{"op":"remove","path":"/a"}]"#, true),
+            (r#"[{"op":"move","from":"/a","path":"/b"}]"#, true),
+            (r#"[{"op":"copy","from":"/a","path":"/b"}]"#, true),
+            (r#"[{"op":"test","path":"/a","value":"x"}]"#, true),
+            (r#"[{"op":"add","path":"/a"}]"#, false),
+            (r#"[{"op":"add","path":"a","value":1}]"#, false),
+            (r#"[{"op":"move","path":"/b"}]"#, false),
+            (r#"[{"op":"merge","path":"/a","value":1}]"#, false),
+            (r#"[{"path":"/a","value":1}]"#, false),
+            (r#"{"op":"add","path":"/a","value":1}"#, false),
+            ("[", false),
+        ] {
+            assert_eq!(is_json_patch(patch.as_bytes()), valid, "{patch}");
+            let theirs = serde_json::from_str::<json_patch::Patch>(patch).is_ok();
+            assert_eq!(theirs, valid, "json_patch disagrees on {patch}");
+        }
+    }
+
+    #[test]
     fn warnings_are_shortened_and_capped() {
         let long = "x".repeat(500);
         let w = shorten_warnings(vec![long; 40]);
@@ -624,6 +699,11 @@ mod tests {
         assert!(w.iter().all(|w| w.chars().count() <= MAX_WARNING_CHARS));
         assert_eq!(w[MAX_WARNINGS - 1], "25 more warnings not shown");
         assert_eq!(shorten_warnings(vec!["a\nb".into()]), ["a b"]);
+        assert_eq!(shorten_warnings(vec!["a\u{85}b".into()]), ["a b"]);
+        assert_eq!(shorten_warnings(vec!["café".into()]), ["café"]);
+        // 120 characters but more bytes: kept whole.
+        let accented = "é".repeat(MAX_WARNING_CHARS);
+        assert_eq!(shorten_warnings(vec![accented.clone()]), [accented]);
     }
 
     #[test]

@@ -275,7 +275,8 @@ fn check_one(
     };
     let mutation = policy::mutate(config, change(&new), &Hub::Offline);
     let mut mutated = doc.clone();
-    let mutated = match json_patch::patch(&mut mutated, &mutation.patch) {
+    let patch = mutation.patch.to_patch();
+    let mutated = match json_patch::patch(&mut mutated, &patch) {
         Ok(()) => with_namespace(&mutated),
         Err(e) => Err(FieldError::type_invalid(
             crate::field::Path::new(""),
@@ -284,12 +285,12 @@ fn check_one(
     };
     let mutated = match mutated {
         Ok(m) => m,
-        Err(e) => return (single(e), mutation.warnings, mutation.patch),
+        Err(e) => return (single(e), mutation.warnings, patch),
     };
     let verdict = policy::validate(config, change(&mutated), &Hub::Offline);
     let mut warnings = mutation.warnings;
     warnings.extend(verdict.warnings);
-    (verdict.errors, warnings, mutation.patch)
+    (verdict.errors, warnings, patch)
 }
 
 #[cfg(test)]

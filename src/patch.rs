@@ -1,16 +1,28 @@
 //! Building the RFC 6902 JSON Patch a mutation answers with.
 //!
 //! Mutations here only ever *add* what is missing, so the builder only knows `add`. Paths
-//! are built from tokens, which escapes `~` and `/` as RFC 6901 requires.
+//! are built from tokens, which escapes `~` and `/` as RFC 6901 requires. The patch is
+//! written as JSON text as it is built: a mutating reply carries it base64-encoded, so
+//! building `json_patch` values first would only be torn down again to encode them.
+//! [`JsonPatch::to_patch`] gives the `json_patch` form for applying it.
+//!
+//! ```
+//! use ibgu_webhook::patch::PatchBuilder;
+//!
+//! let mut b = PatchBuilder::new();
+//! b.add(["metadata", "annotations", "a/b"], &"x");
+//! let patch = b.build();
+//! assert_eq!(patch.as_bytes(), br#"[{"op":"add","path":"/metadata/annotations/a~1b","value":"x"}]"#);
+//! assert_eq!(patch.to_patch().0.len(), 1);
+//! ```
 
-use json_patch::jsonptr::PointerBuf;
-use json_patch::{AddOperation, Patch, PatchOperation};
-use serde_json::Value;
+use serde::Serialize;
 
 /// Collects `add` operations in the order they must be applied.
 #[derive(Debug, Default)]
 pub struct PatchBuilder {
-    ops: Vec<PatchOperation>,
+    json: Vec<u8>,
+    ops: usize,
 }
 
 impl PatchBuilder {
@@ -20,16 +32,81 @@ impl PatchBuilder {
     }
 
     /// Adds `value` at the location named by `tokens` (unescaped reference tokens).
-    pub fn add<'t>(&mut self, tokens: impl IntoIterator<Item = &'t str>, value: Value) {
-        self.ops.push(PatchOperation::Add(AddOperation {
-            path: PointerBuf::from_tokens(tokens),
-            value,
-        }));
+    pub fn add<'t>(&mut self, tokens: impl IntoIterator<Item = &'t str>, value: &impl Serialize) {
+        let mut path = String::new();
+        for token in tokens {
+            path.push('/');
+            for c in token.chars() {
+                match c {
+                    '~' => path.push_str("~0"),
+                    '/' => path.push_str("~1"),
+                    c => path.push(c),
+                }
+            }
+        }
+        self.json
+            .extend_from_slice(if self.ops == 0 { b"[" } else { b"," });
+        self.json.extend_from_slice(br#"{"op":"add","path":"#);
+        // Writing a string or a plain serialisable value into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut self.json, &path);
+        self.json.extend_from_slice(br#","value":"#);
+        let _ = serde_json::to_writer(&mut self.json, value);
+        self.json.push(b'}');
+        self.ops += 1;
     }
 
     /// The finished patch.
-    pub fn build(self) -> Patch {
-        Patch(self.ops)
+    pub fn build(mut self) -> JsonPatch {
+        if self.ops == 0 {
+            self.json.push(b'[');
+        }
+        self.json.push(b']');
+        JsonPatch {
+            json: self.json,
+            ops: self.ops,
+        }
+    }
+}
+
+/// A finished JSON Patch, as the JSON text sent to the apiserver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonPatch {
+    json: Vec<u8>,
+    ops: usize,
+}
+
+impl Default for JsonPatch {
+    /// The empty patch, `[]`.
+    fn default() -> Self {
+        PatchBuilder::new().build()
+    }
+}
+
+impl JsonPatch {
+    /// The number of operations.
+    pub fn len(&self) -> usize {
+        self.ops
+    }
+
+    /// Whether there is nothing to change.
+    pub fn is_empty(&self) -> bool {
+        self.ops == 0
+    }
+
+    /// The JSON text.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.json
+    }
+
+    /// The JSON text, owned.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.json
+    }
+
+    /// The patch as `json_patch` operations, to apply it.
+    pub fn to_patch(&self) -> json_patch::Patch {
+        // The builder writes only well-formed `add` operations.
+        serde_json::from_slice(&self.json).unwrap_or_default()
     }
 }
 
@@ -41,11 +118,33 @@ mod tests {
     #[test]
     fn escapes_tokens() {
         let mut b = PatchBuilder::new();
-        b.add(["metadata", "annotations", "a/b~c"], json!("x"));
-        let s = serde_json::to_string(&b.build()).unwrap();
+        b.add(["metadata", "annotations", "a/b~c\"d"], &json!("x"));
+        let p = b.build();
         assert_eq!(
-            s,
-            r#"[{"op":"add","path":"/metadata/annotations/a~1b~0c","value":"x"}]"#
+            std::str::from_utf8(p.as_bytes()).unwrap(),
+            r#"[{"op":"add","path":"/metadata/annotations/a~1b~0c\"d","value":"x"}]"#
+        );
+        let ops = p.to_patch();
+        assert_eq!(ops.0.len(), 1);
+        let json_patch::PatchOperation::Add(add) = &ops.0[0] else {
+            panic!("{ops:?}")
+        };
+        assert_eq!(add.path.as_str(), "/metadata/annotations/a~1b~0c\"d");
+    }
+
+    #[test]
+    fn empty_and_several() {
+        let p = PatchBuilder::new().build();
+        assert!(p.is_empty());
+        assert_eq!(p.as_bytes(), b"[]");
+        let mut b = PatchBuilder::new();
+        b.add(["a"], &1);
+        b.add(["b", "0"], &json!({"c": null}));
+        let p = b.build();
+        assert_eq!(p.len(), 2);
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(p.as_bytes()).unwrap(),
+            json!([{"op":"add","path":"/a","value":1},{"op":"add","path":"/b/0","value":{"c":null}}])
         );
     }
 }

@@ -12,18 +12,16 @@
 //!           "plan":[{"actions":["Prep","Upgrade","FinalizeUpgrade"]}]}}"#).unwrap();
 //! let config = Config::default();
 //! let mutation = policy::mutate(&config, Change::Create(&ibgu), &Hub::Offline);
-//! assert_eq!(mutation.patch.0.len(), 1); // rolloutStrategy defaulted
+//! assert_eq!(mutation.patch.len(), 1); // rolloutStrategy defaulted
 //! let verdict = policy::validate(&config, Change::Create(&ibgu), &Hub::Offline);
 //! // Validation alone sees the step without its strategy; the apiserver runs it after mutation.
 //! assert!(!verdict.allowed());
 //! ```
 
-use json_patch::Patch;
-
 use crate::field::{ErrorList, FieldError};
 use crate::hub::Hub;
 use crate::ibgu::ImageBasedGroupUpgrade;
-use crate::patch::PatchBuilder;
+use crate::patch::{JsonPatch, PatchBuilder};
 use crate::{ibu_spec, immutable, metadata, plan, pull_secret, rollout};
 
 /// The `maxConcurrency` given to a first step that has none, unless configured.
@@ -101,7 +99,7 @@ impl Verdict {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Mutation {
     /// `add` operations only; empty when nothing is missing.
-    pub patch: Patch,
+    pub patch: JsonPatch,
     /// What was filled in, or why something was not.
     pub warnings: Vec<String>,
 }

@@ -7,7 +7,7 @@
 //! `.dockerconfigjson` key. If the Secret is missing TALM only logs, and Prep then fails
 //! on every cluster: the webhook says so at `kubectl apply` time instead.
 
-use serde_json::json;
+use serde::Serialize;
 
 use crate::action::Action;
 use crate::field::{ErrorList, FieldError, Path};
@@ -54,10 +54,7 @@ pub fn inject(
             .seed_image_ref()
             .and_then(|s| s.pull_secret_ref.as_ref());
         if let Some(stored) = stored {
-            patch.add(
-                TOKENS,
-                serde_json::to_value(stored).unwrap_or_else(|_| json!({})),
-            );
+            patch.add(TOKENS, stored);
         }
         return Vec::new();
     }
@@ -74,10 +71,16 @@ pub fn inject(
             new.namespace()
         )],
         _ => {
-            patch.add(TOKENS, json!({ "name": name }));
+            patch.add(TOKENS, &NameRef { name });
             vec![format!("{}.name: set to {name:?} (server default)", path())]
         }
     }
+}
+
+/// The `pullSecretRef` injected: a LocalObjectReference.
+#[derive(Serialize)]
+struct NameRef<'a> {
+    name: &'a str,
 }
 
 /// Rule 11: the `pullSecretRef` of a plan with Prep names a Secret that exists and has a
@@ -172,7 +175,7 @@ mod tests {
             &Hub::Offline,
             &mut p,
         );
-        assert_eq!(p.build().0.len(), 1);
+        assert_eq!(p.build().len(), 1);
         assert_eq!(
             w,
             [r#"spec.ibuSpec.seedImageRef.pullSecretRef.name: set to "seed" (server default)"#]
@@ -185,7 +188,7 @@ mod tests {
             &hub("seed", SecretLookup::Missing),
             &mut p,
         );
-        assert!(p.build().0.is_empty());
+        assert!(p.build().is_empty());
         assert!(w[0].contains("not found in namespace \"ztp\""), "{w:?}");
     }
 
@@ -202,7 +205,7 @@ mod tests {
             &mut p,
         );
         assert_eq!(
-            serde_json::to_string(&p.build()).unwrap(),
+            String::from_utf8(p.build().into_bytes()).unwrap(),
             r#"[{"op":"add","path":"/spec/ibuSpec/seedImageRef/pullSecretRef","value":{"name":"seed"}}]"#
         );
     }

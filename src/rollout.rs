@@ -10,7 +10,7 @@
 //! stored for it, so re-applying a manifest that relied on defaults never reads as an
 //! edit of an ongoing step (rule 3), even if the server's default changed meanwhile.
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
 
 use crate::field::{ErrorList, FieldError, Path};
 use crate::ibgu::{DEFAULT_TIMEOUT_MINUTES, ImageBasedGroupUpgrade, RolloutStrategy};
@@ -103,41 +103,41 @@ pub fn default(
             .filter(|s| s.actions() == step.actions())
             .and_then(|s| s.rollout_strategy.as_ref());
         let (max, max_from) = match (stored.and_then(|r| r.max_concurrency), previous) {
-            (Some(m), _) => (m, "stored".to_owned()),
-            (None, Some(p)) => (p, format!("step {}", i - 1)),
-            (None, None) => (default_max_concurrency, "server default".to_owned()),
+            (Some(m), _) => (m, MaxFrom::Stored),
+            (None, Some(p)) => (p, MaxFrom::Step(i - 1)),
+            (None, None) => (default_max_concurrency, MaxFrom::ServerDefault),
         };
         let timeout = stored
             .and_then(|r| r.timeout)
             .unwrap_or(DEFAULT_TIMEOUT_MINUTES);
-        let idx = i.to_string();
-        let mut filled = Map::new();
-        match &step.rollout_strategy {
+        let mut idx = itoa::Buffer::new();
+        let idx = idx.format(i);
+        let filled = match &step.rollout_strategy {
             None => {
-                filled.insert("maxConcurrency".into(), json!(max));
-                filled.insert("timeout".into(), json!(timeout));
-                patch.add(
-                    ["spec", "plan", &idx, "rolloutStrategy"],
-                    Value::Object(filled.clone()),
-                );
+                let filled = Filled {
+                    max_concurrency: Some(max),
+                    timeout: Some(timeout),
+                };
+                patch.add(["spec", "plan", idx, "rolloutStrategy"], &filled);
+                filled
             }
             Some(rs) => {
-                if rs.max_concurrency.is_none() {
-                    filled.insert("maxConcurrency".into(), json!(max));
+                let filled = Filled {
+                    max_concurrency: rs.max_concurrency.is_none().then_some(max),
+                    timeout: rs.timeout.is_none().then_some(timeout),
+                };
+                if let Some(m) = filled.max_concurrency {
                     patch.add(
-                        ["spec", "plan", &idx, "rolloutStrategy", "maxConcurrency"],
-                        json!(max),
+                        ["spec", "plan", idx, "rolloutStrategy", "maxConcurrency"],
+                        &m,
                     );
                 }
-                if rs.timeout.is_none() {
-                    filled.insert("timeout".into(), json!(timeout));
-                    patch.add(
-                        ["spec", "plan", &idx, "rolloutStrategy", "timeout"],
-                        json!(timeout),
-                    );
+                if let Some(t) = filled.timeout {
+                    patch.add(["spec", "plan", idx, "rolloutStrategy", "timeout"], &t);
                 }
+                filled
             }
-        }
+        };
         let effective = step
             .rollout_strategy
             .as_ref()
@@ -145,21 +145,45 @@ pub fn default(
             .unwrap_or(max);
         // An invalid value is reported by rule 7; it is not passed on to later steps.
         previous = (effective >= 1).then_some(effective).or(previous);
-        if !filled.is_empty() {
-            let mut parts = Vec::new();
-            if filled.contains_key("maxConcurrency") {
-                parts.push(format!("maxConcurrency {max} ({max_from})"));
-            }
-            if filled.contains_key("timeout") {
-                parts.push(format!("timeout {timeout}"));
-            }
-            warnings.push(format!(
-                "spec.plan[{i}].rolloutStrategy: defaulted {}",
-                parts.join(", ")
-            ));
-        }
+        let warning = match (filled.max_concurrency, filled.timeout) {
+            (None, None) => continue,
+            (Some(m), None) => format!("maxConcurrency {m} ({max_from})"),
+            (None, Some(t)) => format!("timeout {t}"),
+            (Some(m), Some(t)) => format!("maxConcurrency {m} ({max_from}), timeout {t}"),
+        };
+        warnings.push(format!(
+            "spec.plan[{i}].rolloutStrategy: defaulted {warning}"
+        ));
     }
     warnings
+}
+
+/// What defaulting filled in for one step; serialised as the `rolloutStrategy` added.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Filled {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_concurrency: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timeout: Option<i64>,
+}
+
+/// Where a defaulted `maxConcurrency` came from, for the warning.
+#[derive(Clone, Copy)]
+enum MaxFrom {
+    Stored,
+    Step(usize),
+    ServerDefault,
+}
+
+impl std::fmt::Display for MaxFrom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MaxFrom::Stored => f.write_str("stored"),
+            MaxFrom::Step(i) => write!(f, "step {i}"),
+            MaxFrom::ServerDefault => f.write_str("server default"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -173,7 +197,7 @@ mod tests {
     fn patch_of(old: Option<&ImageBasedGroupUpgrade>, new: &ImageBasedGroupUpgrade) -> String {
         let mut p = PatchBuilder::new();
         default(old, new, 7, &mut p);
-        serde_json::to_string(&p.build()).unwrap()
+        String::from_utf8(p.build().into_bytes()).unwrap()
     }
 
     #[test]

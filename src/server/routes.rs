@@ -13,13 +13,12 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
 use tokio::sync::Semaphore;
+use tower::util::MapResponseLayer;
 
 use crate::admission::{self, Mode};
 use crate::hub::Hub;
@@ -54,35 +53,27 @@ pub struct AppState {
     pub hub: Option<Arc<SecretLookups>>,
 }
 
-/// The router, with the draining middleware.
+/// The router. While draining, every response asks HTTP/1.1 clients to close: the
+/// apiserver's kept-alive connections stick to a pod, and must move to another one
+/// before this one exits. (A plain response map, not a boxed middleware: it runs on
+/// every request.)
 pub fn router(state: Arc<AppState>) -> Router {
+    let draining = state.clone();
     Router::new()
         .route("/validate", post(validate))
         .route("/mutate", post(mutate))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            close_when_draining,
-        ))
+        .layer(MapResponseLayer::new(move |mut response: Response| {
+            if draining.draining.load(Ordering::Relaxed) {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            response
+        }))
         .with_state(state)
-}
-
-/// While draining, ask HTTP/1.1 clients to close: the apiserver's kept-alive connections
-/// stick to a pod, and must move to another one before this one exits.
-async fn close_when_draining(
-    State(state): State<Arc<AppState>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let mut response = next.run(request).await;
-    if state.draining.load(Ordering::Relaxed) {
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    response
 }
 
 /// A JSON error body: `{"error": "..."}`.
@@ -120,27 +111,19 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     "ok".into_response()
 }
 
-#[derive(Deserialize)]
-struct AdmissionQuery {
-    timeout: Option<String>,
+async fn validate(State(s): State<Arc<AppState>>, request: Request) -> Response {
+    admit(&s, Mode::Validate, request).await
 }
 
-async fn validate(
-    State(s): State<Arc<AppState>>,
-    q: Query<AdmissionQuery>,
-    h: HeaderMap,
-    body: Body,
-) -> Response {
-    admit(&s, Mode::Validate, q.0, &h, body).await
+async fn mutate(State(s): State<Arc<AppState>>, request: Request) -> Response {
+    admit(&s, Mode::Mutate, request).await
 }
 
-async fn mutate(
-    State(s): State<Arc<AppState>>,
-    q: Query<AdmissionQuery>,
-    h: HeaderMap,
-    body: Body,
-) -> Response {
-    admit(&s, Mode::Mutate, q.0, &h, body).await
+/// The apiserver's `?timeout=` (how long it waits for this webhook), if given and valid.
+fn timeout_param(query: Option<&str>) -> Option<Duration> {
+    form_urlencoded::parse(query?.as_bytes())
+        .find(|(k, _)| k == "timeout")
+        .and_then(|(_, v)| parse_go_duration(&v))
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -151,16 +134,15 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
 }
 
-async fn admit(
-    state: &AppState,
-    mode: Mode,
-    query: AdmissionQuery,
-    headers: &HeaderMap,
-    body: Body,
-) -> Response {
+async fn admit(state: &AppState, mode: Mode, request: Request) -> Response {
     let started = Instant::now();
     let _in_flight = state.metrics.in_flight();
-    let (response, verdict, operation) = answer(state, mode, query, headers, body, started).await;
+    let (parts, body) = request.into_parts();
+    let deadline = timeout_param(parts.uri.query())
+        .unwrap_or(DEFAULT_DEADLINE)
+        .min(MAX_DEADLINE);
+    let (response, verdict, operation) =
+        answer(state, mode, deadline, &parts.headers, body, started).await;
     state
         .metrics
         .record(mode, operation, verdict, started.elapsed());
@@ -171,18 +153,12 @@ async fn admit(
 async fn answer(
     state: &AppState,
     mode: Mode,
-    query: AdmissionQuery,
+    deadline: Duration,
     headers: &HeaderMap,
     body: Body,
     started: Instant,
 ) -> (Response, Verdict, &'static str) {
     let refused = |r: Response| (r, Verdict::refused, "unknown");
-    let deadline = query
-        .timeout
-        .as_deref()
-        .and_then(parse_go_duration)
-        .unwrap_or(DEFAULT_DEADLINE)
-        .min(MAX_DEADLINE);
     if !is_json(headers) {
         return refused(error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -227,19 +203,32 @@ async fn answer(
         let r = error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
         return (r, Verdict::failed, operation);
     }
-    let patch_ops = response.patch_ops;
-    tracing::info!(
-        uid = %admission.uid,
-        endpoint = %mode,
-        operation = %operation,
-        namespace = %admission.namespace,
-        name = %admission.name,
-        allowed = response.allowed,
-        patch_ops,
-        dry_run = admission.dry_run,
-        latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-        "admission"
-    );
+    // Denials are logged at info: they are what an operator looks for. Allowed requests
+    // are at debug (`RUST_LOG=ibgu_webhook=debug`): the apiserver's audit log and the
+    // metrics already count them, and a log line costs more than the decision itself.
+    macro_rules! log_admission {
+        ($level:expr) => {
+            tracing::event!(
+                $level,
+                uid = %admission.uid,
+                endpoint = %mode,
+                operation,
+                namespace = %admission.namespace,
+                name = %admission.name,
+                allowed = response.allowed,
+                patch_ops = response.patch_ops,
+                warnings = response.warnings.len(),
+                dry_run = admission.dry_run,
+                latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                "admission"
+            )
+        };
+    }
+    if response.allowed {
+        log_admission!(tracing::Level::DEBUG);
+    } else {
+        log_admission!(tracing::Level::INFO);
+    }
     let verdict = if response.allowed {
         Verdict::allowed
     } else {
@@ -353,6 +342,16 @@ mod tests {
         assert_eq!(parse_go_duration("1m0s"), Some(Duration::from_secs(60)));
         assert_eq!(parse_go_duration("1.5s"), Some(Duration::from_millis(1500)));
         assert_eq!(parse_go_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(
+            timeout_param(Some("timeout=10s")),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            timeout_param(Some("a=b&timeout=250%C2%B5s")),
+            Some(Duration::from_micros(250))
+        );
+        assert_eq!(timeout_param(Some("timeout=soon")), None);
+        assert_eq!(timeout_param(None), None);
         for bad in ["", "10", "s", "10x", "-1s", "1e9s", "99999999h"] {
             assert_eq!(parse_go_duration(bad), None, "{bad}");
         }
