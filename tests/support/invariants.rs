@@ -1,0 +1,290 @@
+//! What must hold for *any* input, checked the same way by the fuzz targets (`fuzz/`) and
+//! by the regression test that replays what they found (`tests/fuzz_regressions.rs`).
+//!
+//! For an AdmissionReview body that parses, every decision (both endpoints, several
+//! policy configurations, several hub states) must give a reply the apiserver accepts:
+//! the wire rules hold, it encodes to JSON that reads back with the uid echoed, and a
+//! mutating patch decodes from base64, only adds, applies to the request object without
+//! changing anything that was there, and mutating the patched object again gives no
+//! patch. For a manifest, `check` must read it or refuse it, never panic, and never fail
+//! to apply its own defaults.
+//!
+//! Included with `#[path = ".../tests/support/invariants.rs"] mod invariants;` so the fuzz
+//! crate (its own workspace) and the tests share one copy. Every check returns what is
+//! wrong instead of panicking, so the test can name the input and the fuzzer can panic.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use ibgu_webhook::admission::{self, Admission, Mode, Response, Subject};
+use ibgu_webhook::check::{self, Input};
+use ibgu_webhook::hub::{self, Hub, SecretLookup};
+use ibgu_webhook::policy::Config;
+use serde_json::Value;
+
+/// Policy configurations every input is decided under: the default, a strict one that
+/// injects a seed pull secret with the smallest concurrency, and the largest concurrency
+/// the command line accepts.
+pub fn configs() -> Vec<Config> {
+    vec![
+        Config::default(),
+        Config {
+            default_max_concurrency: 1,
+            seed_pull_secret: Some("seed-pull".to_owned()),
+            require_pull_secret: true,
+        },
+        Config {
+            default_max_concurrency: i64::MAX,
+            seed_pull_secret: Some("a/b~c".to_owned()),
+            require_pull_secret: false,
+        },
+    ]
+}
+
+/// The hub states an input is decided against: no hub access, and every Secret that
+/// matters for this object answering the same way, picked by `pick` so that each input
+/// gets one of the four answers without multiplying the cost per input.
+pub fn hubs(config: &Config, admission: &Admission, pick: usize) -> Vec<Hub> {
+    let new = match &admission.subject {
+        Subject::Create(new) | Subject::Update { new, .. } => new,
+        Subject::Skip(_) | Subject::Malformed(_) => return vec![Hub::Offline],
+    };
+    let answer = match pick % 4 {
+        0 => SecretLookup::Found {
+            docker_config: true,
+        },
+        1 => SecretLookup::Found {
+            docker_config: false,
+        },
+        2 => SecretLookup::Missing,
+        _ => SecretLookup::Unknown("timed out".to_owned()),
+    };
+    let secrets: BTreeMap<String, SecretLookup> = hub::secrets_to_check(config, new)
+        .into_iter()
+        .map(|name| (name, answer.clone()))
+        .collect();
+    vec![Hub::Offline, Hub::Secrets(secrets)]
+}
+
+/// Checks every decision on `body`. `Ok(false)` when the body is not an AdmissionReview
+/// this webhook answers (the server's 400), `Ok(true)` when every invariant held.
+pub fn check_admission(body: &[u8]) -> Result<bool, String> {
+    let Ok(admission) = admission::parse(body) else {
+        return Ok(false);
+    };
+    // The request as JSON, for applying patches. A body whose unknown fields hold numbers
+    // serde_json's `Value` cannot represent (such as 1e999) is still answered, but its
+    // patch cannot be applied here; the apiserver, which sent it, would not send that.
+    let request: Option<Value> = serde_json::from_slice(body).ok();
+    for config in configs() {
+        for hub in hubs(&config, &admission, body.len()) {
+            for mode in [Mode::Validate, Mode::Mutate] {
+                let response = admission::decide(&admission, mode, &config, &hub);
+                check_response(&admission, &response, mode)
+                    .map_err(|e| format!("{mode} with {config:?}, {hub:?}: {e}"))?;
+                if let (Mode::Mutate, Some(request)) = (mode, &request) {
+                    check_patch(request, &response, &config, &hub)
+                        .map_err(|e| format!("mutate with {config:?}, {hub:?}: {e}"))?;
+                }
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// The reply alone: wire rules, encoding, uid.
+pub fn check_response(
+    admission: &Admission,
+    response: &Response,
+    mode: Mode,
+) -> Result<(), String> {
+    response
+        .check_wire(mode)
+        .map_err(|e| format!("{e}: {response:?}"))?;
+    if response.uid != admission.uid {
+        return Err(format!(
+            "uid {:?} is not the request's {:?}",
+            response.uid, admission.uid
+        ));
+    }
+    if let (Subject::Skip(_), false) = (&admission.subject, response.allowed) {
+        return Err("a request that is not judged was denied".to_owned());
+    }
+    let wire: Value = serde_json::from_slice(&response.to_review_json())
+        .map_err(|e| format!("reply is not JSON: {e}"))?;
+    if wire["apiVersion"] != admission::API_VERSION || wire["kind"] != admission::KIND {
+        return Err(format!("reply envelope: {wire}"));
+    }
+    let out = &wire["response"];
+    if out["uid"].as_str() != Some(admission.uid.as_str()) {
+        return Err(format!("uid not echoed on the wire: {}", out["uid"]));
+    }
+    if out["allowed"].as_bool() != Some(response.allowed) {
+        return Err(format!("allowed on the wire: {}", out["allowed"]));
+    }
+    match (&response.patch, &out["patch"]) {
+        (None, Value::Null) => Ok(()),
+        (Some(bytes), Value::String(b64)) => {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|e| format!("patch is not base64: {e}"))?;
+            if &decoded != bytes {
+                return Err("patch on the wire is not the patch decided".to_owned());
+            }
+            if out["patchType"] != "JSONPatch" {
+                return Err(format!("patchType {}", out["patchType"]));
+            }
+            Ok(())
+        }
+        (_, other) => Err(format!("patch on the wire: {other}")),
+    }
+}
+
+/// A mutating reply's patch: parses as RFC 6902, only adds, applies to the request's
+/// object without changing what was there, and mutating the result again gives no patch.
+pub fn check_patch(
+    request: &Value,
+    response: &Response,
+    config: &Config,
+    hub: &Hub,
+) -> Result<(), String> {
+    let Some(bytes) = &response.patch else {
+        return Ok(());
+    };
+    let patch: json_patch::Patch = serde_json::from_slice(bytes)
+        .map_err(|e| format!("patch does not parse as a JSON Patch: {e}"))?;
+    if patch.0.is_empty() {
+        return Err("an empty patch is sent; no patch should be".to_owned());
+    }
+    if let Some(op) = patch
+        .0
+        .iter()
+        .find(|op| !matches!(op, json_patch::PatchOperation::Add(_)))
+    {
+        return Err(format!("patch does more than add: {op:?}"));
+    }
+    let object = &request["request"]["object"];
+    let mut patched = object.clone();
+    json_patch::patch(&mut patched, &patch).map_err(|e| {
+        format!(
+            "patch {} does not apply to the request object: {e}",
+            String::from_utf8_lossy(bytes)
+        )
+    })?;
+    if !kept(object, &patched) {
+        return Err(format!(
+            "patch {} removed or changed a value",
+            String::from_utf8_lossy(bytes)
+        ));
+    }
+    let mut again = request.clone();
+    again["request"]["object"] = patched;
+    let body = serde_json::to_vec(&again).map_err(|e| e.to_string())?;
+    let second = admission::review(&body, Mode::Mutate, config, hub)
+        .map_err(|e| format!("the patched request is refused: {e}"))?;
+    if let Some(p) = &second.patch {
+        return Err(format!(
+            "second mutation is not empty: {} after {}",
+            String::from_utf8_lossy(p),
+            String::from_utf8_lossy(bytes)
+        ));
+    }
+    Ok(())
+}
+
+/// Whether everything in `before` is still in `after`, unchanged (arrays keep their
+/// length: a patch that appends a plan step would be an edit, not a default).
+pub fn kept(before: &Value, after: &Value) -> bool {
+    match (before, after) {
+        (Value::Object(b), Value::Object(a)) => {
+            b.iter().all(|(k, v)| a.get(k).is_some_and(|w| kept(v, w)))
+        }
+        (Value::Array(b), Value::Array(a)) => {
+            b.len() == a.len() && b.iter().zip(a).all(|(v, w)| kept(v, w))
+        }
+        (b, a) => b == a,
+    }
+}
+
+/// `ibgu-webhook check` on a manifest file's text: read as YAML or JSON, then each
+/// object checked as a CREATE, and again as an UPDATE of the file's own objects. It must
+/// never fail to apply the defaults it computed itself. `Ok(false)` when the text is
+/// refused as a file (invalid YAML or JSON).
+pub fn check_manifest(text: &str) -> Result<bool, String> {
+    let Ok(input) = Input::parse("fuzz.yaml", text) else {
+        return Ok(false);
+    };
+    let inputs = [input];
+    for config in configs() {
+        for old in [&[][..], &inputs[..]] {
+            let report = check::run(&config, &inputs, old, "default");
+            let checked = inputs[0]
+                .documents
+                .iter()
+                .filter(|d| d.get("kind").and_then(Value::as_str) == Some("ImageBasedGroupUpgrade"))
+                .count();
+            if report.objects.len() + report.skipped != inputs[0].documents.len()
+                || report.objects.len() > checked
+            {
+                return Err(format!(
+                    "{} documents, {} checked and {} skipped",
+                    inputs[0].documents.len(),
+                    report.objects.len(),
+                    report.skipped
+                ));
+            }
+            for o in &report.objects {
+                if o.allowed != o.errors.is_empty() {
+                    return Err(format!("{}: verdict and errors disagree", o.name));
+                }
+                if let Some(e) = o
+                    .errors
+                    .iter()
+                    .find(|e| e.message.contains("defaults could not be applied"))
+                {
+                    return Err(format!("with {config:?}: {}", e.message));
+                }
+            }
+            let _ = report.to_text();
+            serde_json::to_string(&report).map_err(|e| format!("report as JSON: {e}"))?;
+        }
+    }
+    Ok(true)
+}
+
+/// The structured admission input: a JSON stream of one object (a CREATE) or an object
+/// and the stored object (an UPDATE), wrapped in the envelope kube-apiserver sends.
+/// `None` when the bytes are not such a stream.
+pub fn review_of_objects(data: &[u8]) -> Option<Vec<u8>> {
+    let mut values = serde_json::Deserializer::from_slice(data).into_iter::<Value>();
+    let object = values.next()?.ok()?;
+    let old = match values.next() {
+        None => None,
+        Some(v) => Some(v.ok()?),
+    };
+    if values.next().is_some() {
+        return None;
+    }
+    let operation = if old.is_some() { "UPDATE" } else { "CREATE" };
+    let mut request = serde_json::json!({
+        "uid": "0b5f1a9e-fuzz",
+        "kind": {"group": "lcm.openshift.io", "version": "v1alpha1", "kind": "ImageBasedGroupUpgrade"},
+        "resource": {"group": "lcm.openshift.io", "version": "v1alpha1", "resource": "imagebasedgroupupgrades"},
+        "namespace": "ztp",
+        "operation": operation,
+        "userInfo": {"username": "fuzz"},
+        "object": object,
+        "dryRun": false,
+    });
+    if let Some(old) = old {
+        request["oldObject"] = old;
+    }
+    serde_json::to_vec(&serde_json::json!({
+        "apiVersion": admission::API_VERSION,
+        "kind": admission::KIND,
+        "request": request,
+    }))
+    .ok()
+}
