@@ -5,6 +5,31 @@
 //! Connections: TLS handshakes and request headers are bounded in time, the number of
 //! open connections is capped, and HTTP/1.1 and HTTP/2 are served on one port by ALPN.
 //!
+//! Slow and idle clients (slowloris) are cut by time, and cannot take every connection:
+//!
+//! - the TLS handshake must finish within [`Options::handshake_timeout`] (10 s);
+//! - then the first request's headers must arrive within [`Options::header_timeout`]
+//!   (10 s), whichever protocol ALPN chose: HTTP/1.1 through hyper's header timeout
+//!   (which also closes a kept-alive connection idle that long between requests, and cuts
+//!   headers sent a byte at a time), HTTP/2 and clients without ALPN through a per-
+//!   connection watchdog. (Before, a client that finished TLS and then said nothing was
+//!   held forever by hyper-util's protocol detection, which has no timeout.) The protocol
+//!   is taken from ALPN rather than sniffed when the client offers it;
+//! - a body must arrive within the request's deadline (the apiserver's `?timeout=`,
+//!   at most 30 s), see [`routes`];
+//! - one source IP may hold at most [`Options::max_connections_per_ip`] of the
+//!   [`Options::max_connections`] connections (512 of 1024 by default); connections
+//!   over that are closed as soon as they are accepted.
+//!
+//! Why a per-IP cap rather than, say, a separate cap on connections that have not sent
+//! a request yet: any cap on a shared pool is filled by the attacker first, and then the
+//! apiserver's new connections wait in the backlog with everyone else's. A per-IP cap
+//! keeps half the pool for other sources whatever one source does. The apiserver calls
+//! from a few addresses (its nodes, or one konnectivity agent) over HTTP/2, one or two
+//! connections each, or over kept-alive HTTP/1.1 with one connection per concurrent call
+//! (hundreds at most), so half the pool per address never limits it. An attacker
+//! spread over many addresses is still limited by the timeouts and the global cap.
+//!
 //! Shutdown ([`Server::run`]'s `shutdown` future, SIGTERM or SIGINT in `serve`): readiness
 //! turns false, responses carry `Connection: close` for the drain period so the
 //! apiserver's kept-alive connections move to another pod, then the listener closes,
@@ -13,12 +38,14 @@
 
 pub mod routes;
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use hyper::service::Service as _;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -56,10 +83,21 @@ pub struct Options {
     pub drain: Duration,
     /// How long in-flight requests may take to finish after that.
     pub shutdown_timeout: Duration,
-    /// Admission requests decided at once; more wait, within their deadline.
+    /// Admission requests decided at once; more wait up to a second (and within their
+    /// deadline), then get a 503. Not held across hub lookups.
     pub max_in_flight: usize,
     /// Open connections at once; more wait to be accepted.
     pub max_connections: usize,
+    /// Open connections from one source IP; more are closed once accepted.
+    pub max_connections_per_ip: usize,
+    /// Request body bytes buffered at once across all requests (at least the 7 MiB
+    /// largest body); requests that cannot reserve their body in time get a 503.
+    pub body_budget: usize,
+    /// How long a client may take to finish the TLS handshake.
+    pub handshake_timeout: Duration,
+    /// How long a client may take to send a request's headers after the handshake, or
+    /// after the previous response on a kept-alive HTTP/1.1 connection.
+    pub header_timeout: Duration,
 }
 
 impl Options {
@@ -78,6 +116,10 @@ impl Options {
             shutdown_timeout: Duration::from_secs(10),
             max_in_flight: 256,
             max_connections: 1024,
+            max_connections_per_ip: 512,
+            body_budget: routes::DEFAULT_BODY_BUDGET,
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+            header_timeout: HEADER_TIMEOUT,
         }
     }
 }
@@ -107,12 +149,19 @@ pub struct Server {
     options: Options,
 }
 
-/// How long a client may take to finish the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to finish the TLS handshake, by default (Go's TLS clients
+/// give up after 10 s too).
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long connections accepted just before the listener closed get to send a request.
 const LINGER: Duration = Duration::from_secs(1);
-/// How long a client may take to send a request's headers.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's headers, by default.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest HTTP/1.1 read buffer per connection (hyper's default is about 400 KiB):
+/// bounds what each of up to 1024 connections holds while reading; headers fit easily.
+const H1_MAX_BUF: usize = 64 * 1024;
+/// HTTP/2 flow-control windows: what a client may send before the server reads it, per
+/// connection and per stream (hyper's defaults are 1 MiB each).
+const H2_WINDOW: u32 = 256 * 1024;
 
 impl Server {
     /// Binds the listener and builds the TLS configuration around `certs`.
@@ -141,6 +190,11 @@ impl Server {
             ready: true.into(),
             draining: false.into(),
             decisions: Semaphore::new(options.max_in_flight.max(1)),
+            body_budget: Semaphore::new(
+                options
+                    .body_budget
+                    .clamp(routes::MAX_BODY_BYTES, Semaphore::MAX_PERMITS),
+            ),
         });
         Ok(Server {
             listener,
@@ -192,19 +246,32 @@ impl Server {
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_TIMEOUT);
+            .header_read_timeout(options.header_timeout)
+            .max_buf_size(H1_MAX_BUF);
         builder
             .http2()
             .timer(TokioTimer::new())
-            .keep_alive_interval(Some(Duration::from_secs(30)));
-        let builder = Arc::new(builder);
+            .keep_alive_interval(Some(Duration::from_secs(30)))
+            .initial_connection_window_size(H2_WINDOW)
+            .initial_stream_window_size(H2_WINDOW);
+        let builders = Arc::new(Builders {
+            h1: builder.clone().http1_only(),
+            h2: builder.clone().http2_only(),
+            sniff: builder,
+        });
 
         let ctx = Accept {
             connections,
+            per_ip: Arc::new(PerIp {
+                max: options.max_connections_per_ip.max(1),
+                open: std::sync::Mutex::new(HashMap::new()),
+            }),
             acceptor,
             app,
-            builder,
+            builders,
             graceful,
+            handshake_timeout: options.handshake_timeout,
+            header_timeout: options.header_timeout,
         };
         tokio::pin!(shutdown);
         loop {
@@ -283,13 +350,64 @@ fn watch_dirs(
     Some(watcher)
 }
 
+/// The connection builders: by ALPN, and sniffing for clients that offered none.
+struct Builders {
+    h1: auto::Builder<TokioExecutor>,
+    h2: auto::Builder<TokioExecutor>,
+    sniff: auto::Builder<TokioExecutor>,
+}
+
+/// Open connections per source IP.
+struct PerIp {
+    max: usize,
+    open: std::sync::Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl PerIp {
+    /// Counts a connection from `ip`; `None` when that IP is at its cap.
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
+        let ip = ip.to_canonical();
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(ip).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            per_ip: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// One connection counted against its IP; uncounted when dropped.
+struct IpSlot {
+    per_ip: Arc<PerIp>,
+    ip: IpAddr,
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut open = self.per_ip.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// What accepting a connection needs.
 struct Accept {
     connections: Arc<Semaphore>,
+    per_ip: Arc<PerIp>,
     acceptor: TlsAcceptor,
     app: axum::Router,
-    builder: Arc<auto::Builder<TokioExecutor>>,
+    builders: Arc<Builders>,
     graceful: GracefulShutdown,
+    handshake_timeout: Duration,
+    header_timeout: Duration,
 }
 
 impl Accept {
@@ -305,16 +423,21 @@ impl Accept {
                 return Some(());
             }
         };
+        let Some(ip_slot) = self.per_ip.admit(peer.ip()) else {
+            tracing::debug!(%peer, max = self.per_ip.max, "connection refused: too many from this IP");
+            return Some(());
+        };
         let _ = tcp.set_nodelay(true);
         let watcher = self.graceful.watcher();
-        let (acceptor, app, builder) = (
+        let (acceptor, app, builders) = (
             self.acceptor.clone(),
             self.app.clone(),
-            self.builder.clone(),
+            self.builders.clone(),
         );
+        let (handshake_timeout, header_timeout) = (self.handshake_timeout, self.header_timeout);
         tokio::spawn(async move {
-            let _permit = permit;
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+            let _permits = (permit, ip_slot);
+            let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
                     tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -325,9 +448,43 @@ impl Accept {
                     return;
                 }
             };
-            let service = TowerToHyperService::new(app);
-            let conn = builder.serve_connection(TokioIo::new(tls), service);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
+            let builder = match tls.get_ref().1.alpn_protocol() {
+                Some(b"h2") => &builders.h2,
+                Some(_) => &builders.h1,
+                None => &builders.sniff,
+            };
+            // Set by the first request: the watchdog below closes connections that send
+            // none in time (hyper's own header timeout covers HTTP/1.1 only once it has
+            // started, not HTTP/2 nor protocol sniffing).
+            let seen = Arc::new(AtomicBool::new(false));
+            let service = {
+                let (seen, inner) = (seen.clone(), TowerToHyperService::new(app));
+                hyper::service::service_fn(move |request| {
+                    if !seen.load(Ordering::Relaxed) {
+                        seen.store(true, Ordering::Relaxed);
+                    }
+                    inner.call(request)
+                })
+            };
+            let conn = watcher.watch(
+                builder
+                    .serve_connection(TokioIo::new(tls), service)
+                    .into_owned(),
+            );
+            tokio::pin!(conn);
+            let ended = tokio::select! {
+                ended = &mut conn => Some(ended),
+                () = tokio::time::sleep(header_timeout) => None,
+            };
+            let ended = match ended {
+                Some(ended) => ended,
+                None if !seen.load(Ordering::Relaxed) => {
+                    tracing::debug!(%peer, "no request in time; closing");
+                    return;
+                }
+                None => conn.await,
+            };
+            if let Err(e) = ended {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
@@ -372,5 +529,33 @@ async fn reload_loop(certs: Arc<CertStore>, files: CertFiles, every: Duration, w
             }
             Err(e) => tracing::error!(error = %e, "certificate reload task failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_ip_slots_are_capped_and_given_back() {
+        let per_ip = Arc::new(PerIp {
+            max: 2,
+            open: std::sync::Mutex::new(HashMap::new()),
+        });
+        let a = IpAddr::from([127, 0, 0, 2]);
+        let mapped: IpAddr = "::ffff:127.0.0.2".parse().expect("ip");
+        let first = per_ip.admit(a).expect("first");
+        let second = per_ip
+            .admit(mapped)
+            .expect("second: the same IP, IPv4-mapped");
+        assert!(per_ip.admit(a).is_none(), "a third from the same IP");
+        assert!(per_ip.admit(IpAddr::from([127, 0, 0, 1])).is_some());
+        drop(first);
+        let third = per_ip.admit(a).expect("a slot given back");
+        drop((second, third));
+        assert!(
+            per_ip.open.lock().expect("lock").is_empty(),
+            "no entry left for closed connections"
+        );
     }
 }

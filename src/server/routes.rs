@@ -6,6 +6,19 @@
 //! on requests decided at once. Bodies that are not an AdmissionReview get a 4xx with a
 //! JSON error, never a panic; every reply is checked against the apiserver's wire rules
 //! before it is sent.
+//!
+//! Memory under overload: request bodies are buffered whole (the decision needs the
+//! whole review), so the bytes buffered at once are bounded by a global budget
+//! ([`AppState::body_budget`], 64 MiB by default), a semaphore counting bytes. A request
+//! reserves its `Content-Length` before a byte of its body is read (or each chunk as it
+//! comes when the length is not declared), and holds the reservation until its answer is
+//! built. Without it, 1024 connections could each buffer 7 MiB. When the budget cannot
+//! be had within [`QUEUE_WAIT`] (and well inside the deadline) the request gets a quick
+//! 503: the apiserver's failure policy then decides at once, instead of after its whole
+//! timeout, and its client can retry. The reservation is one uncontended atomic
+//! operation on the fast path. Decisions wait for a slot the same bounded way; the slot
+//! is not held across a hub lookup, so a slow hub API cannot starve requests that need
+//! no lookup.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +30,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use tokio::sync::Semaphore;
+use http_body_util::BodyExt;
+use tokio::sync::{Semaphore, SemaphorePermit};
 use tower::util::MapResponseLayer;
 
 use crate::admission::{self, Mode};
@@ -33,6 +47,14 @@ pub const MAX_BODY_BYTES: usize = 7 * 1024 * 1024;
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
 /// The longest deadline honoured (the apiserver's maximum webhook timeout).
 pub const MAX_DEADLINE: Duration = Duration::from_secs(30);
+/// The default budget of request body bytes buffered at once, across all connections.
+pub const DEFAULT_BODY_BUDGET: usize = 64 * 1024 * 1024;
+/// How long a request may wait for body budget or a decision slot before a 503: long
+/// enough to ride out a burst (a 7 MiB body is read in milliseconds on a pod network),
+/// short enough that the apiserver hears "busy" well before its own timeout.
+pub const QUEUE_WAIT: Duration = Duration::from_secs(1);
+/// Time kept back, after waiting, to decide and answer before the deadline.
+const ANSWER_MARGIN: Duration = Duration::from_millis(250);
 
 /// What the handlers share.
 #[derive(Debug)]
@@ -47,6 +69,9 @@ pub struct AppState {
     pub draining: AtomicBool,
     /// Admission requests decided at once.
     pub decisions: Semaphore,
+    /// Request body bytes buffered at once (one permit per byte); at least
+    /// [`MAX_BODY_BYTES`], so that any accepted body fits.
+    pub body_budget: Semaphore,
     /// What is recorded for `/metrics`.
     pub metrics: Arc<Metrics>,
     /// Secret lookups on the hub, when the server has hub access.
@@ -165,23 +190,38 @@ async fn answer(
             "Content-Type must be application/json",
         ));
     }
-    let bytes = match tokio::time::timeout(deadline, read_body(body)).await {
+    let mut body = body;
+    let declared = match declared_length(headers) {
+        Ok(n) => n,
+        Err(r) => {
+            discard(body, deadline);
+            return refused(*r);
+        }
+    };
+    let read = read_body(state, &mut body, declared, deadline, started);
+    let (bytes, _budget) = match tokio::time::timeout(deadline, read).await {
         Err(_) => {
             return refused(error(
                 StatusCode::REQUEST_TIMEOUT,
                 "the body did not arrive before the deadline",
             ));
         }
-        Ok(Err(response)) => return refused(*response),
-        Ok(Ok(bytes)) => bytes,
+        Ok(Err(Refusal::Busy(r))) => {
+            discard(body, deadline.saturating_sub(started.elapsed()));
+            return (*r, Verdict::failed, "unknown");
+        }
+        Ok(Err(Refusal::Bad(r))) => {
+            discard(body, deadline.saturating_sub(started.elapsed()));
+            return refused(*r);
+        }
+        Ok(Ok(read)) => read,
     };
-    let remaining = deadline.saturating_sub(started.elapsed());
-    let Ok(Ok(_permit)) = tokio::time::timeout(remaining, state.decisions.acquire()).await else {
-        let r = error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many requests in flight",
+    let Some(permit) = decision_slot(state, deadline, started).await else {
+        return (
+            busy("too many requests in flight"),
+            Verdict::failed,
+            "unknown",
         );
-        return (r, Verdict::failed, "unknown");
     };
     let admission = match admission::parse(&bytes) {
         Ok(a) => a,
@@ -191,12 +231,26 @@ async fn answer(
         }
     };
     let operation = admission.operation_name();
-    let hub = hub_facts(
-        state,
-        &admission,
-        deadline.saturating_sub(started.elapsed()),
-    )
-    .await;
+    let (hub, _permit) = if needs_lookup(state, &admission) {
+        // The slot is for CPU work; a lookup waits on the network, without it.
+        drop(permit);
+        let hub = hub_facts(
+            state,
+            &admission,
+            deadline.saturating_sub(started.elapsed()),
+        )
+        .await;
+        let Some(permit) = decision_slot(state, deadline, started).await else {
+            return (
+                busy("too many requests in flight"),
+                Verdict::failed,
+                operation,
+            );
+        };
+        (hub, permit)
+    } else {
+        (Hub::Offline, permit)
+    };
     let response = admission::decide(&admission, mode, &state.policy, &hub);
     if let Err(e) = response.check_wire(mode) {
         tracing::error!(uid = %admission.uid, error = %e, "refusing to send an invalid reply");
@@ -243,6 +297,16 @@ async fn answer(
     (reply, verdict, operation)
 }
 
+/// Whether this request's decision depends on Secrets on the hub.
+fn needs_lookup(state: &AppState, admission: &admission::Admission) -> bool {
+    match (&state.hub, admission.subject.change()) {
+        (Some(_), Some(change)) => {
+            !crate::hub::secrets_to_check(&state.policy, change.new_object()).is_empty()
+        }
+        _ => false,
+    }
+}
+
 /// Looks up the Secrets that matter for this request, leaving time to answer.
 async fn hub_facts(state: &AppState, admission: &admission::Admission, remaining: Duration) -> Hub {
     let (Some(lookups), Some(change)) = (&state.hub, admission.subject.change()) else {
@@ -257,27 +321,165 @@ async fn hub_facts(state: &AppState, admission: &admission::Admission, remaining
     } else {
         &admission.namespace
     };
-    let budget = remaining.saturating_sub(Duration::from_millis(250));
+    let budget = remaining.saturating_sub(ANSWER_MARGIN);
     lookups.hub(namespace, &names, budget).await
 }
 
-/// Reads the whole body, refusing more than [`MAX_BODY_BYTES`] (413) or a broken stream (400).
-async fn read_body(body: Body) -> Result<Bytes, Box<Response>> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES)
+/// A 503 for a request the server is too busy to take now.
+fn busy(what: &str) -> Response {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("server busy: {what}; try again"),
+    )
+}
+
+/// How long a request may still wait in a queue: [`QUEUE_WAIT`], and never so long that
+/// no time is left to answer before the deadline.
+fn queue_wait(deadline: Duration, started: Instant) -> Duration {
+    deadline
+        .saturating_sub(started.elapsed())
+        .saturating_sub(ANSWER_MARGIN)
+        .min(QUEUE_WAIT)
+}
+
+/// A decision slot, waited for within [`queue_wait`]; `None` when none came in time.
+async fn decision_slot(
+    state: &AppState,
+    deadline: Duration,
+    started: Instant,
+) -> Option<SemaphorePermit<'_>> {
+    // The fast path: a free slot, no timer.
+    if let Ok(permit) = state.decisions.try_acquire() {
+        return Some(permit);
+    }
+    tokio::time::timeout(queue_wait(deadline, started), state.decisions.acquire())
         .await
-        .map_err(|e| {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-                || e.to_string().contains("length limit");
-            Box::new(if too_large {
-                error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("body larger than {MAX_BODY_BYTES} bytes"),
-                )
-            } else {
-                error(StatusCode::BAD_REQUEST, format!("reading the body: {e}"))
-            })
-        })
+        .ok()?
+        .ok()
+}
+
+/// Why a body was not read.
+enum Refusal {
+    /// The request itself is at fault: 4xx.
+    Bad(Box<Response>),
+    /// The server could not take it now: 503.
+    Busy(Box<Response>),
+}
+
+/// The body length the client declared, if any; a 413 before reading a byte when it is
+/// over [`MAX_BODY_BYTES`].
+fn declared_length(headers: &HeaderMap) -> Result<Option<usize>, Box<Response>> {
+    let Some(value) = headers.get(header::CONTENT_LENGTH) else {
+        return Ok(None);
+    };
+    // hyper has already refused malformed lengths; be safe anyway.
+    let n = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .ok_or_else(|| Box::new(error(StatusCode::BAD_REQUEST, "bad Content-Length")))?;
+    if n > MAX_BODY_BYTES {
+        return Err(Box::new(too_large()));
+    }
+    Ok(Some(n))
+}
+
+fn too_large() -> Response {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("body larger than {MAX_BODY_BYTES} bytes"),
+    )
+}
+
+/// Reads and drops what is left of a refused request's body, in the background, for at
+/// most `within` and [`MAX_BODY_BYTES`]: an HTTP/1.1 connection closed with unread bytes
+/// is reset, and the reset can destroy the refusal on its way to the client. Nothing is
+/// kept, so this costs no memory; only refusals pay for the task.
+fn discard(mut body: Body, within: Duration) {
+    tokio::spawn(async move {
+        let drain = async {
+            let mut seen = 0usize;
+            while let Some(Ok(frame)) = body.frame().await {
+                seen += frame.data_ref().map_or(0, Bytes::len);
+                if seen > MAX_BODY_BYTES {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(within, drain).await;
+    });
+}
+
+/// Reserves `n` bytes of the body budget, waiting within [`queue_wait`].
+async fn reserve(
+    state: &AppState,
+    n: usize,
+    deadline: Duration,
+    started: Instant,
+) -> Result<SemaphorePermit<'_>, Refusal> {
+    // n <= MAX_BODY_BYTES, far below u32::MAX.
+    let n = u32::try_from(n).unwrap_or(u32::MAX);
+    if let Ok(permit) = state.body_budget.try_acquire_many(n) {
+        return Ok(permit);
+    }
+    match tokio::time::timeout(
+        queue_wait(deadline, started),
+        state.body_budget.acquire_many(n),
+    )
+    .await
+    {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(Refusal::Busy(Box::new(busy(
+            "too many request bytes buffered",
+        )))),
+    }
+}
+
+/// Reads the whole body within the body budget: its declared length is reserved before
+/// reading (a body that arrives whole in one chunk is kept without a copy), an
+/// undeclared one chunk by chunk. More than [`MAX_BODY_BYTES`] is a 413, a broken stream
+/// a 400, no budget in time a 503. The reservation is returned with the bytes and must
+/// be held as long as they are.
+async fn read_body<'s>(
+    state: &'s AppState,
+    body: &mut Body,
+    declared: Option<usize>,
+    deadline: Duration,
+    started: Instant,
+) -> Result<(Bytes, SemaphorePermit<'s>), Refusal> {
+    let limit = declared.unwrap_or(MAX_BODY_BYTES);
+    let mut reserved = reserve(state, declared.unwrap_or(0), deadline, started).await?;
+    let mut first: Option<Bytes> = None;
+    let mut buf: Vec<u8> = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            Refusal::Bad(Box::new(error(
+                StatusCode::BAD_REQUEST,
+                format!("reading the body: {e}"),
+            )))
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let so_far = first.as_ref().map_or(buf.len(), Bytes::len);
+        if so_far + data.len() > limit {
+            return Err(Refusal::Bad(Box::new(too_large())));
+        }
+        if declared.is_none() {
+            reserved.merge(reserve(state, data.len(), deadline, started).await?);
+        }
+        if let Some(head) = first.take() {
+            buf.reserve_exact(declared.unwrap_or(0).max(head.len() + data.len()));
+            buf.extend_from_slice(&head);
+            buf.extend_from_slice(&data);
+        } else if buf.is_empty() {
+            first = Some(data);
+        } else {
+            buf.extend_from_slice(&data);
+        }
+    }
+    let bytes = first.unwrap_or_else(|| Bytes::from(buf));
+    Ok((bytes, reserved))
 }
 
 /// The plain-HTTP metrics router: `GET /metrics` only.
