@@ -2,10 +2,12 @@
 //!
 //! The oracle is upstream's own text: the CEL rule "invalid combinations of actions in the
 //! plan" of the vendored CRD (`tests/data/upstream/ibgu-crd.yaml`), whose literal list of
-//! plans is parsed here, not the webhook's table.
+//! plans is parsed by `support/upstream.rs`, not the webhook's table.
+
+#[path = "support/upstream.rs"]
+mod upstream;
 
 use std::collections::HashSet;
-use std::path::Path;
 
 use ibgu_webhook::admission::{self, Mode};
 use ibgu_webhook::hub::Hub;
@@ -13,6 +15,7 @@ use ibgu_webhook::ibgu::{ImageBasedGroupUpgrade, RolloutStrategy, Spec, Step};
 use ibgu_webhook::plan;
 use ibgu_webhook::policy::Config;
 use serde_json::{Value, json};
+use upstream::{Plan, upstream_plans};
 
 const ACTIONS: [&str; 7] = [
     "Prep",
@@ -23,27 +26,6 @@ const ACTIONS: [&str; 7] = [
     "Abort",
     "AbortOnFailure",
 ];
-
-type Plan = Vec<Vec<String>>;
-
-/// The 26 plans, read from the CRD's CEL rule: `[[['Prep']], ...].exists(x, x==self.map(...))`.
-fn upstream_plans() -> Vec<Plan> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/upstream/ibgu-crd.yaml");
-    let text = std::fs::read_to_string(path).expect("vendored CRD");
-    let crd: Value = serde_saphyr::from_str(&text).expect("CRD is YAML");
-    let rules = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
-        ["plan"]["x-kubernetes-validations"];
-    let rule = rules
-        .as_array()
-        .expect("plan validations")
-        .iter()
-        .find(|r| r["message"] == "invalid combinations of actions in the plan")
-        .and_then(|r| r["rule"].as_str())
-        .expect("the combination rule");
-    let list = &rule[..rule.find(".exists(").expect("an exists() call")];
-    // The CEL list literal is JSON once its single quotes are double quotes.
-    serde_json::from_str(&list.replace('\'', "\"")).expect("a list of plans")
-}
 
 fn ibgu(plan: &Plan) -> ImageBasedGroupUpgrade {
     let steps = plan
