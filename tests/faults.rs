@@ -31,27 +31,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ibgu_webhook::certs::{self, Bundle};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-use support::{Client, Proto, SERVICE_NAME, fixture};
+use rustls::pki_types::ServerName;
+use support::{Client, Proto, SERVICE_NAME, bundle, der, fixture};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 /// The faults run one at a time: each measures latencies and memory, which another
 /// fault running beside it on 2 cores would blur.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn bundle() -> Bundle {
-    certs::generate(&[SERVICE_NAME.into()], &[IpAddr::from([127, 0, 0, 1])], 30).expect("certs")
-}
-
-fn der(pem: &str) -> Vec<u8> {
-    CertificateDer::from_pem_slice(pem.as_bytes())
-        .expect("pem")
-        .as_ref()
-        .to_vec()
-}
 
 fn scratch(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ibgu-faults-{tag}-{}", std::process::id()));
@@ -836,19 +823,7 @@ async fn overload_keeps_memory_bounded_answers_within_deadlines_and_recovers() {
 // ---------------------------------------------------------------------------------------
 
 fn tls_connector(ca_pem: &str, alpn: &[u8]) -> tokio_rustls::TlsConnector {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots.add(cert.expect("CA PEM")).expect("CA");
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    config.alpn_protocols = vec![alpn.to_vec()];
-    tokio_rustls::TlsConnector::from(Arc::new(config))
+    tokio_rustls::TlsConnector::from(Arc::new(support::tls_client_config(&[ca_pem], alpn)))
 }
 
 /// A TCP connection from `source` (a loopback address) to `addr`.

@@ -5,29 +5,15 @@
 
 mod support;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use ibgu_webhook::certs::{self, Bundle};
 use ibgu_webhook::server::{Options, Server};
 use ibgu_webhook::tls::{CertFiles, CertStore};
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
-use support::{Client, Proto, SERVICE_NAME, fixture};
-
-fn bundle() -> Bundle {
-    certs::generate(&[SERVICE_NAME.into()], &[IpAddr::from([127, 0, 0, 1])], 30).expect("certs")
-}
-
-fn der(pem: &str) -> Vec<u8> {
-    CertificateDer::from_pem_slice(pem.as_bytes())
-        .expect("pem")
-        .as_ref()
-        .to_vec()
-}
+use support::{Client, Proto, bundle, der, fixture};
 
 /// Writes a pair into `dir/..<version>` and points `dir/..data` at it atomically.
 fn project(dir: &Path, version: &str, cert: &str, key: &str) {

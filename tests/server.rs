@@ -3,15 +3,15 @@
 
 mod support;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::StatusCode;
-use ibgu_webhook::certs::{self, Bundle};
+use ibgu_webhook::certs::Bundle;
 use ibgu_webhook::server::{Options, Server};
 use ibgu_webhook::tls::{CertStore, LoadedCert};
-use support::{Client, Proto, SERVICE_NAME, fixture};
+use support::{Client, Proto, SERVICE_NAME, bundle, fixture};
 use tokio::sync::oneshot;
 
 struct Running {
@@ -20,10 +20,6 @@ struct Running {
     bundle: Bundle,
     stop: Option<oneshot::Sender<()>>,
     done: tokio::task::JoinHandle<()>,
-}
-
-fn bundle() -> Bundle {
-    certs::generate(&[SERVICE_NAME.into()], &[IpAddr::from([127, 0, 0, 1])], 30).expect("certs")
 }
 
 async fn start(configure: impl FnOnce(&mut Options)) -> Running {

@@ -62,28 +62,49 @@ pub enum Conn {
     ),
 }
 
+/// A CA and a serving certificate for [`SERVICE_NAME`] and 127.0.0.1, valid 30 days.
+pub fn bundle() -> ibgu_webhook::certs::Bundle {
+    let ip = std::net::IpAddr::from([127, 0, 0, 1]);
+    ibgu_webhook::certs::generate(&[SERVICE_NAME.into()], &[ip], 30).expect("certs")
+}
+
+/// The DER bytes of the first certificate in `pem`.
+pub fn der(pem: &str) -> Vec<u8> {
+    CertificateDer::from_pem_slice(pem.as_bytes())
+        .expect("pem")
+        .as_ref()
+        .to_vec()
+}
+
+/// A rustls client configuration trusting `ca_pems`, offering `alpn`.
+pub fn tls_client_config(ca_pems: &[&str], alpn: &[u8]) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    for pem in ca_pems {
+        for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+            roots.add(cert.expect("CA PEM")).expect("CA");
+        }
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![alpn.to_vec()];
+    config
+}
+
 impl Client {
     pub fn new(addr: SocketAddr, ca_pems: &[&str], proto: Proto) -> Self {
-        let mut roots = rustls::RootCertStore::empty();
-        for pem in ca_pems {
-            for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-                roots.add(cert.expect("CA PEM")).expect("CA");
-            }
-        }
-        let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        let alpn: &[u8] = match proto {
+            Proto::H1 => b"http/1.1",
+            Proto::H2 => b"h2",
+        };
+        let mut config = tls_client_config(ca_pems, alpn);
         // Full handshakes only: a resumed session presents no certificate, and the tests
         // look at which certificate each new connection sees.
         config.resumption = rustls::client::Resumption::disabled();
-        config.alpn_protocols = match proto {
-            Proto::H1 => vec![b"http/1.1".to_vec()],
-            Proto::H2 => vec![b"h2".to_vec()],
-        };
         Client {
             connector: TlsConnector::from(Arc::new(config)),
             addr,
