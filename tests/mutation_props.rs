@@ -3,12 +3,16 @@
 //! or changes a value that was there, including fields the model does not know), and
 //! mutating the result again yields no patch. Also: the typed model round-trips any object.
 
+#[path = "support/invariants.rs"]
+mod invariants;
+
 use base64::Engine;
 use ibgu_webhook::action::Action;
 use ibgu_webhook::admission::{self, Mode};
 use ibgu_webhook::hub::Hub;
 use ibgu_webhook::ibgu::ImageBasedGroupUpgrade;
 use ibgu_webhook::policy::Config;
+use invariants::kept;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
@@ -177,19 +181,6 @@ fn mutate(
                 serde_json::from_slice(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?,
             ))
         }
-    }
-}
-
-/// Whether everything in `before` is still in `after`, unchanged.
-fn kept(before: &Value, after: &Value) -> bool {
-    match (before, after) {
-        (Value::Object(b), Value::Object(a)) => {
-            b.iter().all(|(k, v)| a.get(k).is_some_and(|w| kept(v, w)))
-        }
-        (Value::Array(b), Value::Array(a)) => {
-            b.len() == a.len() && b.iter().zip(a).all(|(v, w)| kept(v, w))
-        }
-        (b, a) => b == a,
     }
 }
 
