@@ -377,10 +377,22 @@ pub struct WireError(pub &'static str);
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct ReviewOut<'a> {
+struct ReviewOut<R> {
     api_version: &'static str,
     kind: &'static str,
-    response: &'a Response,
+    response: R,
+}
+
+/// The response without its patch, which [`Response::to_review_json`] writes itself.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResponseHead<'a> {
+    uid: &'a str,
+    allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'a Status>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    warnings: &'a [String],
 }
 
 impl Response {
@@ -486,15 +498,47 @@ impl Response {
         Ok(())
     }
 
-    /// The full AdmissionReview JSON to send.
+    /// The full AdmissionReview JSON to send: the same document as serialising the
+    /// review, written faster. The base64 patch, the longest string in a mutating reply,
+    /// is encoded straight into the output: no base64 character needs escaping, so serde's
+    /// byte-by-byte escape scan of it is skipped (a tenth of a mutating request's work).
     pub fn to_review_json(&self) -> Vec<u8> {
-        let out = ReviewOut {
+        let head = ReviewOut {
             api_version: API_VERSION,
             kind: KIND,
-            response: self,
+            response: ResponseHead {
+                uid: &self.uid,
+                allowed: self.allowed,
+                status: self.status.as_ref(),
+                warnings: &self.warnings,
+            },
         };
+        let patch_len = self.patch.as_ref().map_or(0, |p| p.len().div_ceil(3) * 4);
+        let mut out = Vec::with_capacity(256 + patch_len);
         // Serialising plain strings, bools and numbers into a Vec cannot fail.
-        serde_json::to_vec(&out).unwrap_or_default()
+        if serde_json::to_writer(&mut out, &head).is_err() {
+            return Vec::new();
+        }
+        if self.patch.is_none() && self.patch_type.is_none() {
+            return out;
+        }
+        // `out` ends with the response's `}` and the review's `}`: reopen the response.
+        out.truncate(out.len().saturating_sub(2));
+        if let Some(patch) = &self.patch {
+            out.extend_from_slice(br#","patch":""#);
+            let start = out.len();
+            out.resize(start + patch_len, 0);
+            let written = base64::engine::general_purpose::STANDARD
+                .encode_slice(patch, &mut out[start..])
+                .unwrap_or(0);
+            out.truncate(start + written);
+            out.push(b'"');
+        }
+        if self.patch_type.is_some() {
+            out.extend_from_slice(br#","patchType":"JSONPatch""#);
+        }
+        out.extend_from_slice(b"}}");
+        out
     }
 }
 
@@ -642,6 +686,30 @@ mod tests {
         assert_eq!(json["apiVersion"], API_VERSION);
         assert!(r.check_wire(Mode::Mutate).is_ok());
         assert!(r.check_wire(Mode::Validate).is_err());
+    }
+
+    #[test]
+    fn review_json_is_the_serialised_review() {
+        let mut list = ErrorList::new();
+        list.push(FieldError::required(crate::field::Path::new("spec"), ""));
+        let mut cases = vec![Response::allow("a\"b"), Response::deny("x", "n", &list)];
+        for n in 0..8 {
+            let mut r = Response::allow("u");
+            r.patch = Some((0..n).map(|i| b'[' + i).collect());
+            r.patch_type = Some(PatchType::JsonPatch);
+            r.warnings = (0..n % 3).map(|i| format!("w\"{i}\u{7}")).collect();
+            cases.push(r);
+        }
+        for r in cases {
+            let reference = ReviewOut {
+                api_version: API_VERSION,
+                kind: KIND,
+                response: &r,
+            };
+            let want = serde_json::to_value(&reference).unwrap();
+            let got: serde_json::Value = serde_json::from_slice(&r.to_review_json()).unwrap();
+            assert_eq!(got, want, "{r:?}");
+        }
     }
 
     #[test]
