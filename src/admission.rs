@@ -706,8 +706,9 @@ mod tests {
                 kind: KIND,
                 response: &r,
             };
-            let want = serde_json::to_value(&reference).unwrap();
-            let got: serde_json::Value = serde_json::from_slice(&r.to_review_json()).unwrap();
+            let want = serde_json::to_value(&reference).expect("serialise");
+            let got: serde_json::Value =
+                serde_json::from_slice(&r.to_review_json()).expect("reply JSON");
             assert_eq!(got, want, "{r:?}");
         }
     }

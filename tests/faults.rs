@@ -26,7 +26,7 @@ mod support;
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -58,27 +58,10 @@ struct Webhook {
 impl Webhook {
     /// Starts `serve` with the pair in `dir` and `args`; waits for the bound addresses.
     fn start(dir: &Path, args: &[&str]) -> Webhook {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ibgu-webhook"))
-            .args([
-                "serve",
-                "--addr",
-                "127.0.0.1:0",
-                "--metrics-addr",
-                "127.0.0.1:0",
-                "--log-format",
-                "json",
-                "--drain-seconds",
-                "0",
-            ])
-            .arg("--tls-cert")
-            .arg(dir.join("tls.crt"))
-            .arg("--tls-key")
-            .arg(dir.join("tls.key"))
+        let mut child = support::serve_command(dir)
+            .args(["--metrics-addr", "127.0.0.1:0", "--drain-seconds", "0"])
             .args(args)
             .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn");
         let stderr = child.stderr.take().expect("stderr");

@@ -5,38 +5,21 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::net::{IpAddr, SocketAddr};
-use std::process::{Command, Stdio};
+use std::net::SocketAddr;
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use ibgu_webhook::certs;
-use support::{Client, Proto, SERVICE_NAME, fixture};
+use support::{Client, Proto, fixture};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_burst_answers_every_accepted_request_and_exits_0() {
     let dir = std::env::temp_dir().join(format!("ibgu-shutdown-{}", std::process::id()));
-    let bundle = certs::generate(&[SERVICE_NAME.into()], &[IpAddr::from([127, 0, 0, 1])], 30)
-        .expect("certs");
+    let bundle = support::bundle();
     bundle.write(&dir).expect("write certs");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ibgu-webhook"))
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--drain-seconds",
-            "1",
-        ])
-        .arg("--tls-cert")
-        .arg(dir.join("tls.crt"))
-        .arg("--tls-key")
-        .arg(dir.join("tls.key"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+    let mut child = support::serve_command(&dir)
+        .args(["--drain-seconds", "1"])
         .spawn()
         .expect("spawn");
     // Read the log on a thread; the first "serving" line names the bound address.

@@ -68,6 +68,23 @@ pub fn bundle() -> ibgu_webhook::certs::Bundle {
     ibgu_webhook::certs::generate(&[SERVICE_NAME.into()], &[ip], 30).expect("certs")
 }
 
+/// The real binary's `serve` on an ephemeral loopback port with the pair in `dir`,
+/// logging JSON to a piped stderr; callers add their own flags before spawning.
+pub fn serve_command(dir: &std::path::Path) -> std::process::Command {
+    use std::process::Stdio;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ibgu-webhook"));
+    command
+        .args(["serve", "--addr", "127.0.0.1:0", "--log-format", "json"])
+        .arg("--tls-cert")
+        .arg(dir.join("tls.crt"))
+        .arg("--tls-key")
+        .arg(dir.join("tls.key"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    command
+}
+
 /// The DER bytes of the first certificate in `pem`.
 pub fn der(pem: &str) -> Vec<u8> {
     CertificateDer::from_pem_slice(pem.as_bytes())
