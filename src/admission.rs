@@ -28,7 +28,6 @@
 //! assert!(status.message.contains("spec.plan[1].actions: Unsupported value: [\"Rollback\"]"));
 //! ```
 
-use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -42,6 +41,7 @@ use serde_json::value::RawValue;
 use crate::field::{ErrorList, FieldError};
 use crate::hub::Hub;
 use crate::ibgu::{self, ImageBasedGroupUpgrade};
+use crate::patch::JsonPatch;
 use crate::policy::{self, Change, Config};
 
 /// The only AdmissionReview version served (`admissionReviewVersions: [v1]`).
@@ -116,19 +116,20 @@ pub enum ReviewError {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-#[serde(bound(deserialize = "O: Deserialize<'de>"))]
-struct ReviewIn<O> {
+#[serde(bound(deserialize = "N: Deserialize<'de>, O: Deserialize<'de>"))]
+struct ReviewIn<N, O> {
     api_version: Option<String>,
     kind: Option<String>,
-    request: Option<RequestIn<O>>,
+    request: Option<RequestIn<N, O>>,
 }
 
-/// An admission request as sent, with its objects of type `O`: decoded straight into the
-/// model on the fast path, or kept as raw JSON on the fallback path.
+/// An admission request as sent, with its objects of types `N` (new) and `O` (stored):
+/// decoded straight into the model on the fast path, or kept as raw JSON on the fallback
+/// path.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-#[serde(bound(deserialize = "O: Deserialize<'de>"))]
-struct RequestIn<O> {
+#[serde(bound(deserialize = "N: Deserialize<'de>, O: Deserialize<'de>"))]
+struct RequestIn<N, O> {
     uid: String,
     kind: GroupVersionKind,
     #[serde(default)]
@@ -139,7 +140,7 @@ struct RequestIn<O> {
     namespace: Option<String>,
     operation: Operation,
     #[serde(default = "none")]
-    object: Option<O>,
+    object: Option<N>,
     #[serde(default = "none")]
     old_object: Option<O>,
     #[serde(default)]
@@ -158,6 +159,12 @@ trait Object {
 impl Object for ImageBasedGroupUpgrade {
     fn decode(self) -> Result<ImageBasedGroupUpgrade, FieldError> {
         Ok(self)
+    }
+}
+
+impl Object for ibgu::Incoming {
+    fn decode(self) -> Result<ImageBasedGroupUpgrade, FieldError> {
+        Ok(self.0)
     }
 }
 
@@ -232,16 +239,19 @@ impl Subject {
 /// malformed one) is it read again with the objects kept raw, to tell a kind this webhook
 /// does not judge from a malformed IBGU, and to name the malformed field's path.
 pub fn parse(body: &[u8]) -> Result<Admission, ReviewError> {
-    // UTF-8 is checked once here, rather than again for every raw value kept.
+    // UTF-8 is checked once here, rather than again for every string and raw value kept
+    // (from_slice checks each: 11% of a decision, against 2% for the whole body at once).
     let body = std::str::from_utf8(body).map_err(ReviewError::NotUtf8)?;
-    if let Ok(review) = serde_json::from_str::<ReviewIn<ImageBasedGroupUpgrade>>(body) {
+    if let Ok(review) =
+        serde_json::from_str::<ReviewIn<ibgu::Incoming, ImageBasedGroupUpgrade>>(body)
+    {
         return admission(review);
     }
-    let review: ReviewIn<&RawValue> = serde_json::from_str(body)?;
+    let review: ReviewIn<&RawValue, &RawValue> = serde_json::from_str(body)?;
     admission(review)
 }
 
-fn admission<O: Object>(review: ReviewIn<O>) -> Result<Admission, ReviewError> {
+fn admission<N: Object, O: Object>(review: ReviewIn<N, O>) -> Result<Admission, ReviewError> {
     match review.api_version.as_deref() {
         Some(API_VERSION) => {}
         other => return Err(ReviewError::Version(other.unwrap_or("").to_owned())),
@@ -276,7 +286,7 @@ fn admission<O: Object>(review: ReviewIn<O>) -> Result<Admission, ReviewError> {
 }
 
 /// Decides what the request asks to judge (rule 12 decides what is skipped).
-fn subject<O: Object>(request: RequestIn<O>) -> Result<Subject, ReviewError> {
+fn subject<N: Object, O: Object>(request: RequestIn<N, O>) -> Result<Subject, ReviewError> {
     let gvk = &request.kind;
     if gvk.group != ibgu::GROUP || gvk.kind != ibgu::KIND {
         return Ok(Subject::Skip("not an ImageBasedGroupUpgrade"));
@@ -346,12 +356,13 @@ pub struct Response {
     /// On denial: code 403, reason `Forbidden`, the message and one cause per violation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<Status>,
-    /// The JSON Patch bytes, sent base64-encoded.
+    /// The JSON Patch, sent base64-encoded. Only [`crate::patch::PatchBuilder`] makes
+    /// one, so it is well-formed by construction and the server need not re-read it.
     #[serde(
         skip_serializing_if = "Option::is_none",
         serialize_with = "base64_bytes"
     )]
-    pub patch: Option<Vec<u8>>,
+    pub patch: Option<JsonPatch>,
     /// `JSONPatch` exactly when `patch` is set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub patch_type: Option<PatchType>,
@@ -363,9 +374,9 @@ pub struct Response {
     pub patch_ops: usize,
 }
 
-fn base64_bytes<S: Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
-    match bytes {
-        Some(b) => s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(b)),
+fn base64_bytes<S: Serializer>(patch: &Option<JsonPatch>, s: S) -> Result<S::Ok, S::Error> {
+    match patch {
+        Some(p) => s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(p.as_bytes())),
         None => s.serialize_none(),
     }
 }
@@ -471,13 +482,10 @@ impl Response {
             }
             _ => {}
         }
-        if let Some(p) = &self.patch {
-            if !is_json_patch(p) {
-                return Err(WireError("patch is not a JSON Patch"));
-            }
-            if !self.allowed {
-                return Err(WireError("a denial carries no patch"));
-            }
+        // The patch itself is well-formed by construction (`JsonPatch`); the tests and
+        // the fuzz targets check that on the wire.
+        if self.patch.is_some() && !self.allowed {
+            return Err(WireError("a denial carries no patch"));
         }
         if !self.allowed {
             let Some(status) = &self.status else {
@@ -513,7 +521,10 @@ impl Response {
                 warnings: &self.warnings,
             },
         };
-        let patch_len = self.patch.as_ref().map_or(0, |p| p.len().div_ceil(3) * 4);
+        let patch_len = self
+            .patch
+            .as_ref()
+            .map_or(0, |p| p.as_bytes().len().div_ceil(3) * 4);
         let mut out = Vec::with_capacity(256 + patch_len);
         // Serialising plain strings, bools and numbers into a Vec cannot fail.
         if serde_json::to_writer(&mut out, &head).is_err() {
@@ -529,7 +540,7 @@ impl Response {
             let start = out.len();
             out.resize(start + patch_len, 0);
             let written = base64::engine::general_purpose::STANDARD
-                .encode_slice(patch, &mut out[start..])
+                .encode_slice(patch.as_bytes(), &mut out[start..])
                 .unwrap_or(0);
             out.truncate(start + written);
             out.push(b'"');
@@ -542,47 +553,16 @@ impl Response {
     }
 }
 
-/// Whether `bytes` is an RFC 6902 JSON Patch: an array of operations with a known `op`, a
-/// JSON Pointer `path`, and the `value` or `from` the op needs. Checked on borrowed
-/// fields, without building the values: this runs on every mutating reply.
-fn is_json_patch(bytes: &[u8]) -> bool {
-    use serde::de::IgnoredAny;
-    #[derive(Deserialize)]
-    struct Op<'a> {
-        #[serde(borrow)]
-        op: Cow<'a, str>,
-        #[serde(borrow)]
-        path: Cow<'a, str>,
-        #[serde(borrow, default)]
-        from: Option<Cow<'a, str>>,
-        // Present, whatever it holds (null included).
-        #[serde(default, deserialize_with = "present")]
-        value: bool,
-    }
-    fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-        IgnoredAny::deserialize(d).map(|_| true)
-    }
-    let pointer = |p: &str| p.is_empty() || p.starts_with('/');
-    let Ok(ops) = serde_json::from_slice::<Vec<Op>>(bytes) else {
-        return false;
-    };
-    ops.iter().all(|o| {
-        pointer(&o.path)
-            && match &*o.op {
-                "add" | "replace" | "test" => o.value,
-                "remove" => true,
-                "move" | "copy" => o.from.as_deref().is_some_and(pointer),
-                _ => false,
-            }
-    })
-}
-
 /// Whether `w` is one line of at most [`MAX_WARNING_CHARS`] characters. Runs on every
 /// reply, so it looks at bytes: only a string with a byte that may start a control
 /// character (ASCII below 0x20 or DEL, or 0xC2 which starts U+0080..U+009F) or longer
 /// than the limit in bytes is looked at character by character.
 fn fits_a_warning(w: &str) -> bool {
-    let plain = !w.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2);
+    // No early exit: the loop then compiles to vector instructions (18 -> 1 instruction
+    // per byte, callgrind).
+    let plain = !w.bytes().fold(false, |seen, b| {
+        seen | (b < 0x20) | (b == 0x7f) | (b == 0xc2)
+    });
     if plain && w.len() <= MAX_WARNING_CHARS {
         return true;
     }
@@ -653,7 +633,7 @@ pub fn decide(admission: &Admission, mode: Mode, config: &Config, hub: &Hub) -> 
             let mut response = Response::allow(uid).with_warnings(mutation.warnings);
             if !mutation.patch.is_empty() {
                 response.patch_ops = mutation.patch.len();
-                response.patch = Some(mutation.patch.into_bytes());
+                response.patch = Some(mutation.patch);
                 response.patch_type = Some(PatchType::JsonPatch);
             }
             response
@@ -678,7 +658,7 @@ mod tests {
     #[test]
     fn patch_goes_out_as_base64_string() {
         let mut r = Response::allow("u");
-        r.patch = Some(b"[]".to_vec());
+        r.patch = Some(JsonPatch::default());
         r.patch_type = Some(PatchType::JsonPatch);
         let json: serde_json::Value = serde_json::from_slice(&r.to_review_json()).unwrap();
         assert_eq!(json["response"]["patch"], "W10=");
@@ -695,7 +675,11 @@ mod tests {
         let mut cases = vec![Response::allow("a\"b"), Response::deny("x", "n", &list)];
         for n in 0..8 {
             let mut r = Response::allow("u");
-            r.patch = Some((0..n).map(|i| b'[' + i).collect());
+            let mut patch = crate::patch::PatchBuilder::new();
+            for i in 0..n {
+                patch.add(["a", &"~/\"".repeat(i)], &"x".repeat(i));
+            }
+            r.patch = Some(patch.build());
             r.patch_type = Some(PatchType::JsonPatch);
             r.warnings = (0..n % 3).map(|i| format!("w\"{i}\u{7}")).collect();
             cases.push(r);
@@ -730,34 +714,6 @@ mod tests {
         let mut zero = d.clone();
         zero.status.as_mut().unwrap().code = 0;
         assert!(zero.check_wire(Mode::Validate).is_err());
-    }
-
-    #[test]
-    fn json_patch_check_agrees_with_the_json_patch_crate() {
-        for (patch, valid) in [
-            ("[]", true),
-            (
-                r#"[{"op":"add","path":"/spec/plan/0","value":{"a":1}}]"#,
-                true,
-            ),
-            (r#"[{"op":"add","path":"/a","value":null}]"#, true),
-            (r#"[{"op":"replace","path":"","value":1}]"#, true),
-            (r#"[{"op":"remove","path":"/a"}]"#, true),
-            (r#"[{"op":"move","from":"/a","path":"/b"}]"#, true),
-            (r#"[{"op":"copy","from":"/a","path":"/b"}]"#, true),
-            (r#"[{"op":"test","path":"/a","value":"x"}]"#, true),
-            (r#"[{"op":"add","path":"/a"}]"#, false),
-            (r#"[{"op":"add","path":"a","value":1}]"#, false),
-            (r#"[{"op":"move","path":"/b"}]"#, false),
-            (r#"[{"op":"merge","path":"/a","value":1}]"#, false),
-            (r#"[{"path":"/a","value":1}]"#, false),
-            (r#"{"op":"add","path":"/a","value":1}"#, false),
-            ("[", false),
-        ] {
-            assert_eq!(is_json_patch(patch.as_bytes()), valid, "{patch}");
-            let theirs = serde_json::from_str::<json_patch::Patch>(patch).is_ok();
-            assert_eq!(theirs, valid, "json_patch disagrees on {patch}");
-        }
     }
 
     #[test]

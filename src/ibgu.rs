@@ -2,9 +2,9 @@
 //!
 //! Field names follow TALM's CRD (`config/crd/bases/lcm.openshift.io_imagebasedgroupupgrades.yaml`).
 //! Only what a rule reads is typed; everything else rides in each struct's `extra`, so
-//! encoding a decoded object gives back the same JSON. `status` is kept as raw JSON and
-//! decoded on demand ([`ImageBasedGroupUpgrade::progress`] reads the summary the rules
-//! need without decoding every cluster's history).
+//! encoding a decoded object gives back the same JSON, but for `status`: TALM writes it,
+//! the webhook never does, and it is read straight into the summary the update rules need
+//! ([`ImageBasedGroupUpgrade::progress`], see [`crate::status`]).
 //!
 //! ```
 //! use ibgu_webhook::ibgu::ImageBasedGroupUpgrade;
@@ -20,15 +20,12 @@
 //! assert_eq!(back, serde_json::from_str::<serde_json::Value>(json).unwrap());
 //! ```
 
-use std::borrow::Cow;
-
-use serde::Deserialize;
-use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use crate::field::{FieldError, Path};
 use crate::object::object;
-pub use crate::object::{Extra, Lazy, RawJson};
+pub use crate::object::{Extra, RawJson};
+pub use crate::status::{Progress, Status};
 
 /// The API group of the resource.
 pub const GROUP: &str = "lcm.openshift.io";
@@ -48,8 +45,9 @@ object! {
         "kind" => kind: String,
         "metadata" => metadata: Metadata,
         "spec" => spec: Spec,
-        /// Decoded on demand: see [`ImageBasedGroupUpgrade::progress`].
-        "status" => status: Lazy<Status>,
+        stored_only:
+        /// Only its summary: see [`ImageBasedGroupUpgrade::progress`].
+        "status" => status: Status,
     }
 }
 
@@ -121,39 +119,15 @@ object! {
     }
 }
 
-object! {
-    /// `status`, written by TALM.
-    pub struct Status {
-        "clusters" => clusters: Vec<ClusterState>,
-        "conditions" => conditions: Vec<Condition>,
-    }
-}
+/// An admission request's `object`: the object as it would be stored, decoded without
+/// its `status`. No rule reads that one: an update of the resource cannot change the
+/// status (TALM writes it through the subresource), and the rules read the stored one.
+#[derive(Debug)]
+pub struct Incoming(pub ImageBasedGroupUpgrade);
 
-object! {
-    /// What one cluster has done, is doing, and failed.
-    pub struct ClusterState {
-        "name" => name: String,
-        "completedActions" => completed_actions: Vec<ActionMessage>,
-        "currentAction" => current_action: ActionMessage,
-        "failedActions" => failed_actions: Vec<ActionMessage>,
-    }
-}
-
-object! {
-    /// An action and what TALM said about it.
-    pub struct ActionMessage {
-        "action" => action: String,
-        "message" => message: String,
-    }
-}
-
-object! {
-    /// A `metav1.Condition`.
-    pub struct Condition {
-        "type" => type_: String,
-        "status" => status: String,
-        "reason" => reason: String,
-        "message" => message: String,
+impl<'de> serde::Deserialize<'de> for Incoming {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        ImageBasedGroupUpgrade::deserialize_fields(d, false).map(Incoming)
     }
 }
 
@@ -211,101 +185,14 @@ impl ImageBasedGroupUpgrade {
         self.spec.as_ref()?.ibu_spec.as_ref()
     }
 
-    /// What the update rules need from `status`, read without decoding every cluster's
-    /// history. An object without status has made no progress.
+    /// What the update rules need from `status`, or which of its fields could not be
+    /// read. An object without status has made no progress.
     pub fn progress(&self) -> Result<Progress, FieldError> {
-        let Some(status) = &self.status else {
-            return Ok(Progress::default());
-        };
-        let view: StatusView<'_> = serde_json::from_str(status.raw()).map_err(|e| {
-            FieldError::type_invalid(Path::new("status"), strip_position(&e.to_string()))
-        })?;
-        let clusters = view.clusters.unwrap_or_default();
-        let mut progress = Progress {
-            clusters: clusters.len(),
-            ..Progress::default()
-        };
-        for c in &clusters {
-            if let Some(current) = &c.current_action {
-                progress.running_count += 1;
-                if progress.running.len() < Progress::NAMES_KEPT {
-                    progress.running.push((
-                        c.name.as_deref().unwrap_or("?").to_owned(),
-                        current.action.as_deref().unwrap_or("?").to_owned(),
-                    ));
-                }
-            }
-            if c.failed_actions.as_ref().is_some_and(|f| !f.is_empty()) {
-                progress.failed += 1;
-            }
+        match &self.status {
+            None => Ok(Progress::default()),
+            Some(status) => status.progress().cloned().map_err(Clone::clone),
         }
-        progress.progressing = view
-            .conditions
-            .unwrap_or_default()
-            .into_iter()
-            .find(|c| {
-                c.type_.as_deref() == Some("Progressing") && c.status.as_deref() == Some("True")
-            })
-            .map(|c| c.reason.as_deref().unwrap_or("unset").to_owned());
-        Ok(progress)
     }
-}
-
-/// The summary of `status` the update rules read.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Progress {
-    /// How many clusters the status lists.
-    pub clusters: usize,
-    /// How many clusters have a `currentAction`.
-    pub running_count: usize,
-    /// The first few of them: (cluster, action).
-    pub running: Vec<(String, String)>,
-    /// How many clusters have failed actions.
-    pub failed: usize,
-    /// The reason of condition `Progressing` when it is True.
-    pub progressing: Option<String>,
-}
-
-impl Progress {
-    /// How many running clusters are named in messages.
-    pub const NAMES_KEPT: usize = 3;
-}
-
-/// Borrowed views of `status`: only what [`Progress`] needs, strings not copied.
-#[derive(Deserialize)]
-struct StatusView<'a> {
-    #[serde(borrow, default)]
-    clusters: Option<Vec<ClusterView<'a>>>,
-    #[serde(borrow, default)]
-    conditions: Option<Vec<ConditionView<'a>>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ClusterView<'a> {
-    #[serde(borrow, default)]
-    name: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    current_action: Option<ActionView<'a>>,
-    /// Only counted: `IgnoredAny` is zero-sized, so the Vec never allocates.
-    #[serde(default)]
-    failed_actions: Option<Vec<IgnoredAny>>,
-}
-
-#[derive(Deserialize)]
-struct ActionView<'a> {
-    #[serde(borrow, default)]
-    action: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-struct ConditionView<'a> {
-    #[serde(rename = "type", borrow, default)]
-    type_: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    status: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    reason: Option<Cow<'a, str>>,
 }
 
 impl Step {
@@ -379,11 +266,11 @@ mod tests {
         assert_eq!(p.running, [("a".to_owned(), "Prep".to_owned())]);
         assert_eq!(p.failed, 1);
         assert_eq!(p.progressing.as_deref(), Some("InProgress"));
-        // The typed status is there too, on demand.
-        let status = obj.status.as_ref().unwrap().decode("status").unwrap();
-        assert_eq!(status.clusters.unwrap()[1].name.as_deref(), Some("bA"));
         let bad = ImageBasedGroupUpgrade::from_json(r#"{"status":{"clusters":"x"}}"#).unwrap();
-        assert_eq!(bad.progress().unwrap_err().field.as_str(), "status");
+        assert_eq!(
+            bad.progress().unwrap_err().field.as_str(),
+            "status.clusters"
+        );
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //!
 //! - [`policy`]: the pure decision, [`policy::validate`] and [`policy::mutate`], over the
 //!   typed model in [`ibgu`]. One module per rule family: [`plan`], [`rollout`],
-//!   [`ibu_spec`], [`immutable`], [`metadata`], [`pull_secret`]. Errors are
+//!   [`ibu_spec`], [`immutable`], [`metadata`], [`pull_secret`]; [`status`] reads TALM's
+//!   status into the summary the update rules need. Errors are
 //!   apimachinery-style [`field`] errors.
 //! - [`admission`]: AdmissionReview v1 in and out, around the policy.
 //! - [`check`]: the offline manifest linter behind `ibgu-webhook check`.
@@ -34,4 +35,5 @@ pub mod policy;
 pub mod pull_secret;
 pub mod rollout;
 pub mod server;
+pub mod status;
 pub mod tls;

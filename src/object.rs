@@ -12,7 +12,6 @@
 //! directly.
 
 use std::fmt;
-use std::marker::PhantomData;
 
 use serde::de::{self, Deserialize, DeserializeOwned, Deserializer, Visitor};
 use serde::{Serialize, Serializer};
@@ -74,73 +73,6 @@ impl Serialize for RawJson {
 impl<'de> Deserialize<'de> for RawJson {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Box::<RawValue>::deserialize(d).map(RawJson)
-    }
-}
-
-/// A field decoded only when a rule asks for it: `status`, written by TALM, holds every
-/// cluster's history, and most decisions never read it.
-pub struct Lazy<T> {
-    raw: RawJson,
-    _type: PhantomData<fn() -> T>,
-}
-
-impl<T: DeserializeOwned> Lazy<T> {
-    /// Decodes the value; `at` is its field path, for errors.
-    pub fn decode(&self, at: &str) -> Result<T, FieldError> {
-        self.raw.decode(at)
-    }
-}
-
-impl<T: Serialize> Lazy<T> {
-    /// Wraps a value.
-    pub fn new(value: &T) -> Result<Self, serde_json::Error> {
-        Ok(Lazy {
-            raw: RawJson::from_value(value)?,
-            _type: PhantomData,
-        })
-    }
-}
-
-impl<T> Lazy<T> {
-    /// The JSON text as read.
-    pub fn raw(&self) -> &str {
-        self.raw.get()
-    }
-}
-
-impl<T> fmt::Debug for Lazy<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Lazy").field(&self.raw.get()).finish()
-    }
-}
-
-impl<T> Clone for Lazy<T> {
-    fn clone(&self) -> Self {
-        Lazy {
-            raw: self.raw.clone(),
-            _type: PhantomData,
-        }
-    }
-}
-
-impl<T> PartialEq for Lazy<T> {
-    fn eq(&self, other: &Self) -> bool {
-        self.raw == other.raw
-    }
-}
-
-impl<T> Serialize for Lazy<T> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.raw.serialize(s)
-    }
-}
-
-impl<'de, T> Deserialize<'de> for Lazy<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(Lazy {
-            raw: RawJson::deserialize(d)?,
-            _type: PhantomData,
-        })
     }
 }
 
@@ -223,17 +155,23 @@ impl<'de> Deserialize<'de> for Key<'de> {
 
 /// Declares a model struct whose fields are `Option`s keyed by their JSON names, plus
 /// an [`Extra`] for everything else, with the matching `Serialize` and `Deserialize`.
+///
+/// Fields after `stored_only:` matter only in the stored object (an update cannot change
+/// them, like `status`): they are read by `Deserialize`, skipped by
+/// `deserialize_fields(d, false)` (for the incoming object), and never written back.
 macro_rules! object {
     (
         $(#[$meta:meta])*
         pub struct $name:ident {
             $( $(#[$fmeta:meta])* $json:literal => $field:ident : $ty:ty, )*
+            $( stored_only: $( $(#[$smeta:meta])* $sjson:literal => $sfield:ident : $sty:ty, )* )?
         }
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Default, PartialEq)]
         pub struct $name {
             $( $(#[$fmeta])* pub $field: Option<$ty>, )*
+            $( $( $(#[$smeta])* pub $sfield: Option<$sty>, )* )?
             /// Fields this model does not name, kept as written.
             pub extra: $crate::object::Extra,
         }
@@ -250,9 +188,17 @@ macro_rules! object {
             }
         }
 
-        impl<'de> serde::Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                struct ObjectVisitor;
+        impl $name {
+            /// Decodes the object; `stored_only` fields are read only when `stored`.
+            #[allow(dead_code)]
+            pub(crate) fn deserialize_fields<'de, D: serde::Deserializer<'de>>(
+                d: D,
+                stored: bool,
+            ) -> Result<Self, D::Error> {
+                struct ObjectVisitor {
+                    #[allow(dead_code)]
+                    stored: bool,
+                }
                 impl<'de> serde::de::Visitor<'de> for ObjectVisitor {
                     type Value = $name;
                     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -263,6 +209,8 @@ macro_rules! object {
                         while let Some(key) = map.next_key::<$crate::object::Key<'de>>()? {
                             match key.as_str() {
                                 $( $json => out.$field = map.next_value()?, )*
+                                $( $( $sjson if self.stored => out.$sfield = map.next_value()?,
+                                      $sjson => { map.next_value::<serde::de::IgnoredAny>()?; } )* )?
                                 _ => {
                                     let v: $crate::object::RawJson = map.next_value()?;
                                     out.extra.insert(key.into_string(), v);
@@ -272,7 +220,13 @@ macro_rules! object {
                         Ok(out)
                     }
                 }
-                d.deserialize_map(ObjectVisitor)
+                d.deserialize_map(ObjectVisitor { stored })
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                Self::deserialize_fields(d, true)
             }
         }
     };

@@ -147,4 +147,34 @@ mod tests {
             json!([{"op":"add","path":"/a","value":1},{"op":"add","path":"/b/0","value":{"c":null}}])
         );
     }
+
+    proptest::proptest! {
+        /// What the server relies on instead of re-reading every patch it sends: whatever
+        /// the tokens and values, the builder writes a JSON Patch of `add` operations whose
+        /// paths name those tokens.
+        #[test]
+        fn builds_well_formed_patches(
+            ops in proptest::collection::vec(
+                (proptest::collection::vec(".{0,6}", 0..4), proptest::arbitrary::any::<(i64, String, bool)>()),
+                0..5,
+            )
+        ) {
+            let mut b = PatchBuilder::new();
+            for (tokens, value) in &ops {
+                b.add(tokens.iter().map(String::as_str), value);
+            }
+            let p = b.build();
+            let parsed: json_patch::Patch = serde_json::from_slice(p.as_bytes()).unwrap();
+            proptest::prop_assert_eq!(parsed.0.len(), ops.len());
+            proptest::prop_assert_eq!(p.len(), ops.len());
+            for (op, (tokens, value)) in parsed.0.iter().zip(&ops) {
+                let json_patch::PatchOperation::Add(add) = op else {
+                    return Err(proptest::test_runner::TestCaseError::fail(format!("{op:?}")));
+                };
+                let back: Vec<String> = add.path.tokens().map(|t| t.decoded().into_owned()).collect();
+                proptest::prop_assert_eq!(&back, tokens);
+                proptest::prop_assert_eq!(&add.value, &serde_json::to_value(value).unwrap());
+            }
+        }
+    }
 }

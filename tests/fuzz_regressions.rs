@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use ibgu_webhook::admission::{self, Mode, PatchType, Response};
 use ibgu_webhook::hub::Hub;
+use ibgu_webhook::patch::PatchBuilder;
 use ibgu_webhook::policy::Config;
 use serde_json::json;
 
@@ -126,7 +127,8 @@ fn create() -> (admission::Admission, serde_json::Value) {
     (admission::parse(&body).expect("a CREATE"), request)
 }
 
-fn with_patch(uid: &str, patch: &str) -> Response {
+/// A reply to the CREATE with its uid replaced and a patch that adds `value` at `path`.
+fn with_patch(uid: &str, path: [&str; 5], value: serde_json::Value) -> Response {
     let mut r = admission::review(
         &serde_json::to_vec(&create().1).expect("json"),
         Mode::Validate,
@@ -138,7 +140,9 @@ fn with_patch(uid: &str, patch: &str) -> Response {
     r.allowed = true;
     r.status = None;
     r.warnings.clear();
-    r.patch = Some(patch.as_bytes().to_vec());
+    let mut patch = PatchBuilder::new();
+    patch.add(path, &value);
+    r.patch = Some(patch.build());
     r.patch_type = Some(PatchType::JsonPatch);
     r
 }
@@ -159,11 +163,12 @@ fn the_invariant_checks_catch_broken_replies() {
         Ok(())
     );
 
-    let add = r#"[{"op":"add","path":"/spec/plan/0/rolloutStrategy","value":{"maxConcurrency":1,"timeout":240}}]"#;
+    let path = ["spec", "plan", "0", "rolloutStrategy", "timeout"];
     // A patch on the validating endpoint; a uid that is not the request's.
-    let patched = with_patch("u-1", add);
+    let patched = with_patch("u-1", path, json!(240));
     assert!(invariants::check_response(&admission, &patched, Mode::Validate).is_err());
-    assert!(invariants::check_response(&admission, &with_patch("u-2", add), Mode::Mutate).is_err());
+    let other_uid = with_patch("u-2", path, json!(240));
+    assert!(invariants::check_response(&admission, &other_uid, Mode::Mutate).is_err());
     for (patch, why) in [
         (
             r#"[{"op":"remove","path":"/spec/plan"}]"#,
@@ -183,7 +188,7 @@ fn the_invariant_checks_catch_broken_replies() {
         ),
         ("[]", "empty patch"),
     ] {
-        let err = invariants::check_patch(&request, &with_patch("u-1", patch), &config, &hub)
+        let err = invariants::check_patch_bytes(&request, patch.as_bytes(), &config, &hub)
             .expect_err(patch);
         assert!(err.contains(why), "{patch}: {err}");
     }

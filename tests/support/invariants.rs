@@ -135,7 +135,7 @@ pub fn check_response(
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(b64)
                 .map_err(|e| format!("patch is not base64: {e}"))?;
-            if &decoded != bytes {
+            if decoded != bytes.as_bytes() {
                 return Err("patch on the wire is not the patch decided".to_owned());
             }
             if out["patchType"] != "JSONPatch" {
@@ -155,9 +155,19 @@ pub fn check_patch(
     config: &Config,
     hub: &Hub,
 ) -> Result<(), String> {
-    let Some(bytes) = &response.patch else {
-        return Ok(());
-    };
+    match &response.patch {
+        Some(p) => check_patch_bytes(request, p.as_bytes(), config, hub),
+        None => Ok(()),
+    }
+}
+
+/// [`check_patch`] on patch bytes, as sent.
+pub fn check_patch_bytes(
+    request: &Value,
+    bytes: &[u8],
+    config: &Config,
+    hub: &Hub,
+) -> Result<(), String> {
     let patch: json_patch::Patch = serde_json::from_slice(bytes)
         .map_err(|e| format!("patch does not parse as a JSON Patch: {e}"))?;
     if patch.0.is_empty() {
@@ -192,7 +202,7 @@ pub fn check_patch(
     if let Some(p) = &second.patch {
         return Err(format!(
             "second mutation is not empty: {} after {}",
-            String::from_utf8_lossy(p),
+            String::from_utf8_lossy(p.as_bytes()),
             String::from_utf8_lossy(bytes)
         ));
     }
