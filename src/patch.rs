@@ -33,23 +33,28 @@ impl PatchBuilder {
 
     /// Adds `value` at the location named by `tokens` (unescaped reference tokens).
     pub fn add<'t>(&mut self, tokens: impl IntoIterator<Item = &'t str>, value: &impl Serialize) {
-        let mut path = String::new();
-        for token in tokens {
-            path.push('/');
-            for c in token.chars() {
-                match c {
-                    '~' => path.push_str("~0"),
-                    '/' => path.push_str("~1"),
-                    c => path.push(c),
-                }
-            }
-        }
         self.json
             .extend_from_slice(if self.ops == 0 { b"[" } else { b"," });
-        self.json.extend_from_slice(br#"{"op":"add","path":"#);
-        // Writing a string or a plain serialisable value into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut self.json, &path);
-        self.json.extend_from_slice(br#","value":"#);
+        self.json.extend_from_slice(br#"{"op":"add","path":""#);
+        for token in tokens {
+            self.json.push(b'/');
+            // Field names and indexes need no escaping: copied as they are.
+            let plain = token
+                .bytes()
+                .all(|b| b >= 0x20 && !matches!(b, b'~' | b'/' | b'"' | b'\\'));
+            if plain {
+                self.json.extend_from_slice(token.as_bytes());
+            } else {
+                let escaped = token.replace('~', "~0").replace('/', "~1");
+                // A string into a Vec cannot fail; its quotes are dropped.
+                let mut quoted = Vec::with_capacity(escaped.len() + 2);
+                let _ = serde_json::to_writer(&mut quoted, &escaped);
+                self.json
+                    .extend_from_slice(&quoted[1..quoted.len().saturating_sub(1).max(1)]);
+            }
+        }
+        self.json.extend_from_slice(br#"","value":"#);
+        // A plain serialisable value into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut self.json, value);
         self.json.push(b'}');
         self.ops += 1;
