@@ -311,7 +311,20 @@ impl Server {
     }
 }
 
-/// Watches the directories holding the certificate files; events only wake the reload
+/// Whether a watch event can mean new contents: a file created, written, renamed or
+/// removed. Opening and reading are not (inotify reports every open): the reload opens
+/// both files, and counting that as a change woke the loop again 50 ms later, forever,
+/// re-reading the pair about 20 times a second on an idle server.
+fn is_change(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
+}
+
+/// Watches the directories holding the certificate files; changes only wake the reload
 /// loop, which re-reads and validates as on a poll.
 fn watch_dirs(
     files: &CertFiles,
@@ -319,7 +332,9 @@ fn watch_dirs(
 ) -> Option<notify::RecommendedWatcher> {
     use notify::Watcher;
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
+        if let Ok(event) = event
+            && is_change(&event.kind)
+        {
             let _ = tx.try_send(());
         }
     });
@@ -535,6 +550,35 @@ async fn reload_loop(certs: Arc<CertStore>, files: CertFiles, every: Duration, w
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reading_the_certificate_files_does_not_count_as_a_change() {
+        let dir = std::env::temp_dir().join(format!("ibgu-watch-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let files = CertFiles {
+            cert: dir.join("tls.crt"),
+            key: dir.join("tls.key"),
+        };
+        std::fs::write(&files.cert, "cert").expect("cert");
+        std::fs::write(&files.key, "key").expect("key");
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        let watcher = watch_dirs(&files, tx).expect("watcher");
+        let settle = || std::thread::sleep(Duration::from_millis(200));
+        settle();
+        while rx.try_recv().is_ok() {}
+        for _ in 0..3 {
+            let _ = std::fs::read(&files.cert).expect("read");
+            let _ = std::fs::read(&files.key).expect("read");
+        }
+        settle();
+        assert!(rx.try_recv().is_err(), "a read woke the reload loop");
+        std::fs::write(dir.join("..data_tmp"), "new").expect("write");
+        std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).expect("rename");
+        settle();
+        assert!(rx.try_recv().is_ok(), "a swap did not wake the reload loop");
+        drop(watcher);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn per_ip_slots_are_capped_and_given_back() {

@@ -144,11 +144,23 @@ async fn mutate(State(s): State<Arc<AppState>>, request: Request) -> Response {
     admit(&s, Mode::Mutate, request).await
 }
 
-/// The apiserver's `?timeout=` (how long it waits for this webhook), if given and valid.
+/// The apiserver's `?timeout=` (how long it waits for this webhook), if given and valid:
+/// the first `timeout` parameter decides.
 fn timeout_param(query: Option<&str>) -> Option<Duration> {
-    form_urlencoded::parse(query?.as_bytes())
-        .find(|(k, _)| k == "timeout")
-        .and_then(|(_, v)| parse_go_duration(&v))
+    let query = query?;
+    if query.bytes().any(|b| b == b'%' || b == b'+') {
+        // Escapes: decode as a form.
+        return form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "timeout")
+            .and_then(|(_, v)| parse_go_duration(&v));
+    }
+    // Nothing to decode (the apiserver's `timeout=10s`): the same pairs, read in place.
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+        .find(|(k, _)| *k == "timeout")
+        .and_then(|(_, v)| parse_go_duration(v))
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -508,6 +520,14 @@ pub fn parse_go_duration(s: &str) -> Option<Duration> {
     if rest.is_empty() {
         return None;
     }
+    // Whole seconds (`10s`, what the apiserver sends): no floating point.
+    if let Some(digits) = rest.strip_suffix('s')
+        && (1..=5).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+    {
+        let secs: u64 = digits.parse().ok()?;
+        return (secs < 86_400).then(|| Duration::from_secs(secs));
+    }
     let mut total = 0f64;
     while !rest.is_empty() {
         let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
@@ -553,6 +573,22 @@ mod tests {
             Some(Duration::from_micros(250))
         );
         assert_eq!(timeout_param(Some("timeout=soon")), None);
+        assert_eq!(timeout_param(Some("timeout")), None);
+        assert_eq!(
+            timeout_param(Some("&a&timeout=30s&timeout=1s")),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            timeout_param(Some("x=%41&timeout=1m30s")),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(parse_go_duration("0s"), Some(Duration::ZERO));
+        assert_eq!(
+            parse_go_duration("86399s"),
+            Some(Duration::from_secs(86_399))
+        );
+        assert_eq!(parse_go_duration("86400s"), None);
+        assert_eq!(parse_go_duration(" 7s "), Some(Duration::from_secs(7)));
         assert_eq!(timeout_param(None), None);
         for bad in ["", "10", "s", "10x", "-1s", "1e9s", "99999999h"] {
             assert_eq!(parse_go_duration(bad), None, "{bad}");
