@@ -262,12 +262,20 @@ fn seconds(s: f64, flag: &str) -> anyhow::Result<Duration> {
 
 /// Logs go to stderr through a writer thread: formatting stays on the request path, the
 /// write does not, and lines written while the thread is busy leave in one `write`. If
-/// the thread falls 128K lines behind, new lines are dropped rather than blocking
-/// requests. Colours only on a terminal. The guard flushes what is left when dropped.
+/// the thread falls [`LOG_LINES_QUEUED`] lines behind, new lines are dropped rather than
+/// blocking requests. Colours only on a terminal. The guard flushes what is left when
+/// dropped.
+/// Lines queued for the log thread at most. The queue is allocated whole at start-up, 32
+/// bytes a line: the library's default of 128K lines held 4 MiB, most of the idle
+/// process's memory. One line per denied or mutated request (allowed ones are debug), so
+/// 8K lines ride out a stalled stderr for seconds at thousands of requests a second.
+const LOG_LINES_QUEUED: usize = 8 * 1024;
+
 fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     use std::io::IsTerminal;
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(true)
+        .buffered_lines_limit(LOG_LINES_QUEUED)
         .thread_name("ibgu-webhook-log")
         .finish(std::io::BufWriter::with_capacity(
             64 * 1024,
