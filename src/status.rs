@@ -195,7 +195,10 @@ impl Node<'_> {
     }
 
     fn expects_text(&self) -> bool {
-        self.at.expected() == "a string"
+        matches!(
+            self.at,
+            At::ClusterName(_) | At::CurrentActionName(_) | At::ConditionField(..)
+        )
     }
 }
 
