@@ -78,7 +78,7 @@ fn decide(c: &mut Criterion) {
     g.finish();
 
     let m = admission::review(CREATE, Mode::Mutate, &config, &hub).expect("review");
-    assert!(m.allowed && m.patch_ops == 4, "{m:?}");
+    assert!(m.allowed && m.patch_ops() == 4, "{m:?}");
     let mut g = c.benchmark_group("create_review_4kb");
     g.throughput(Throughput::Bytes(CREATE.len() as u64));
     g.bench_function("baseline/scan_only", |b| {

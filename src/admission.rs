@@ -369,9 +369,6 @@ pub struct Response {
     /// Shown by kubectl as `Warning: ...`; short, at most [`MAX_WARNINGS`].
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
-    /// How many operations the patch holds (for logs; not sent).
-    #[serde(skip)]
-    pub patch_ops: usize,
 }
 
 fn base64_bytes<S: Serializer>(patch: &Option<JsonPatch>, s: S) -> Result<S::Ok, S::Error> {
@@ -405,7 +402,6 @@ impl Response {
             patch: None,
             patch_type: None,
             warnings: Vec::new(),
-            patch_ops: 0,
         }
     }
 
@@ -456,6 +452,11 @@ impl Response {
     fn with_warnings(mut self, warnings: Vec<String>) -> Self {
         self.warnings = shorten_warnings(warnings);
         self
+    }
+
+    /// How many operations the patch holds (for logs).
+    pub fn patch_ops(&self) -> usize {
+        self.patch.as_ref().map_or(0, JsonPatch::len)
     }
 
     /// Checks the rules the apiserver applies to a webhook's reply (`rules.md`).
@@ -551,20 +552,11 @@ impl Response {
     }
 }
 
-/// Appends `s` as a JSON string, as serde_json writes it. Without a byte to escape (a
-/// control character, `"` or `\\`) it is copied whole; the check has no early exit, so it
-/// compiles to vector instructions.
+/// Appends `s` as a JSON string, quotes included, as serde_json writes it.
 fn push_json_str(out: &mut Vec<u8>, s: &str) {
-    let plain = !s.bytes().fold(false, |seen, b| {
-        seen | (b < 0x20) | (b == b'"') | (b == b'\\')
-    });
-    if plain {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    } else {
-        let _ = serde_json::to_writer(&mut *out, s);
-    }
+    out.push(b'"');
+    crate::patch::push_json_chars(out, s);
+    out.push(b'"');
 }
 
 /// Whether `w` is one line of at most [`MAX_WARNING_CHARS`] characters. Runs on every
@@ -646,7 +638,6 @@ pub fn decide(admission: &Admission, mode: Mode, config: &Config, hub: &Hub) -> 
             let mutation = policy::mutate(config, change, hub);
             let mut response = Response::allow(uid).with_warnings(mutation.warnings);
             if !mutation.patch.is_empty() {
-                response.patch_ops = mutation.patch.len();
                 response.patch = Some(mutation.patch);
                 response.patch_type = Some(PatchType::JsonPatch);
             }

@@ -38,19 +38,15 @@ impl PatchBuilder {
         self.json.extend_from_slice(br#"{"op":"add","path":""#);
         for token in tokens {
             self.json.push(b'/');
-            // Field names and indexes need no escaping: copied as they are.
-            let plain = token
-                .bytes()
-                .all(|b| b >= 0x20 && !matches!(b, b'~' | b'/' | b'"' | b'\\'));
+            // Field names and indexes need no escaping, for JSON Pointer or JSON: one look
+            // at their bytes, then copied as they are.
+            let plain = !token.bytes().fold(false, |seen, b| {
+                seen | (b < 0x20) | matches!(b, b'~' | b'/' | b'"' | b'\\')
+            });
             if plain {
                 self.json.extend_from_slice(token.as_bytes());
             } else {
-                let escaped = token.replace('~', "~0").replace('/', "~1");
-                // A string into a Vec cannot fail; its quotes are dropped.
-                let mut quoted = Vec::with_capacity(escaped.len() + 2);
-                let _ = serde_json::to_writer(&mut quoted, &escaped);
-                self.json
-                    .extend_from_slice(&quoted[1..quoted.len().saturating_sub(1).max(1)]);
+                push_json_chars(&mut self.json, &token.replace('~', "~0").replace('/', "~1"));
             }
         }
         self.json.extend_from_slice(br#"","value":"#);
@@ -70,6 +66,26 @@ impl PatchBuilder {
             json: self.json,
             ops: self.ops,
         }
+    }
+}
+
+/// Appends `s` as the inside of a JSON string, as serde_json writes it. Without a byte to
+/// escape (a control character, `"` or `\\`), as in nearly every field name, index,
+/// warning and uid, it is copied whole; the check has no early exit, so it compiles to
+/// vector instructions. Shared with the reply encoder ([`crate::admission`]).
+pub(crate) fn push_json_chars(out: &mut Vec<u8>, s: &str) {
+    let plain = !s.bytes().fold(false, |seen, b| {
+        seen | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if plain {
+        out.extend_from_slice(s.as_bytes());
+        return;
+    }
+    // A string into a Vec cannot fail; serde's quotes are dropped.
+    let mut quoted = Vec::with_capacity(s.len() + 8);
+    let _ = serde_json::to_writer(&mut quoted, s);
+    if let [b'"', inner @ .., b'"'] = quoted.as_slice() {
+        out.extend_from_slice(inner);
     }
 }
 

@@ -282,7 +282,7 @@ async fn answer(
                 namespace = %admission.namespace,
                 name = %admission.name,
                 allowed = response.allowed,
-                patch_ops = response.patch_ops,
+                patch_ops = response.patch_ops(),
                 warnings = response.warnings.len(),
                 dry_run = admission.dry_run,
                 latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
