@@ -25,10 +25,12 @@ pub fn image_matches(image: &str) -> bool {
 /// Rules 9 and 10.
 pub fn validate(ibgu: &ImageBasedGroupUpgrade) -> ErrorList {
     let mut errors = ErrorList::new();
-    let path = Path::new("spec").child("ibuSpec");
+    // Paths are built only for an error: most objects have none.
+    let path = || Path::new("spec").child("ibuSpec");
+    let seed_path = || path().child("seedImageRef");
     let Some(ibu) = ibgu.ibu_spec() else {
         errors.push(FieldError::required(
-            path,
+            path(),
             "the seed image and version to upgrade to",
         ));
         return errors;
@@ -36,14 +38,13 @@ pub fn validate(ibgu: &ImageBasedGroupUpgrade) -> ErrorList {
     let needs_seed =
         plan::has_action(ibgu, Action::Prep) || plan::has_action(ibgu, Action::Upgrade);
     let seed = ibu.seed_image_ref.as_ref();
-    let seed_path = path.child("seedImageRef");
     match seed.and_then(|s| s.image.as_deref()) {
         None | Some("") if needs_seed => errors.push(FieldError::required(
-            seed_path.child("image"),
+            seed_path().child("image"),
             "Prep and Upgrade need the seed image's pull spec",
         )),
         Some(image) if !image_matches(image) => errors.push(FieldError::invalid(
-            seed_path.child("image"),
+            seed_path().child("image"),
             image,
             format!("must match {IMAGE_PATTERN}: a pull spec without whitespace"),
         )),
@@ -56,30 +57,38 @@ pub fn validate(ibgu: &ImageBasedGroupUpgrade) -> ErrorList {
             .is_empty()
     {
         errors.push(FieldError::required(
-            seed_path.child("version"),
+            seed_path().child("version"),
             "the OpenShift version of the seed image, e.g. 4.20.0",
         ));
     }
     config_map_refs(
         &ibu.extra_manifests,
-        &path.child("extraManifests"),
+        || path().child("extraManifests"),
         &mut errors,
     );
-    config_map_refs(&ibu.oadp_content, &path.child("oadpContent"), &mut errors);
+    config_map_refs(
+        &ibu.oadp_content,
+        || path().child("oadpContent"),
+        &mut errors,
+    );
     errors
 }
 
-fn config_map_refs(refs: &Option<Vec<ConfigMapRef>>, path: &Path, errors: &mut ErrorList) {
+fn config_map_refs(
+    refs: &Option<Vec<ConfigMapRef>>,
+    path: impl Fn() -> Path,
+    errors: &mut ErrorList,
+) {
     for (i, r) in refs.iter().flatten().enumerate() {
         if r.name.as_deref().unwrap_or("").is_empty() {
             errors.push(FieldError::required(
-                path.index(i).child("name"),
+                path().index(i).child("name"),
                 "the ConfigMap's name",
             ));
         }
         if r.namespace.as_deref().unwrap_or("").is_empty() {
             errors.push(FieldError::required(
-                path.index(i).child("namespace"),
+                path().index(i).child("namespace"),
                 "the ConfigMap's namespace on the managed cluster",
             ));
         }

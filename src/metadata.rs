@@ -13,17 +13,19 @@ const GENERATED_SUFFIX: usize = 5;
 /// the prefix plus the apiserver's suffix must fit.
 pub fn validate(ibgu: &ImageBasedGroupUpgrade) -> ErrorList {
     let mut errors = ErrorList::new();
-    let path = Path::new("metadata");
     let meta = ibgu.metadata.as_ref();
     let name = meta.and_then(|m| m.name.as_deref());
     let generate_name = meta.and_then(|m| m.generate_name.as_deref());
     match (name, generate_name) {
         (Some(name), _) if name.chars().count() > MAX_NAME => {
-            errors.push(FieldError::too_long(path.child("name"), MAX_NAME));
+            errors.push(FieldError::too_long(
+                Path::new("metadata").child("name"),
+                MAX_NAME,
+            ));
         }
         (None | Some(""), Some(prefix)) if prefix.chars().count() + GENERATED_SUFFIX > MAX_NAME => {
             errors.push(FieldError::too_long(
-                path.child("generateName"),
+                Path::new("metadata").child("generateName"),
                 MAX_NAME - GENERATED_SUFFIX,
             ));
         }

@@ -24,21 +24,22 @@ fn path(step: usize) -> Path {
 pub fn validate(ibgu: &ImageBasedGroupUpgrade) -> ErrorList {
     let mut errors = ErrorList::new();
     for (i, step) in ibgu.plan().iter().enumerate() {
-        let path = path(i);
+        // Paths are built only for an error: most objects have none.
+        let path = || path(i);
         let Some(rs) = &step.rollout_strategy else {
             errors.push(FieldError::required(
-                path,
+                path(),
                 "each step needs maxConcurrency (clusters per batch) and timeout (minutes)",
             ));
             continue;
         };
         match rs.max_concurrency {
             None => errors.push(FieldError::required(
-                path.child("maxConcurrency"),
+                path().child("maxConcurrency"),
                 "how many clusters each batch takes",
             )),
             Some(m) if m < 1 => errors.push(FieldError::invalid(
-                path.child("maxConcurrency"),
+                path().child("maxConcurrency"),
                 m,
                 "must be greater than or equal to 1 (TALM would take every cluster in one batch)",
             )),
@@ -46,7 +47,7 @@ pub fn validate(ibgu: &ImageBasedGroupUpgrade) -> ErrorList {
         }
         if let Some(t) = rs.timeout.filter(|t| *t < 1) {
             errors.push(FieldError::invalid(
-                path.child("timeout"),
+                path().child("timeout"),
                 t,
                 "must be greater than or equal to 1 (minutes for the whole step)",
             ));

@@ -52,7 +52,8 @@ pub fn validate(ibgu: &ImageBasedGroupUpgrade) -> ErrorList {
     let mut parsed: Vec<Vec<Action>> = Vec::with_capacity(plan.len());
     let mut all_well_formed = true;
     for (i, step) in plan.iter().enumerate() {
-        match parse_step(step, &path.index(i).child("actions"), &mut errors) {
+        // The step's path is built only for an error: most plans have none.
+        match parse_step(step, || path.index(i).child("actions"), &mut errors) {
             Some(actions) if all_well_formed => parsed.push(actions),
             Some(_) => {}
             None => all_well_formed = false,
@@ -68,29 +69,26 @@ pub fn validate(ibgu: &ImageBasedGroupUpgrade) -> ErrorList {
 
 /// Rule 1 for one step: 1 to 4 known actions, none twice. Returns the actions when the
 /// step is well formed.
-fn parse_step(step: &Step, path: &Path, errors: &mut ErrorList) -> Option<Vec<Action>> {
+fn parse_step(step: &Step, path: impl Fn() -> Path, errors: &mut ErrorList) -> Option<Vec<Action>> {
     let names = step.actions();
     let before = errors.len();
     if names.is_empty() {
-        errors.push(FieldError::required(
-            path.clone(),
-            "a step needs 1 to 4 actions",
-        ));
+        errors.push(FieldError::required(path(), "a step needs 1 to 4 actions"));
         return None;
     }
     if names.len() > MAX_ACTIONS {
-        errors.push(FieldError::too_many(path.clone(), names.len(), MAX_ACTIONS));
+        errors.push(FieldError::too_many(path(), names.len(), MAX_ACTIONS));
     }
     let mut actions = Vec::with_capacity(names.len());
     for (j, name) in names.iter().enumerate() {
         match Action::parse(name) {
             None => errors.push(FieldError::not_supported(
-                path.index(j),
+                path().index(j),
                 name,
                 &Action::NAMES,
             )),
             Some(a) if actions.contains(&a) => {
-                errors.push(FieldError::duplicate(path.index(j), name))
+                errors.push(FieldError::duplicate(path().index(j), name))
             }
             Some(a) => actions.push(a),
         }
