@@ -48,11 +48,12 @@ use std::time::Duration;
 use hyper::service::Service as _;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::GracefulConnection;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
 
 use crate::hub::lookup::SecretLookups;
 use crate::metrics::Metrics;
@@ -235,8 +236,9 @@ impl Server {
             })
         });
         let app = routes::router(state.clone());
-        let graceful = GracefulShutdown::new();
-        let connections = Arc::new(Semaphore::new(options.max_connections.max(1)));
+        let closing = CancellationToken::new();
+        let max_connections = options.max_connections.clamp(1, u32::MAX as usize);
+        let connections = Arc::new(Semaphore::new(max_connections));
         let reloader = options.cert_files.clone().map(|files| {
             let certs = state.certs.clone();
             let (every, watch) = (options.reload_interval, options.watch_cert_dir);
@@ -269,7 +271,7 @@ impl Server {
             acceptor,
             app,
             builders,
-            graceful,
+            closing,
             handshake_timeout: options.handshake_timeout,
             header_timeout: options.header_timeout,
         };
@@ -304,8 +306,13 @@ impl Server {
         for task in [reloader, metrics_server].into_iter().flatten() {
             task.abort();
         }
-        match tokio::time::timeout(options.shutdown_timeout, ctx.graceful.shutdown()).await {
-            Ok(()) => tracing::info!("all connections closed"),
+        // Every connection finishes what it is answering, then closes; each holds a
+        // connection permit until its task ends, so all permits back means all closed.
+        ctx.closing.cancel();
+        let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+        let closed = ctx.connections.acquire_many(all);
+        match tokio::time::timeout(options.shutdown_timeout, closed).await {
+            Ok(_) => tracing::info!("all connections closed"),
             Err(_) => tracing::warn!("in-flight requests did not finish in time; closing"),
         }
     }
@@ -420,7 +427,8 @@ struct Accept {
     acceptor: TlsAcceptor,
     app: axum::Router,
     builders: Arc<Builders>,
-    graceful: GracefulShutdown,
+    /// Cancelled when the server stops; each connection watches a child of it.
+    closing: CancellationToken,
     handshake_timeout: Duration,
     header_timeout: Duration,
 }
@@ -443,7 +451,7 @@ impl Accept {
             return Some(());
         };
         let _ = tcp.set_nodelay(true);
-        let watcher = self.graceful.watcher();
+        let stop = self.closing.child_token();
         let (acceptor, app, builders) = (
             self.acceptor.clone(),
             self.app.clone(),
@@ -481,10 +489,11 @@ impl Accept {
                     inner.call(request)
                 })
             };
-            let conn = watcher.watch(
+            let conn = until_closed(
                 builder
                     .serve_connection(TokioIo::new(tls), service)
                     .into_owned(),
+                stop,
             );
             tokio::pin!(conn);
             let ended = tokio::select! {
@@ -504,6 +513,25 @@ impl Accept {
             }
         });
         Some(())
+    }
+}
+
+/// Serves `conn` to its end; once `stop` is cancelled, lets it answer what it is
+/// answering and close (an idle connection closes at once).
+///
+/// hyper-util's `GracefulShutdown` does the same, but every poll of every connection
+/// locks a mutex they all share (its watch channel's waiter list): with the two worker
+/// threads on different cores that lock bounced between them on each request, which cost
+/// about a tenth of a small request's CPU time (measured against the floor server). Here
+/// each connection waits on its own child token, and only cancelling touches the parent.
+async fn until_closed<C: GracefulConnection>(conn: C, stop: CancellationToken) -> C::Output {
+    tokio::pin!(conn);
+    tokio::select! {
+        ended = conn.as_mut() => ended,
+        () = stop.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
     }
 }
 
