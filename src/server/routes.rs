@@ -22,6 +22,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -210,8 +211,20 @@ async fn answer(
             return refused(*r);
         }
     };
-    let read = read_body(state, &mut body, declared, deadline, started);
-    let (bytes, _budget) = match tokio::time::timeout(deadline, read).await {
+    let read = {
+        let read = read_body(state, &mut body, declared, deadline, started);
+        tokio::pin!(read);
+        // The body usually came with the headers: read it without a timer when it did
+        // (making one clones the runtime handle, shared by all workers).
+        match std::future::poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await {
+            Poll::Ready(read) => Ok(read),
+            Poll::Pending => {
+                let left = deadline.saturating_sub(started.elapsed());
+                tokio::time::timeout(left, read).await
+            }
+        }
+    };
+    let (bytes, _budget) = match read {
         Err(_) => {
             return refused(error(
                 StatusCode::REQUEST_TIMEOUT,
