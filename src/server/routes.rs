@@ -573,36 +573,33 @@ mod tests {
 
     #[test]
     fn parses_the_apiservers_timeouts() {
-        assert_eq!(parse_go_duration("10s"), Some(Duration::from_secs(10)));
-        assert_eq!(parse_go_duration("1m0s"), Some(Duration::from_secs(60)));
-        assert_eq!(parse_go_duration("1.5s"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_go_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(
-            timeout_param(Some("timeout=10s")),
-            Some(Duration::from_secs(10))
-        );
-        assert_eq!(
-            timeout_param(Some("a=b&timeout=250%C2%B5s")),
-            Some(Duration::from_micros(250))
-        );
-        assert_eq!(timeout_param(Some("timeout=soon")), None);
-        assert_eq!(timeout_param(Some("timeout")), None);
-        assert_eq!(
-            timeout_param(Some("&a&timeout=30s&timeout=1s")),
-            Some(Duration::from_secs(30))
-        );
-        assert_eq!(
-            timeout_param(Some("x=%41&timeout=1m30s")),
-            Some(Duration::from_secs(90))
-        );
-        assert_eq!(parse_go_duration("0s"), Some(Duration::ZERO));
-        assert_eq!(
-            parse_go_duration("86399s"),
-            Some(Duration::from_secs(86_399))
-        );
-        assert_eq!(parse_go_duration("86400s"), None);
-        assert_eq!(parse_go_duration(" 7s "), Some(Duration::from_secs(7)));
-        assert_eq!(timeout_param(None), None);
+        let (secs, ms) = (Duration::from_secs, Duration::from_millis);
+        for (text, want) in [
+            ("10s", Some(secs(10))),
+            ("1m0s", Some(secs(60))),
+            ("1.5s", Some(ms(1500))),
+            ("500ms", Some(ms(500))),
+            ("0s", Some(Duration::ZERO)),
+            ("86399s", Some(secs(86_399))),
+            ("86400s", None),
+            (" 7s ", Some(secs(7))),
+        ] {
+            assert_eq!(parse_go_duration(text), want, "{text:?}");
+        }
+        for (query, want) in [
+            (Some("timeout=10s"), Some(secs(10))),
+            (
+                Some("a=b&timeout=250%C2%B5s"),
+                Some(Duration::from_micros(250)),
+            ),
+            (Some("timeout=soon"), None),
+            (Some("timeout"), None),
+            (Some("&a&timeout=30s&timeout=1s"), Some(secs(30))),
+            (Some("x=%41&timeout=1m30s"), Some(secs(90))),
+            (None, None),
+        ] {
+            assert_eq!(timeout_param(query), want, "{query:?}");
+        }
         for bad in ["", "10", "s", "10x", "-1s", "1e9s", "99999999h"] {
             assert_eq!(parse_go_duration(bad), None, "{bad}");
         }
