@@ -237,8 +237,9 @@ impl Server {
         });
         let app = routes::router(state.clone());
         let closing = CancellationToken::new();
-        let max_connections = options.max_connections.clamp(1, u32::MAX as usize);
-        let connections = Arc::new(Semaphore::new(max_connections));
+        // A u32: shutdown takes every permit back in one `acquire_many`.
+        let max_connections = u32::try_from(options.max_connections.max(1)).unwrap_or(u32::MAX);
+        let connections = Arc::new(Semaphore::new(max_connections as usize));
         let reloader = options.cert_files.clone().map(|files| {
             let certs = state.certs.clone();
             let (every, watch) = (options.reload_interval, options.watch_cert_dir);
@@ -309,8 +310,7 @@ impl Server {
         // Every connection finishes what it is answering, then closes; each holds a
         // connection permit until its task ends, so all permits back means all closed.
         ctx.closing.cancel();
-        let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
-        let closed = ctx.connections.acquire_many(all);
+        let closed = ctx.connections.acquire_many(max_connections);
         match tokio::time::timeout(options.shutdown_timeout, closed).await {
             Ok(_) => tracing::info!("all connections closed"),
             Err(_) => tracing::warn!("in-flight requests did not finish in time; closing"),
