@@ -36,6 +36,7 @@
 //! connections accepted just before get a moment to send their request, in-flight
 //! requests finish within a bound, and `run` returns.
 
+mod connection;
 pub mod routes;
 
 use std::collections::HashMap;
@@ -48,17 +49,16 @@ use std::time::Duration;
 use hyper::service::Service as _;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulConnection;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
-use tokio_util::sync::CancellationToken;
 
 use crate::hub::lookup::SecretLookups;
 use crate::metrics::Metrics;
 use crate::policy::Config;
 use crate::tls::{self, CertFiles, CertStore, Reload};
+use connection::{Closing, Ended};
 pub use routes::AppState;
 
 /// How the server listens and drains.
@@ -84,9 +84,6 @@ pub struct Options {
     pub drain: Duration,
     /// How long in-flight requests may take to finish after that.
     pub shutdown_timeout: Duration,
-    /// Admission requests decided at once; more wait up to a second (and within their
-    /// deadline), then get a 503. Not held across hub lookups.
-    pub max_in_flight: usize,
     /// Open connections at once; more wait to be accepted.
     pub max_connections: usize,
     /// Open connections from one source IP; more are closed once accepted.
@@ -115,7 +112,6 @@ impl Options {
             watch_cert_dir: true,
             drain: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(10),
-            max_in_flight: 256,
             max_connections: 1024,
             max_connections_per_ip: 512,
             body_budget: routes::DEFAULT_BODY_BUDGET,
@@ -190,7 +186,6 @@ impl Server {
             certs,
             ready: true.into(),
             draining: false.into(),
-            decisions: Semaphore::new(options.max_in_flight.max(1)),
             body_budget: Semaphore::new(
                 options
                     .body_budget
@@ -236,7 +231,7 @@ impl Server {
             })
         });
         let app = routes::router(state.clone());
-        let closing = CancellationToken::new();
+        let closing = Arc::new(Closing::default());
         // A u32: shutdown takes every permit back in one `acquire_many`.
         let max_connections = u32::try_from(options.max_connections.max(1)).unwrap_or(u32::MAX);
         let connections = Arc::new(Semaphore::new(max_connections as usize));
@@ -309,7 +304,7 @@ impl Server {
         }
         // Every connection finishes what it is answering, then closes; each holds a
         // connection permit until its task ends, so all permits back means all closed.
-        ctx.closing.cancel();
+        ctx.closing.close();
         let closed = ctx.connections.acquire_many(max_connections);
         match tokio::time::timeout(options.shutdown_timeout, closed).await {
             Ok(_) => tracing::info!("all connections closed"),
@@ -427,8 +422,8 @@ struct Accept {
     acceptor: TlsAcceptor,
     app: axum::Router,
     builders: Arc<Builders>,
-    /// Cancelled when the server stops; each connection watches a child of it.
-    closing: CancellationToken,
+    /// Closed when the server stops; every connection watches it.
+    closing: Arc<Closing>,
     handshake_timeout: Duration,
     header_timeout: Duration,
 }
@@ -451,11 +446,11 @@ impl Accept {
             return Some(());
         };
         let _ = tcp.set_nodelay(true);
-        let stop = self.closing.child_token();
-        let (acceptor, app, builders) = (
+        let (acceptor, app, builders, closing) = (
             self.acceptor.clone(),
             self.app.clone(),
             self.builders.clone(),
+            self.closing.clone(),
         );
         let (handshake_timeout, header_timeout) = (self.handshake_timeout, self.header_timeout);
         tokio::spawn(async move {
@@ -489,49 +484,21 @@ impl Accept {
                     inner.call(request)
                 })
             };
-            let conn = until_closed(
-                builder
-                    .serve_connection(TokioIo::new(tls), service)
-                    .into_owned(),
-                stop,
-            );
-            tokio::pin!(conn);
-            let ended = tokio::select! {
-                ended = &mut conn => Some(ended),
-                () = tokio::time::sleep(header_timeout) => None,
-            };
-            let ended = match ended {
-                Some(ended) => ended,
-                None if !seen.load(Ordering::Relaxed) => {
+            let conn = builder
+                .serve_connection(TokioIo::new(tls), service)
+                .into_owned();
+            let ended = match connection::serve(conn, &closing, &seen, header_timeout).await {
+                Ended::Served(ended) => ended,
+                Ended::NoRequest => {
                     tracing::debug!(%peer, "no request in time; closing");
                     return;
                 }
-                None => conn.await,
             };
             if let Err(e) = ended {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
         Some(())
-    }
-}
-
-/// Serves `conn` to its end; once `stop` is cancelled, lets it answer what it is
-/// answering and close (an idle connection closes at once).
-///
-/// hyper-util's `GracefulShutdown` does the same, but every poll of every connection
-/// locks a mutex they all share (its watch channel's waiter list): with the two worker
-/// threads on different cores that lock bounced between them on each request, which cost
-/// about a tenth of a small request's CPU time (measured against the floor server). Here
-/// each connection waits on its own child token, and only cancelling touches the parent.
-async fn until_closed<C: GracefulConnection>(conn: C, stop: CancellationToken) -> C::Output {
-    tokio::pin!(conn);
-    tokio::select! {
-        ended = conn.as_mut() => ended,
-        () = stop.cancelled() => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
-        }
     }
 }
 

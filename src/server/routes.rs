@@ -16,9 +16,10 @@
 //! be had within [`QUEUE_WAIT`] (and well inside the deadline) the request gets a quick
 //! 503: the apiserver's failure policy then decides at once, instead of after its whole
 //! timeout, and its client can retry. The reservation is one uncontended atomic
-//! operation on the fast path. Decisions wait for a slot the same bounded way; the slot
-//! is not held across a hub lookup, so a slow hub API cannot starve requests that need
-//! no lookup.
+//! operation on the fast path. Decisions take no slot of their own: a decision never
+//! yields (a hub lookup, which waits on the network, comes before it), so no more run at
+//! once than there are worker threads, and a slow hub API cannot starve requests that
+//! need no lookup.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,7 +51,7 @@ pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
 pub const MAX_DEADLINE: Duration = Duration::from_secs(30);
 /// The default budget of request body bytes buffered at once, across all connections.
 pub const DEFAULT_BODY_BUDGET: usize = 64 * 1024 * 1024;
-/// How long a request may wait for body budget or a decision slot before a 503: long
+/// How long a request may wait for body budget before a 503: long
 /// enough to ride out a burst (a 7 MiB body is read in milliseconds on a pod network),
 /// short enough that the apiserver hears "busy" well before its own timeout.
 pub const QUEUE_WAIT: Duration = Duration::from_secs(1);
@@ -68,8 +69,6 @@ pub struct AppState {
     pub ready: AtomicBool,
     /// True once shutdown starts: responses then carry `Connection: close`.
     pub draining: AtomicBool,
-    /// Admission requests decided at once.
-    pub decisions: Semaphore,
     /// Request body bytes buffered at once (one permit per byte); at least
     /// [`MAX_BODY_BYTES`], so that any accepted body fits.
     pub body_budget: Semaphore,
@@ -241,13 +240,10 @@ async fn answer(
         }
         Ok(Ok(read)) => read,
     };
-    let Some(permit) = decision_slot(state, deadline, started).await else {
-        return (
-            busy("too many requests in flight"),
-            Verdict::failed,
-            "unknown",
-        );
-    };
+    // No slot is taken for the decision: from here to the reply it runs without yielding
+    // (a hub lookup is the only wait), so no more decisions run at once than there are
+    // worker threads, whatever the load. What bounds work under overload is the body
+    // budget above and the connection caps.
     let admission = match admission::parse(&bytes) {
         Ok(a) => a,
         Err(e) => {
@@ -256,25 +252,15 @@ async fn answer(
         }
     };
     let operation = admission.operation_name();
-    let (hub, _permit) = if needs_lookup(state, &admission) {
-        // The slot is for CPU work; a lookup waits on the network, without it.
-        drop(permit);
-        let hub = hub_facts(
+    let hub = if needs_lookup(state, &admission) {
+        hub_facts(
             state,
             &admission,
             deadline.saturating_sub(started.elapsed()),
         )
-        .await;
-        let Some(permit) = decision_slot(state, deadline, started).await else {
-            return (
-                busy("too many requests in flight"),
-                Verdict::failed,
-                operation,
-            );
-        };
-        (hub, permit)
+        .await
     } else {
-        (Hub::Offline, permit)
+        Hub::Offline
     };
     let response = admission::decide(&admission, mode, &state.policy, &hub);
     if let Err(e) = response.check_wire(mode) {
@@ -365,22 +351,6 @@ fn queue_wait(deadline: Duration, started: Instant) -> Duration {
         .saturating_sub(started.elapsed())
         .saturating_sub(ANSWER_MARGIN)
         .min(QUEUE_WAIT)
-}
-
-/// A decision slot, waited for within [`queue_wait`]; `None` when none came in time.
-async fn decision_slot(
-    state: &AppState,
-    deadline: Duration,
-    started: Instant,
-) -> Option<SemaphorePermit<'_>> {
-    // The fast path: a free slot, no timer.
-    if let Ok(permit) = state.decisions.try_acquire() {
-        return Some(permit);
-    }
-    tokio::time::timeout(queue_wait(deadline, started), state.decisions.acquire())
-        .await
-        .ok()?
-        .ok()
 }
 
 /// Why a body was not read.
