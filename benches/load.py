@@ -5,14 +5,17 @@
 
 Builds the release binary and the floor server (`examples/floor.rs`: same tokio, rustls,
 hyper and axum, parses the AdmissionReview and answers "allowed", no policy), serves one
-certificate from both on loopback, and drives them in turn with `oha` (installed with
+certificate from three servers on loopback (the floor; the floor making the webhook's
+decision in its handlers, `floor --decision`, which has the webhook's decision but not its
+server layer; and the webhook), and drives them in turn with `oha` (installed with
 `cargo install oha --locked` when missing): HTTPS with keep-alive over HTTP/1.1 and HTTP/2,
 16 connections, a 12.5 KB UPDATE review for /validate (tests/data/bench/update-50-clusters.json)
 and a CREATE needing defaults and the seed pull secret for /mutate
-(tests/data/bench/create-needs-defaults.json). Rounds alternate which server goes first,
-so drift on a shared machine falls on both. Also measured: time from process start to
+(tests/data/bench/create-needs-defaults.json). Rounds rotate which server goes first,
+so drift on a shared machine falls on all three. Also measured: time from process start to
 /readyz answering, idle and peak RSS, a new TLS connection per request, and criterion's
-figure for one decision. Prints a Markdown table with ratios against the floor.
+figure for one decision. Prints a Markdown table with ratios against the floor, and the
+webhook's against floor + decision: the cost of its server layer alone.
 
 Exits non-zero if a server answers wrongly (checked before the load) or any request fails.
 """
@@ -37,6 +40,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VALIDATE_BODY = os.path.join(ROOT, "tests/data/bench/update-50-clusters.json")
 MUTATE_BODY = os.path.join(ROOT, "tests/data/bench/create-needs-defaults.json")
 SEED_SECRET = "seed-pull-secret"
+DECISION = "floor + decision"
 
 
 def die(msg):
@@ -225,13 +229,15 @@ def main():
         port = free_port()
         if name == "floor":
             cmd = [floor_bin, f"127.0.0.1:{port}", cert, key]
+        elif name == DECISION:
+            cmd = [floor_bin, f"127.0.0.1:{port}", cert, key, "--decision"]
         else:
             cmd = [webhook_bin, "serve", "--addr", f"127.0.0.1:{port}",
                    "--metrics-addr", f"127.0.0.1:{free_port()}",
                    "--tls-cert", cert, "--tls-key", key, "--seed-pull-secret", SEED_SECRET]
         return Server(name, cmd, port, ctx, log)
 
-    names = ("floor", "webhook")
+    names = ("floor", DECISION, "webhook")
     ready = {n: [] for n in names}
     for _ in range(args.starts):
         for n in names:
@@ -252,7 +258,7 @@ def main():
     total = args.rounds * (len(cases) + 1) * 2 * args.seconds
     print(f"load: {args.rounds} rounds, about {total} s of load", flush=True)
     for rnd in range(args.rounds):
-        order = names if rnd % 2 == 0 else names[::-1]
+        order = names[rnd % len(names):] + names[:rnd % len(names)]
         for proto, endpoint in cases:
             body = VALIDATE_BODY if endpoint == "validate" else MUTATE_BODY
             for n in order:
@@ -283,8 +289,8 @@ def main():
           f"oha, {args.connections} connections, {args.rounds} alternating rounds of "
           f"{args.seconds} s per case (medians of the rounds; requests and errors summed).")
     print()
-    print("| case | server | requests/s | p50 ms | p99 ms | p99.9 ms | errors | throughput / floor | p99 / floor |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| case | server | requests/s | p50 ms | p99 ms | p99.9 ms | errors | throughput / floor | p99 / floor | throughput / (floor + decision) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     failed = False
     rows = [((p, e), f"{p} /{e} keep-alive") for p, e in cases]
     summaries = {}
@@ -295,14 +301,15 @@ def main():
         summaries[(n, "handshake")] = summarise(handshake[n])
     rows.append(("handshake", "HTTP/1.1 /validate, new TLS connection per request"))
     for case, label in rows:
-        f = summaries[("floor", case)]
+        f, d = summaries[("floor", case)], summaries[(DECISION, case)]
         for n in names:
             s = summaries[(n, case)]
             failed |= s["errors"] > 0
-            ratio = f"{s['rps'] / f['rps']:.2f}" if n == "webhook" else ""
-            p99 = f"{s['p99'] / f['p99']:.2f}" if n == "webhook" else ""
+            ratio = f"{s['rps'] / f['rps']:.2f}" if n != "floor" else ""
+            p99 = f"{s['p99'] / f['p99']:.2f}" if n != "floor" else ""
+            layer = f"{s['rps'] / d['rps']:.2f}" if n == "webhook" else ""
             print(f"| {label} | {n} | {s['rps']:,.0f} | {s['p50']:.2f} | {s['p99']:.2f} | "
-                  f"{s['p99.9']:.2f} | {s['errors']} | {ratio} | {p99} |")
+                  f"{s['p99.9']:.2f} | {s['errors']} | {ratio} | {p99} | {layer} |")
     print()
     print("| process | ready after start (median, max of %d) | idle RSS | peak RSS under load | RSS after load |" % args.starts)
     print("|---|---|---|---|---|")
