@@ -255,7 +255,7 @@ def main():
              for endpoint in ("validate", "mutate")]
     results = {(n, c): [] for n in names for c in cases}
     handshake = {n: [] for n in names}
-    total = args.rounds * (len(cases) + 1) * 2 * args.seconds
+    total = args.rounds * (len(cases) + 1) * len(names) * args.seconds
     print(f"load: {args.rounds} rounds, about {total} s of load", flush=True)
     for rnd in range(args.rounds):
         order = names[rnd % len(names):] + names[:rnd % len(names)]
@@ -286,8 +286,8 @@ def main():
                 break
     print()
     print(f"Machine: {os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.release()}; "
-          f"oha, {args.connections} connections, {args.rounds} alternating rounds of "
-          f"{args.seconds} s per case (medians of the rounds; requests and errors summed).")
+          f"oha, {args.connections} connections, {args.rounds} rounds of "
+          f"{args.seconds} s per case, the servers in rotating order (medians of the rounds; requests and errors summed).")
     print()
     print("| case | server | requests/s | p50 ms | p99 ms | p99.9 ms | errors | throughput / floor | p99 / floor | throughput / (floor + decision) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
