@@ -14,7 +14,8 @@ and a CREATE needing defaults and the seed pull secret for /mutate
 (tests/data/bench/create-needs-defaults.json). Rounds rotate which server goes first,
 so drift on a shared machine falls on all three. Also measured: time from process start to
 /readyz answering, idle and peak RSS, a new TLS connection per request, and criterion's
-figure for one decision. Prints a Markdown table with ratios against the floor, and the
+figure for one decision. Prints a Markdown table with each server's CPU time per request
+(user + system, from /proc, over each oha run), ratios against the floor, and the
 webhook's against floor + decision: the cost of its server layer alone.
 
 Exits non-zero if a server answers wrongly (checked before the load) or any request fails.
@@ -129,7 +130,15 @@ class Server:
             self.proc.wait()
 
 
-def oha(binary, url, body, ca, seconds, connections, http2, keepalive=True):
+def cpu_seconds(pid):
+    """User plus system CPU time of a process so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def oha(binary, url, body, ca, seconds, connections, http2, pid, keepalive=True):
+    """One oha run against the server process `pid`; also its CPU time per request."""
     cmd = [binary, "--no-tui", "--output-format", "json", "-z", f"{seconds}s",
            "-c", str(connections), "-m", "POST", "-T", "application/json", "-D", body,
            "--cacert", ca, "-w", url]
@@ -137,7 +146,9 @@ def oha(binary, url, body, ca, seconds, connections, http2, keepalive=True):
         cmd.insert(1, "--http2")
     if not keepalive:
         cmd.insert(1, "--disable-keepalive")
+    cpu_before = cpu_seconds(pid)
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    cpu = cpu_seconds(pid) - cpu_before
     r = json.loads(out)
     codes = r.get("statusCodeDistribution", {})
     ok = codes.get("200", 0)
@@ -151,6 +162,7 @@ def oha(binary, url, body, ca, seconds, connections, http2, keepalive=True):
         "p50": pct["p50"] * 1000,
         "p99": pct["p99"] * 1000,
         "p99.9": pct["p99.9"] * 1000,
+        "cpu_us": cpu / max(ok, 1) * 1e6,
     }
 
 
@@ -162,6 +174,7 @@ def summarise(runs):
         "p50": statistics.median(r["p50"] for r in runs),
         "p99": statistics.median(r["p99"] for r in runs),
         "p99.9": statistics.median(r["p99.9"] for r in runs),
+        "cpu_us": statistics.median(r["cpu_us"] for r in runs),
     }
 
 
@@ -265,11 +278,12 @@ def main():
                 url = f"https://127.0.0.1:{servers[n].port}/{endpoint}?timeout=10s"
                 results[(n, (proto, endpoint))].append(
                     oha(binary, url, body, ca, args.seconds, args.connections,
-                        proto == "HTTP/2"))
+                        proto == "HTTP/2", servers[n].proc.pid))
         for n in order:
             url = f"https://127.0.0.1:{servers[n].port}/validate?timeout=10s"
             handshake[n].append(oha(binary, url, VALIDATE_BODY, ca, args.seconds,
-                                    args.connections, False, keepalive=False))
+                                    args.connections, False, servers[n].proc.pid,
+                                    keepalive=False))
     peak = {n: rss_kib(s.proc.pid, "VmHWM") for n, s in servers.items()}
     time.sleep(2)
     idle_after = {n: rss_kib(s.proc.pid, "VmRSS") for n, s in servers.items()}
@@ -289,8 +303,8 @@ def main():
           f"oha, {args.connections} connections, {args.rounds} rounds of "
           f"{args.seconds} s per case, the servers in rotating order (medians of the rounds; requests and errors summed).")
     print()
-    print("| case | server | requests/s | p50 ms | p99 ms | p99.9 ms | errors | throughput / floor | p99 / floor | throughput / (floor + decision) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| case | server | requests/s | p50 ms | p99 ms | p99.9 ms | errors | server CPU µs / request | throughput / floor | p99 / floor | throughput / (floor + decision) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     failed = False
     rows = [((p, e), f"{p} /{e} keep-alive") for p, e in cases]
     summaries = {}
@@ -309,7 +323,8 @@ def main():
             p99 = f"{s['p99'] / f['p99']:.2f}" if n != "floor" else ""
             layer = f"{s['rps'] / d['rps']:.2f}" if n == "webhook" else ""
             print(f"| {label} | {n} | {s['rps']:,.0f} | {s['p50']:.2f} | {s['p99']:.2f} | "
-                  f"{s['p99.9']:.2f} | {s['errors']} | {ratio} | {p99} | {layer} |")
+                  f"{s['p99.9']:.2f} | {s['errors']} | {s['cpu_us']:.1f} | {ratio} | {p99} | "
+                  f"{layer} |")
     print()
     print("| process | ready after start (median, max of %d) | idle RSS | peak RSS under load | RSS after load |" % args.starts)
     print("|---|---|---|---|---|")

@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::future::{Future, poll_fn};
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
@@ -80,6 +80,19 @@ impl Drop for Registered {
     }
 }
 
+/// A connection that can be asked to answer what it is answering and close: hyper's
+/// (whose trait is sealed), or a stand-in in the tests.
+pub(crate) trait Graceful: Future {
+    /// Starts closing.
+    fn graceful_shutdown(self: Pin<&mut Self>);
+}
+
+impl<C: GracefulConnection> Graceful for C {
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        GracefulConnection::graceful_shutdown(self);
+    }
+}
+
 /// How a connection ended.
 #[derive(Debug)]
 pub(crate) enum Ended<T> {
@@ -92,7 +105,7 @@ pub(crate) enum Ended<T> {
 /// Serves `conn` until it ends. Until `seen` is set (by the first request), it is closed
 /// after `first_request`. Once `closing` closes, it answers what it is answering and ends
 /// (an idle connection ends at once).
-pub(crate) async fn serve<C: GracefulConnection>(
+pub(crate) async fn serve<C: Graceful>(
     conn: C,
     closing: &Arc<Closing>,
     seen: &AtomicBool,
@@ -125,4 +138,91 @@ pub(crate) async fn serve<C: GracefulConnection>(
         Poll::Pending
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::{Context, Waker};
+
+    /// A connection that stays open until asked to close, like an idle kept-alive one.
+    #[derive(Default)]
+    struct Idle {
+        asked_to_close: bool,
+        waker: Option<Waker>,
+    }
+
+    impl Future for Idle {
+        type Output = &'static str;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<&'static str> {
+            if self.asked_to_close {
+                return Poll::Ready("closed gracefully");
+            }
+            self.waker = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+
+    impl Graceful for Idle {
+        fn graceful_shutdown(mut self: Pin<&mut Self>) {
+            self.asked_to_close = true;
+        }
+    }
+
+    const LONG: Duration = Duration::from_secs(30);
+    const SHORT: Duration = Duration::from_millis(50);
+
+    async fn served(
+        closing: Arc<Closing>,
+        seen: bool,
+        first_request: Duration,
+    ) -> Ended<&'static str> {
+        let seen = AtomicBool::new(seen);
+        serve(Idle::default(), &closing, &seen, first_request).await
+    }
+
+    #[tokio::test]
+    async fn closing_ends_an_idle_connection_gracefully() {
+        let closing = Arc::new(Closing::default());
+        let task = tokio::spawn(served(closing.clone(), true, LONG));
+        tokio::time::sleep(SHORT).await;
+        assert!(!task.is_finished(), "ended before the server closed");
+        closing.close();
+        let ended = tokio::time::timeout(Duration::from_secs(5), task).await;
+        assert!(
+            matches!(ended, Ok(Ok(Ended::Served("closed gracefully")))),
+            "{ended:?}"
+        );
+        assert!(
+            closing.open.lock().expect("lock").is_empty(),
+            "still registered"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_connection_opened_after_closing_ends_at_once() {
+        let closing = Arc::new(Closing::default());
+        closing.close();
+        let ended = tokio::time::timeout(SHORT, served(closing, true, LONG)).await;
+        assert!(matches!(ended, Ok(Ended::Served(_))), "{ended:?}");
+    }
+
+    #[tokio::test]
+    async fn no_request_in_time_ends_the_connection() {
+        let closing = Arc::new(Closing::default());
+        let ended =
+            tokio::time::timeout(Duration::from_secs(5), served(closing, false, SHORT)).await;
+        assert!(matches!(ended, Ok(Ended::NoRequest)), "{ended:?}");
+    }
+
+    #[tokio::test]
+    async fn after_a_request_the_first_request_deadline_no_longer_applies() {
+        let closing = Arc::new(Closing::default());
+        let task = tokio::spawn(served(closing.clone(), true, SHORT));
+        tokio::time::sleep(SHORT * 4).await;
+        assert!(!task.is_finished(), "closed by the first-request deadline");
+        closing.close();
+        let ended = tokio::time::timeout(Duration::from_secs(5), task).await;
+        assert!(matches!(ended, Ok(Ok(Ended::Served(_)))), "{ended:?}");
+    }
 }
