@@ -1,18 +1,15 @@
 //! Serving one connection to its end: the first request must come in time, and once the
 //! server starts closing, the connection finishes what it is answering and closes.
 //!
-//! Both are watched by one hand-written future around hyper's connection, because it is
-//! polled on every read and write of every connection, and what it costs there is paid on
-//! every request:
+//! One hand-written future around hyper's connection watches both. It is polled on every
+//! read and write of every connection, so it is kept cheap there:
 //!
-//! - The first-request watchdog's timer is dropped as soon as a request arrives. (It was
-//!   a `select!` against a 10 s sleep that stayed armed, and was polled, for 10 s.)
-//! - Closing is a flag read on each poll, plus a waker kept per connection so that idle
-//!   connections hear of it. hyper-util's `GracefulShutdown` locks one mutex shared by
-//!   every connection on each poll (its watch channel's waiter list); a cancellation
-//!   token per connection locks that connection's own waiter list instead. A flag that is
-//!   only ever written once is read from each core's cache, and the waker is stored in a
-//!   slot only its connection writes.
+//! - the first-request timer is dropped as soon as a request arrives, rather than staying
+//!   armed (and polled) until it would have fired;
+//! - closing is a flag, written once and otherwise only read, plus a waker per connection
+//!   in a slot only that connection writes, so that idle connections hear of it. No lock
+//!   is shared between connections on the request path (hyper-util's `GracefulShutdown`
+//!   locks one mutex shared by all of them on every poll).
 
 use std::collections::HashMap;
 use std::future::{Future, poll_fn};
