@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use ibgu_webhook::admission::{self, Mode};
 use ibgu_webhook::certs;
 use ibgu_webhook::check::{self, Input};
@@ -16,6 +16,11 @@ use ibgu_webhook::hub::Hub;
 use ibgu_webhook::policy::{Config, DEFAULT_MAX_CONCURRENCY};
 use ibgu_webhook::server::{Options, Server};
 use ibgu_webhook::tls::{CertFiles, CertStore, LoadedCert};
+
+/// What every command's help says of the environment variables beside its options.
+const ENV_HELP: &str = "Each option shown with [env: NAME] can also be set by that environment \
+variable; the flag wins over the variable. An empty value means the option is not set: its \
+default applies.";
 
 /// Admission webhook for OpenShift TALM ImageBasedGroupUpgrade plans.
 #[derive(Parser)]
@@ -28,12 +33,15 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the webhook over HTTPS: POST /validate, POST /mutate, GET /healthz, GET /readyz.
+    #[command(after_help = ENV_HELP)]
     Serve(ServeArgs),
     /// Write a CA and a serving certificate (ca.crt, tls.crt, tls.key) for static installs.
     Certs(CertsArgs),
     /// Answer one AdmissionReview request (FILE, or stdin) with the webhook's response JSON.
+    #[command(after_help = ENV_HELP)]
     Review(ReviewArgs),
     /// Lint ImageBasedGroupUpgrade manifests (YAML or JSON) as the apiserver would admit them.
+    #[command(after_help = ENV_HELP)]
     Check(CheckArgs),
 }
 
@@ -47,8 +55,10 @@ struct PolicyArgs {
     /// Seed pull secret injected as spec.ibuSpec.seedImageRef.pullSecretRef on CREATE.
     #[arg(long, env = "IBGU_SEED_PULL_SECRET", value_parser = non_empty)]
     seed_pull_secret: Option<String>,
-    /// Deny, rather than warn, when a named pull secret is missing (needs hub access).
-    #[arg(long, env = "IBGU_REQUIRE_PULL_SECRET")]
+    /// Deny, rather than warn, when a named pull secret is missing (needs hub access). The
+    /// variable takes true/false, yes/no, on/off or 1/0.
+    #[arg(long, env = "IBGU_REQUIRE_PULL_SECRET",
+          value_parser = clap::builder::BoolishValueParser::new())]
     require_pull_secret: bool,
 }
 
@@ -271,8 +281,14 @@ fn seconds(s: f64, flag: &str) -> anyhow::Result<Duration> {
 /// 8K lines ride out a stalled stderr for seconds at thousands of requests a second.
 const LOG_LINES_QUEUED: usize = 8 * 1024;
 
-fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
+fn init_logging(format: LogFormat) -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {
     use std::io::IsTerminal;
+    // A filter that does not parse is an error, not a silent fall-back to another level.
+    let filter = match env_set("RUST_LOG") {
+        None => tracing_subscriber::EnvFilter::new("info"),
+        Some(v) => tracing_subscriber::EnvFilter::try_new(&v)
+            .with_context(|| format!("RUST_LOG={v:?} is not a log filter"))?,
+    };
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(true)
         .buffered_lines_limit(LOG_LINES_QUEUED)
@@ -281,8 +297,6 @@ fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuar
             64 * 1024,
             std::io::stderr(),
         ));
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
@@ -291,7 +305,7 @@ fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuar
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
     }
-    guard
+    Ok(guard)
 }
 
 /// The serving certificate: from files, or a development one made now.
@@ -304,12 +318,24 @@ fn serving_cert(args: &ServeArgs) -> anyhow::Result<(LoadedCert, Option<CertFile
         let loaded = files.load().context("loading the serving certificate")?;
         return Ok((loaded, Some(files)));
     }
+    if in_pod() {
+        // The apiserver could never trust a CA made at start-up: a pod that served one
+        // would be ready while every IBGU write failed its TLS check.
+        bail!(
+            "no serving certificate: in a pod, --tls-cert and --tls-key (IBGU_TLS_CERT, \
+             IBGU_TLS_KEY) must name the mounted pair; the development certificate is for \
+             running outside a cluster"
+        );
+    }
     let (dns, ips) = certs::development_names();
     let bundle = certs::generate(&dns, &ips, 30)?;
-    let ca_path = args
-        .dev_ca_out
-        .clone()
-        .unwrap_or_else(|| std::env::temp_dir().join("ibgu-webhook-dev-ca.crt"));
+    let ca_path = args.dev_ca_out.clone().unwrap_or_else(|| {
+        let mut dir = std::env::temp_dir();
+        if dir.as_os_str().is_empty() {
+            dir = PathBuf::from("/tmp"); // TMPDIR set but empty
+        }
+        dir.join("ibgu-webhook-dev-ca.crt")
+    });
     std::fs::write(&ca_path, &bundle.ca_pem)
         .with_context(|| format!("writing {}", ca_path.display()))?;
     tracing::warn!(
@@ -323,7 +349,7 @@ fn serving_cert(args: &ServeArgs) -> anyhow::Result<(LoadedCert, Option<CertFile
 }
 
 fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    let _log = init_logging(args.log_format);
+    let _log = init_logging(args.log_format)?;
     let (cert, files) = serving_cert(args)?;
     let client_ca = match &args.client_ca {
         Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
@@ -385,9 +411,7 @@ async fn hub_client(kubeconfig: Option<PathBuf>) -> anyhow::Result<Option<kube::
                 .await
                 .with_context(|| format!("using kubeconfig {}", path.display()))?
         }
-        None if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() => {
-            kube::Config::incluster().context("in-cluster configuration")?
-        }
+        None if in_pod() => kube::Config::incluster().context("in-cluster configuration")?,
         None => {
             tracing::info!(
                 "no hub access (no --kubeconfig, not in a pod): pull secret checks are skipped"
@@ -440,7 +464,10 @@ fn write_certs(args: &CertsArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse_cli() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     let result = match &cli.command {
         Command::Serve(args) => serve(args),
         Command::Certs(args) => write_certs(args),
@@ -450,10 +477,123 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("ibgu-webhook: error: {e:#}");
+            eprintln!("ibgu-webhook: error: {}", one_line(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// The command line and the environment, with empty variables taken as not set. A usage
+/// error is one line (a pod's log shows it whole), naming the variable when the bad value
+/// came from one; help and version print as clap writes them.
+fn parse_cli() -> Result<Cli, ExitCode> {
+    let command = ignore_empty_env(Cli::command());
+    let parsed = command
+        .clone()
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    parsed.map_err(|e| {
+        use clap::error::ErrorKind;
+        if matches!(
+            e.kind(),
+            ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        ) {
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+        eprintln!("ibgu-webhook: error: {}", usage_error(&e, &command));
+        ExitCode::from(2)
+    })
+}
+
+/// Drops the environment variable of every option whose variable is set but empty: a
+/// placeholder left in a manifest (`value: ""`) or `NAME=` in a shell means "not set",
+/// never an invalid value.
+fn ignore_empty_env(command: clap::Command) -> clap::Command {
+    let command = command.mut_args(|arg| {
+        let empty = arg
+            .get_env()
+            .is_some_and(|name| std::env::var_os(name).is_some_and(|v| v.is_empty()));
+        if empty { arg.env(None) } else { arg }
+    });
+    let names: Vec<String> = command
+        .get_subcommands()
+        .map(|c| c.get_name().to_owned())
+        .collect();
+    names.into_iter().fold(command, |command, name| {
+        command.mut_subcommand(name, ignore_empty_env)
+    })
+}
+
+/// clap's message on one line, with the environment variable named when the value came
+/// from it rather than from the command line.
+fn usage_error(e: &clap::Error, command: &clap::Command) -> String {
+    let rendered = e.to_string();
+    let mut line = String::new();
+    for part in rendered
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more"))
+    {
+        if !line.is_empty() {
+            line.push_str(if line.ends_with(':') { " " } else { "; " });
+        }
+        line.push_str(part.strip_prefix("error: ").unwrap_or(part));
+    }
+    let Some(clap::error::ContextValue::String(shown)) =
+        e.get(clap::error::ContextKind::InvalidArg)
+    else {
+        return line;
+    };
+    let argv: Vec<String> = std::env::args().collect();
+    let from_env = std::iter::once(command)
+        .chain(command.get_subcommands())
+        .flat_map(|c| c.get_arguments())
+        .find_map(|arg| {
+            let long = format!("--{}", arg.get_long()?);
+            let named = shown == &long || shown.starts_with(&format!("{long} "));
+            let on_command_line = argv
+                .iter()
+                .any(|a| a == &long || a.starts_with(&format!("{long}=")));
+            (named && !on_command_line).then(|| arg.get_env())?
+        });
+    match from_env {
+        Some(name) => line.replacen(
+            &format!("'{shown}'"),
+            &format!("'{shown}' (from {})", name.to_string_lossy()),
+            1,
+        ),
+        None => line,
+    }
+}
+
+/// An error and its causes on one line, each cause once: several of the library's errors
+/// print their source in their own message too.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let cause = cause.to_string();
+        if out.ends_with(&cause) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&cause);
+    }
+    out.replace('\n', " ")
+}
+
+/// An environment variable that is set to something: empty means not set.
+fn env_set(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Running in a pod: kubelet sets the apiserver's service address in every container.
+fn in_pod() -> bool {
+    env_set("KUBERNETES_SERVICE_HOST").is_some()
 }
 
 /// `mi_option_arena_eager_commit` in mimalloc's `mi_option_e` (not named by the bindings).

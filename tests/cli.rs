@@ -16,12 +16,16 @@ fn root(p: &str) -> PathBuf {
 }
 
 fn run(cmd: &mut Command, stdin: Option<&[u8]>) -> Output {
+    // The caller's own settings, never the developer's.
+    for name in ["IBGU_SEED_PULL_SECRET", "IBGU_DEFAULT_MAX_CONCURRENCY"] {
+        if !cmd.get_envs().any(|(k, _)| k == name) {
+            cmd.env_remove(name);
+        }
+    }
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .env_remove("IBGU_SEED_PULL_SECRET")
-        .env_remove("IBGU_DEFAULT_MAX_CONCURRENCY")
         .spawn()
         .expect("spawn ibgu-webhook");
     let mut pipe = child.stdin.take().expect("stdin");
@@ -332,4 +336,176 @@ fn certs_writes_a_ca_and_a_serving_pair_with_every_name() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// Every environment variable `serve` reads, as its help lists them.
+fn serve_env_names() -> Vec<String> {
+    let out = run(bin().args(["serve", "--help"]), None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let help = text(&out.stdout);
+    let names: Vec<String> = help
+        .split("[env: ")
+        .skip(1)
+        .filter_map(|s| s.split_once('=').map(|(name, _)| name.to_owned()))
+        .collect();
+    assert!(
+        names.len() >= 15,
+        "too few variables in the help: {names:?}"
+    );
+    assert!(
+        help.contains("An empty value means the option is not set"),
+        "{help}"
+    );
+    names
+}
+
+#[test]
+fn empty_variables_mean_not_set_on_every_command() {
+    let names = serve_env_names();
+    let body = std::fs::read(root(
+        "tests/fixtures/mutate-rule1-default-whole-strategy/review.json",
+    ))
+    .expect("fixture");
+    let mut review = bin();
+    review.args(["review", "--mode", "mutate"]);
+    let mut serve = bin();
+    // The two addresses as flags (a free port each); every other setting empty.
+    serve.args([
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--metrics-addr",
+        "127.0.0.1:0",
+    ]);
+    for name in &names {
+        review.env(name, "");
+        serve.env(name, "");
+    }
+    let out = run(&mut review, Some(&body));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON response");
+    let warnings = v["response"]["warnings"].to_string();
+    assert!(
+        warnings.contains("defaulted maxConcurrency 10 (server default), timeout 240"),
+        "{v}"
+    );
+
+    let mut child = serve
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn serve");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut seen = String::new();
+    let serving = loop {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut stderr, &mut line).unwrap_or(0) == 0 {
+            break false;
+        }
+        seen.push_str(&line);
+        if line.contains("serving HTTPS") {
+            break true;
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        serving,
+        "serve with {} empty variables: {seen}",
+        names.len()
+    );
+}
+
+#[test]
+fn a_bad_variable_is_one_line_naming_it() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("IBGU_DEFAULT_MAX_CONCURRENCY", "ten", "invalid digit"),
+        ("IBGU_DEFAULT_MAX_CONCURRENCY", "0", "0 is not in 1.."),
+        ("IBGU_REQUIRE_PULL_SECRET", "maybe", "not a boolean"),
+        ("IBGU_LOG_FORMAT", "xml", "possible values: text, json"),
+        ("IBGU_MAX_CONNECTIONS", "-1", "invalid"),
+    ];
+    for (name, value, why) in cases {
+        let out = run(bin().arg("serve").env(name, value), None);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}={value}: {err}");
+        assert_eq!(err.lines().count(), 1, "{name}={value}: {err}");
+        for fragment in [
+            "ibgu-webhook: error: ",
+            &format!("'{value}'"),
+            &format!("(from {name})"),
+            why,
+        ] {
+            assert!(
+                err.contains(fragment),
+                "{name}={value}: [{fragment}] in {err}"
+            );
+        }
+    }
+    // The same value as a flag is named as the flag.
+    let out = run(
+        bin().args(["serve", "--default-max-concurrency", "ten"]),
+        None,
+    );
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!err.contains("(from "), "{err}");
+    // Boolean variables take the usual spellings.
+    for value in ["1", "yes", "on", "true", "0", "no", "off", "false"] {
+        let body = std::fs::read(root(
+            "tests/fixtures/validate-rule2-prep-then-rollback-denied/review.json",
+        ))
+        .expect("fixture");
+        let out = run(
+            bin()
+                .args(["review", "--mode", "validate"])
+                .env("IBGU_REQUIRE_PULL_SECRET", value),
+            Some(&body),
+        );
+        assert!(out.status.success(), "{value}: {}", text(&out.stderr));
+    }
+}
+
+#[test]
+fn startup_errors_are_one_line_with_each_cause_once() {
+    let out = run(
+        bin().args([
+            "serve",
+            "--tls-cert",
+            "/nonexistent/tls.crt",
+            "--tls-key",
+            "/nonexistent/tls.key",
+        ]),
+        None,
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(
+        err.trim(),
+        "ibgu-webhook: error: loading the serving certificate: reading /nonexistent/tls.crt: \
+         No such file or directory (os error 2)"
+    );
+    let out = run(bin().arg("serve").env("RUST_LOG", "info,x=loud"), None);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with("ibgu-webhook: error: RUST_LOG=\"info,x=loud\" is not a log filter"),
+        "{err}"
+    );
+    // In a pod a development certificate would be trusted by nothing: refused.
+    let out = run(
+        bin()
+            .args([
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--metrics-addr",
+                "127.0.0.1:0",
+            ])
+            .env("KUBERNETES_SERVICE_HOST", "10.96.0.1"),
+        None,
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("no serving certificate: in a pod"), "{err}");
 }

@@ -128,8 +128,10 @@ pub enum ServerError {
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
     /// The address could not be bound.
-    #[error("listening on {addr}: {source}")]
+    #[error("listening on {addr} for {listener}: {source}")]
     Bind {
+        /// Which listener: `HTTPS` or `metrics`.
+        listener: &'static str,
         /// The address.
         addr: SocketAddr,
         /// Why.
@@ -168,16 +170,23 @@ impl Server {
             TcpListener::bind(options.addr)
                 .await
                 .map_err(|source| ServerError::Bind {
+                    listener: "HTTPS",
                     addr: options.addr,
                     source,
                 })?;
         let metrics_listener = match options.metrics_addr {
             None => None,
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| ServerError::Bind { addr, source })?,
-            ),
+            Some(addr) => {
+                Some(
+                    TcpListener::bind(addr)
+                        .await
+                        .map_err(|source| ServerError::Bind {
+                            listener: "metrics",
+                            addr,
+                            source,
+                        })?,
+                )
+            }
         };
         let state = Arc::new(AppState {
             policy: options.policy.clone(),
