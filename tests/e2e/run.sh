@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
 # End to end: a real kube-apiserver (built from Debian's source package, cached) with
-# Debian's etcd, on loopback only; the upstream IBGU CRD; ibgu-webhook registered from the
-# deploy/ manifests with clientConfig switched to a loopback URL; then kubectl drives the
-# scenarios and every outcome is asserted on what kubectl printed or the apiserver stored.
+# Debian's etcd; the upstream IBGU CRD; and ibgu-webhook installed as a hub would install
+# it: examples/install (deploy/ with the seed pull secret set) is rendered once, its
+# objects are applied, its pod is run from the rendered container spec by
+# tests/install/kubelet.py (as kubelet would, with a service account token from the
+# apiserver), and the webhook configurations from the same render are registered with
+# the caBundle service-ca would inject. Then kubectl drives the scenarios and every
+# outcome is asserted on what kubectl printed or the apiserver stored.
 #
 #   bash tests/e2e/run.sh
 #
 # Installs what it needs (etcd-server, kubectl, Go for the one-off apiserver build, and
-# kubernetes-validate from PyPI). Exits non-zero on the first failed assertion.
+# kubernetes-validate from PyPI), then runs as root in private network and mount
+# namespaces: loopback is the only network, the pod's ports are as rendered, and
+# /etc/hosts resolves the webhook Service's DNS name to it. Exits non-zero on the first
+# failed assertion.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
-started=$(date +%s)
+started=${IBGU_E2E_STARTED:-$(date +%s)}
 
 fail() { echo "e2e: FAIL: $*" >&2; exit 1; }
 # Counted in a file: some checks run in pipeline subshells.
-passed=$(mktemp)
+passed=${IBGU_E2E_PASSED:-$(mktemp)}
 ok() { echo "$*" >>"$passed"; echo "e2e: ok: $*"; }
 
 # --- tools -------------------------------------------------------------------------
@@ -29,12 +36,19 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
-if ! command -v kubernetes-validate >/dev/null || ! python3 -c 'import yaml' 2>/dev/null; then
-    python3 -m pip install -q kubernetes-validate || fail "cannot install kubernetes-validate from PyPI"
+if [ -z "${IBGU_E2E_INSIDE:-}" ]; then
+    [ "$(id -u)" = 0 ] || fail "needs root: it runs the cluster in its own network namespace"
+    if ! command -v kubernetes-validate >/dev/null || ! python3 -c 'import yaml' 2>/dev/null; then
+        python3 -m pip install -q kubernetes-validate || fail "cannot install kubernetes-validate from PyPI"
+    fi
+    kas=$(bash tests/e2e/kube-apiserver.sh)
+    cargo build --release --locked -q --bin ibgu-webhook
+    IBGU_E2E_INSIDE=1 IBGU_E2E_KAS=$kas IBGU_E2E_STARTED=$started IBGU_E2E_PASSED=$passed \
+        exec unshare --net --mount --propagation private bash "$0"
 fi
-kas=$(bash tests/e2e/kube-apiserver.sh)
+ip link set lo up
+kas=$IBGU_E2E_KAS
 echo "e2e: kube-apiserver $("$kas" --version)"
-cargo build --release --locked -q --bin ibgu-webhook
 webhook_bin=$root/target/release/ibgu-webhook
 
 # --- cluster on loopback -----------------------------------------------------------
@@ -46,8 +60,11 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-etcd_client=$(free_port); etcd_peer=$(free_port); kas_port=$(free_port); wh_port=$(free_port); metrics_port=$(free_port)
+# The namespace's own loopback: fixed ports cannot collide with anything outside it.
+etcd_client=2379; etcd_peer=2380; kas_port=6443
+# The webhook's Service name, as the apiserver dials it, resolves to the pod (loopback).
+printf '127.0.0.1 localhost ibgu-webhook.ibgu-system.svc\n::1 localhost\n' >"$work/hosts"
+mount --bind "$work/hosts" /etc/hosts
 
 etcd --name e2e --data-dir "$work/etcd" \
     --listen-client-urls "http://127.0.0.1:$etcd_client" --advertise-client-urls "http://127.0.0.1:$etcd_client" \
@@ -91,35 +108,33 @@ kubectl -n ztp-group create secret docker-registry seed-pull-secret \
     --docker-server=quay.io --docker-username=u --docker-password=p >/dev/null
 ok "IBGU CRD installed; namespace ztp-group with Secret seed-pull-secret"
 
-# --- the webhook ---------------------------------------------------------------------
-"$webhook_bin" certs --out "$work/wh-certs" --dns ibgu-webhook.ibgu-system.svc --ip 127.0.0.1 >/dev/null
-"$webhook_bin" serve --addr "127.0.0.1:$wh_port" --metrics-addr "127.0.0.1:$metrics_port" \
-    --tls-cert "$work/wh-certs/tls.crt" --tls-key "$work/wh-certs/tls.key" \
-    --kubeconfig "$KUBECONFIG" --seed-pull-secret seed-pull-secret --log-format json >"$work/webhook.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 50); do
-    curl -sf --cacert "$work/wh-certs/ca.crt" "https://127.0.0.1:$wh_port/readyz" >/dev/null && break
-    sleep 0.2
-done
-curl -sf --cacert "$work/wh-certs/ca.crt" "https://127.0.0.1:$wh_port/readyz" >/dev/null || fail "webhook not ready"
-
-# Register the webhook configurations from deploy/, pointed at the loopback URL.
-kubectl kustomize deploy/base >"$work/base.yaml"
-python3 - "$work/base.yaml" "$work/wh-certs/ca.crt" "$wh_port" >"$work/webhooks.yaml" <<'PY'
-import base64, sys, yaml
-docs, ca, port = list(yaml.safe_load_all(open(sys.argv[1]))), open(sys.argv[2], "rb").read(), sys.argv[3]
-out = []
-for d in docs:
-    if d and d["kind"].endswith("WebhookConfiguration"):
-        for w in d["webhooks"]:
-            path = w["clientConfig"]["service"]["path"]
-            w["clientConfig"] = {"url": f"https://127.0.0.1:{port}{path}", "caBundle": base64.b64encode(ca).decode()}
-        out.append(d)
-print(yaml.safe_dump_all(out))
+# --- the webhook, installed from the render ------------------------------------------
+kubectl kustomize examples/install >"$work/install.yaml"
+# Everything but the webhook configurations, which go in once the pod is ready (as a
+# GitOps sync would order them), and the PodDisruptionBudget: policy/v1 is newer than 1.20.
+python3 - "$work/install.yaml" >"$work/objects.yaml" <<'PY'
+import sys, yaml
+skip = ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "PodDisruptionBudget")
+print(yaml.safe_dump_all([d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d["kind"] not in skip]))
 PY
-kubectl apply -f "$work/webhooks.yaml" >/dev/null
+out=$(kubectl apply -f "$work/objects.yaml" 2>&1) || fail "applying the install: $out"
+ok "the install's Namespace, ServiceAccount, RBAC, Service and Deployment applied"
+kubectl -n ibgu-system create token ibgu-webhook >"$work/token" || fail "no token for ServiceAccount ibgu-webhook"
+python3 tests/install/kubelet.py run "$work/install.yaml" --binary "$webhook_bin" --containerfile Containerfile \
+    --state "$work/pod" --apiserver "127.0.0.1:$kas_port" --token-file "$work/token" \
+    --ca-file "$work/kas-certs/apiserver.crt" 2>"$work/kubelet.log" &
+kubelet_pid=$!
+pids+=($kubelet_pid)
+for _ in $(seq 1 100); do
+    [ -f "$work/pod/ready" ] && break
+    kill -0 $kubelet_pid 2>/dev/null || break
+    sleep 0.1
+done
+[ -f "$work/pod/ready" ] || fail "the webhook pod did not get ready: $(cat "$work/kubelet.log")"
+ok "the webhook pod runs from the rendered container spec, ready in $(cat "$work/pod/ready") s"
+kubectl apply -f "$work/pod/webhooks.yaml" >/dev/null
 sleep 2
-ok "webhook serving on 127.0.0.1:$wh_port and registered (validating + mutating)"
+ok "webhook configurations from the same render registered (caBundle as service-ca injects it)"
 
 # --- scenarios -------------------------------------------------------------------------
 ibgu() { # name, plan (YAML flow), extra ibuSpec seed fields, selector values
@@ -191,29 +206,41 @@ kubectl -n ztp-group delete ibgu up named >/dev/null || fail "delete refused"
 [ -z "$(kubectl -n ztp-group get ibgu -o name)" ] || fail "objects left after delete"
 ok "kubectl delete is not judged"
 
-# --- the install manifests -------------------------------------------------------------
-kubectl kustomize deploy/ >"$work/install.yaml"
+# --- the other installs, as rendered -------------------------------------------------------
 kubectl kustomize deploy/overlays/cert-manager >"$work/install-cm.yaml"
-mkdir -p "$work/static/deploy" && cp -r deploy/. "$work/static/deploy/" && cp -r "$work/wh-certs" "$work/static/certs"
+mkdir -p "$work/static" && cp -r deploy "$work/static/"
+"$webhook_bin" certs --out "$work/static/certs" --dns ibgu-webhook.ibgu-system.svc >/dev/null
 kubectl kustomize "$work/static/deploy/overlays/static" --load-restrictor LoadRestrictionsNone >"$work/install-static.yaml"
 for f in install install-static; do
     kubernetes-validate -k 1.30.0 --strict --quiet "$work/$f.yaml" || fail "kubernetes-validate --strict: $f"
 done
 ok "rendered installs pass kubernetes-validate --strict (1.30) offline"
 # This apiserver is 1.20: it predates policy/v1 PodDisruptionBudget (validated offline above).
-python3 - "$work/install.yaml" >"$work/install-1.20.yaml" <<'PY'
+python3 - "$work/install-static.yaml" >"$work/install-1.20.yaml" <<'PY'
 import sys, yaml
 print(yaml.safe_dump_all([d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d["kind"] != "PodDisruptionBudget"]))
 PY
-kubectl create namespace ibgu-system >/dev/null
 out=$(kubectl apply --dry-run=server -f "$work/install-1.20.yaml" 2>&1) || fail "server dry run of the install: $out"
-for kind in deployment.apps/ibgu-webhook service/ibgu-webhook clusterrole.rbac.authorization.k8s.io/ibgu-webhook-secret-reader \
+for kind in deployment.apps/ibgu-webhook service/ibgu-webhook secret/ibgu-webhook-tls \
+    clusterrole.rbac.authorization.k8s.io/ibgu-webhook-secret-reader \
     validatingwebhookconfiguration.admissionregistration.k8s.io/ibgu-webhook \
     mutatingwebhookconfiguration.admissionregistration.k8s.io/ibgu-webhook; do
     grep -qF "$kind" <<<"$out" || fail "dry run did not cover $kind: $out"
 done
-ok "Deployment, Service, RBAC and webhook configurations pass kubectl apply --dry-run=server"
+ok "the static install passes kubectl apply --dry-run=server"
 
-grep -q '"message":"admission"' "$work/webhook.log" || fail "no admission log lines"
+# --- the pod's end -----------------------------------------------------------------------
+log=$work/pod/pod/container.log
+grep -q '"message":"admission"' "$log" || fail "no admission log lines in the pod's log"
+if grep '"level":"ERROR"' "$log"; then fail "error lines in the pod's log"; fi
+kill -TERM $kubelet_pid
+wait $kubelet_pid || fail "the pod ended with $? after SIGTERM: $(tail -5 "$log")"
+python3 - "$work/pod/stopped" "$work/install.yaml" <<'PY' || fail "SIGTERM: $(cat "$work/pod/stopped")"
+import json, sys, yaml
+stopped = json.load(open(sys.argv[1]))
+grace = next(d for d in yaml.safe_load_all(open(sys.argv[2])) if d and d["kind"] == "Deployment")["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+sys.exit(0 if stopped["code"] == 0 and not stopped["killed"] and stopped["seconds"] < grace else 1)
+PY
+ok "SIGTERM ended the pod with code 0 within terminationGracePeriodSeconds ($(cat "$work/pod/stopped"))"
 echo "e2e: $(wc -l <"$passed") checks passed in $(($(date +%s) - started))s"
 rm -f "$passed"
