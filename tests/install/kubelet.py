@@ -43,9 +43,8 @@ import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -410,13 +409,14 @@ class Pod:
         self.cluster = cluster or Cluster()
         self.controllers = controllers or Controllers(install, self.dir)
         self.webhooks = self._webhooks()
-        svc = self._service(self.webhooks[0][1]["clientConfig"]["service"])
+        ref = self.webhooks[0][1]["clientConfig"]["service"]
+        svc = self._service(ref)
         self.deployment = self._deployment(svc)
         self.namespace = _meta(self.deployment, "namespace")
         self.pod = copy.deepcopy(self.deployment["spec"]["template"])
         self.spec = self.pod["spec"]
         self.name = f"{_meta(self.deployment, 'name')}-6f9d8c7b5d-x2x7q"
-        self.container = self._container(svc)
+        self.container = self._container(svc, ref.get("port", 443))
         self.ports = {p["name"]: p["containerPort"] for p in self.container.get("ports", []) if p.get("name")}
         self.env = self._environment()
         self.argv = self._argv()
@@ -437,6 +437,9 @@ class Pod:
                     if "service" not in w.get("clientConfig", {}):
                         raise InstallError(f"{kind} webhook {w['name']}: clientConfig has no service")
                     found.append((conf, w))
+        services = {(w["clientConfig"]["service"]["namespace"], w["clientConfig"]["service"]["name"]) for _, w in found}
+        if len(services) > 1:
+            raise InstallError(f"the webhooks call several Services {sorted(services)}: one pod is simulated")
         if not found:
             raise InstallError("the install has no webhook configuration")
         return found
@@ -455,8 +458,10 @@ class Pod:
                 return d
         raise InstallError(f"Service {_meta(svc, 'name')} selects no Deployment's pods: {selector}")
 
-    def _container(self, svc):
-        target = svc["spec"]["ports"][0]["targetPort"]
+    def _container(self, svc, port):
+        target = next((p.get("targetPort", port) for p in svc["spec"]["ports"] if p["port"] == port), None)
+        if target is None:
+            raise InstallError(f"Service {_meta(svc, 'name')} has no port {port}, which the webhooks call")
         for c in self.spec["containers"]:
             if any(p.get("name") == target or p.get("containerPort") == target for p in c.get("ports", [])):
                 return c
@@ -561,21 +566,22 @@ class Pod:
             raise InstallError(f"command {argv[0]} is not in the runtime image, which holds {self.image.files}")
         return argv
 
-    def _security(self, key, default=None):
+    def security(self, key, default=None):
+        """A securityContext field: the container's, else the pod's."""
         return self.container.get("securityContext", {}).get(
             key, self.spec.get("securityContext", {}).get(key, default))
 
     def _identity(self):
         user, _, group = self.image.user.partition(":")
-        uid = self._security("runAsUser")
+        uid = self.security("runAsUser")
         if uid is None:
-            if self._security("runAsNonRoot") and not user.isdigit():
+            if self.security("runAsNonRoot") and not user.isdigit():
                 raise InstallError(f"container has runAsNonRoot and image has non-numeric user ({user}), "
                                    "cannot verify user is non-root")
             uid = int(user) if user.isdigit() else 0
-        if self._security("runAsNonRoot") and uid == 0:
+        if self.security("runAsNonRoot") and uid == 0:
             raise InstallError("container's runAsUser breaks non-root policy")
-        gid = self._security("runAsGroup", int(group) if group.isdigit() else uid)
+        gid = self.security("runAsGroup", int(group) if group.isdigit() else uid)
         pod = self.spec.get("securityContext", {})
         groups = list(pod.get("supplementalGroups", []))
         if "fsGroup" in pod:
@@ -670,13 +676,20 @@ class Pod:
     def start(self):
         spec = {
             "binary": str(self.binary), "binary_dest": self.argv[0], "mounts": self.mounts,
-            "read_only_root": bool(self._security("readOnlyRootFilesystem", False)),
+            "read_only_root": bool(self.security("readOnlyRootFilesystem", False)),
             "hostname": self.name, "uid": self.user, "gid": self.group, "groups": self.groups,
-            "no_new_privs": self._security("allowPrivilegeEscalation", True) is False,
+            "no_new_privs": self.security("allowPrivilegeEscalation", True) is False,
             "caps": self._capabilities(), "workdir": self.container.get("workingDir", self.image.workdir),
             "argv": self.argv, "env": self.env, "scratch": str(self.dir / "rootfs"),
+            "exec_marker": str(self.dir / "exec"),
         }
-        (self.dir / "rootfs").mkdir(exist_ok=True)
+        # The layers on a tmpfs of the caller's: what the container writes to its root
+        # filesystem stays in `upper`, to be read after it ends (written()).
+        scratch = self.dir / "rootfs"
+        scratch.mkdir(exist_ok=True)
+        _mount("-t", "tmpfs", "-o", "mode=0755", "tmpfs", str(scratch))
+        for d in ("upper", "work", "root"):
+            (scratch / d).mkdir()
         spec_path = self.dir / "container.json"
         spec_path.write_text(json.dumps(spec, indent=1))
         log = open(self.log_path, "wb")
@@ -685,24 +698,31 @@ class Pod:
              "--kill-child=SIGKILL", sys.executable, __file__, "--enter", str(spec_path)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env={"PATH": DEFAULT_PATH})
         log.close()
+        # Started once the container's setup is done (the marker) and the binary runs, or
+        # has run: a process that exits at once is a container that started and failed.
         comm = Path(self.argv[0]).name[:15]
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
-            try:
-                pids = children.read_text().split()
-                if pids and Path(f"/proc/{pids[0]}/comm").read_text().strip() == comm:
-                    self.pid, self.started = int(pids[0]), time.monotonic()
+        while time.monotonic() < deadline:
+            exited = self.proc.poll() is not None
+            if Path(spec["exec_marker"]).exists():
+                try:
+                    pid = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()[0]
+                    if Path(f"/proc/{pid}/comm").read_text().strip() == comm:
+                        self.pid, self.started = int(pid), time.monotonic()
+                        return
+                except (OSError, IndexError):
+                    pass
+                if exited:
+                    self.started = time.monotonic()
                     return
-            except OSError:
-                pass
+            elif exited:
+                break
             time.sleep(0.002)
-        if self.proc.poll() is None:
-            self.proc.kill()
+        self.kill()
         raise InstallError(f"the container did not start: {self.log().strip()}")
 
     def _capabilities(self):
-        caps = self._security("capabilities", {})
+        caps = self.security("capabilities", {})
         drop = [c.lower() for c in caps.get("drop", [])]
         add = [c.lower() for c in caps.get("add", [])]
         if "all" in drop:
@@ -733,6 +753,8 @@ class Pod:
         """kubelet's stop: SIGTERM, then SIGKILL after terminationGracePeriodSeconds.
         Returns (exit code, seconds taken, killed)."""
         grace = self.spec.get("terminationGracePeriodSeconds", 30)
+        if not self.running():
+            return self.proc.wait(), 0.0, False
         t0 = time.monotonic()
         os.kill(self.pid, signal.SIGTERM)
         code = self.wait(grace)
@@ -742,10 +764,32 @@ class Pod:
         return code, time.monotonic() - t0, False
 
     def kill(self):
-        """SIGKILL, waited for: the pod's ports are free once this returns."""
+        """SIGKILL, waited for: the pod's ports are free once this returns; then the
+        container's layers are let go."""
         if self.running():
             os.kill(self.pid or self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+        scratch = self.dir / "rootfs"
+        if os.path.ismount(scratch):
+            subprocess.run(["umount", "-l", str(scratch)], check=True)
+
+    def written(self):
+        """What the container wrote to its root filesystem: files in the overlay's upper
+        layer other than the image's binary and the mount points made for the volumes."""
+        upper = self.dir / "rootfs" / "upper"
+        made = {in_root("", p) for p in [self.argv[0], *(m[1] for m in self.mounts)]}
+        found = []
+        for dirpath, dirs, files in os.walk(upper):
+            for name in files + [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]:
+                path = "/" + os.path.relpath(os.path.join(dirpath, name), upper)
+                if path not in made and not any(path.startswith(m + "/") for m in made):
+                    found.append(path)
+            for d in dirs:  # a directory made and left empty (others show by their files)
+                path = "/" + os.path.relpath(os.path.join(dirpath, d), upper)
+                if not os.listdir(os.path.join(dirpath, d)) and not any(
+                        m == path or m.startswith(path + "/") or path.startswith(m + "/") for m in made):
+                    found.append(path + "/")
+        return sorted(found)
 
     def probe(self, kind):
         """The container's `kind` probe (readinessProbe, livenessProbe), resolved."""
@@ -852,9 +896,6 @@ def enter(spec_path):
     and becomes the container's process."""
     spec = json.loads(Path(spec_path).read_text())
     scratch = spec["scratch"]
-    _mount("-t", "tmpfs", "-o", "mode=0755", "tmpfs", scratch)
-    for d in ("upper", "work", "root"):
-        os.mkdir(f"{scratch}/{d}")
     root = f"{scratch}/root"
     _mount("-t", "overlay", "overlay", "-o", f"lowerdir=/,upperdir={scratch}/upper,workdir={scratch}/work", root)
     dest = in_root(root, spec["binary_dest"])
@@ -878,6 +919,7 @@ def enter(spec_path):
     if spec["read_only_root"]:
         _mount("-o", "remount,ro", root)
     socket.sethostname(spec["hostname"])
+    Path(spec["exec_marker"]).touch()
     os.chroot(root)
     os.chdir(spec["workdir"])
     groups = ",".join(str(g) for g in spec["groups"]) if spec["groups"] else None
@@ -934,6 +976,7 @@ def main(argv):
                 return 1
             time.sleep(0.1)
         code, took, killed = pod.stop()
+        pod.kill()
         (state / "stopped").write_text(json.dumps({"code": code, "seconds": took, "killed": killed}))
         return code
     except InstallError as e:

@@ -33,7 +33,6 @@ import threading
 import time
 from pathlib import Path
 
-import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 from kubelet import Cluster, Image, Install, InstallError, Pod, http_get, make_cert, make_key  # noqa: E402
@@ -213,15 +212,22 @@ def serves(name, install, work, seeded=None):
                    f"{pod.service_port(ref['namespace'], ref['name'], port)}, TLS verified with the injected "
                    f"caBundle for {SERVICE_DNS}; {said}")
 
-        metrics = pod.container_port("metrics")
-        status, text = http_get(metrics, "/metrics")
-        if status == 200 and "ibgu_webhook_admission_requests_total" in text:
-            ok(f"{name}: metrics port {metrics} answers GET /metrics with the admission counters")
+        ref = pod.webhooks[0][1]["clientConfig"]["service"]
+        service = install.get("Service", ref["namespace"], ref["name"])
+        port = next((p["port"] for p in service["spec"]["ports"] if p.get("name") == "metrics"), None)
+        if port is None:
+            fail(f"{name}: Service {ref['name']} has no port named metrics")
         else:
-            fail(f"{name}: GET /metrics on {metrics}: {status} {text[:200]}")
+            metrics = pod.service_port(ref["namespace"], ref["name"], port)
+            status, text = http_get(metrics, "/metrics")
+            if status == 200 and "ibgu_webhook_admission_requests_total" in text:
+                ok(f"{name}: Service port metrics {port} -> container port {metrics} answers GET /metrics "
+                   "with the admission counters")
+            else:
+                fail(f"{name}: GET /metrics on {metrics}: {status} {text[:200]}")
 
-        if pod._security("readOnlyRootFilesystem") is True:
-            ok(f"{name}: served with a read-only root filesystem (nothing written outside its volumes)")
+        if pod.security("readOnlyRootFilesystem") is True:
+            ok(f"{name}: served with a read-only root filesystem")
         else:
             fail(f"{name}: the container does not set readOnlyRootFilesystem: true")
 
@@ -238,6 +244,9 @@ def serves(name, install, work, seeded=None):
             ok(f"{name}: SIGTERM ended it with code 0 in {took:.1f} s (grace {grace} s)")
         else:
             fail(f"{name}: SIGTERM: code {code}, {took:.1f} s, killed={killed}: {pod.log()[-500:]}")
+        written = pod.written()
+        if written:
+            fail(f"{name}: wrote to its root filesystem: {written}")
         errors = [l for l in pod.log().splitlines() if '"level":"ERROR"' in l]
         if errors:
             fail(f"{name}: error lines in the log: {errors}")
@@ -318,6 +327,30 @@ def misconfigurations(openshift, work):
             fail(f"empty variables: {status} {ops}")
     except InstallError as e:
         fail(f"empty variables: {e}")
+    finally:
+        pod.kill()
+
+    # With the root filesystem writable the process still writes nothing there: read-only
+    # in the pod turns no attempted write into a silent failure.
+    writable = Install(copy.deepcopy(openshift.docs))
+    container(writable)["securityContext"]["readOnlyRootFilesystem"] = False
+    pod = start(writable, w())
+    try:
+        pod.first_success(pod.probe("readinessProbe"))
+        for conf, webhook in pod.webhooks:
+            pod.webhook_call(conf, webhook, review("validate-rule11-secret-found-allowed"))
+        http_get(pod.container_port("metrics"), "/metrics")
+        # A write of our own through the container's root, to show written() sees one.
+        Path(f"/proc/{pod.pid}/root/tmp/canary").write_text("written from outside\n")
+        code, _, _ = pod.stop()
+        written = pod.written()
+        if code == 0 and written == ["/tmp/canary"]:
+            ok("with a writable root filesystem, serving and stopping wrote nothing outside the volumes "
+               "(a canary written through its root is the one file found)")
+        else:
+            fail(f"writable root: exit {code}, wrote {written}")
+    except InstallError as e:
+        fail(f"writable root: {e}")
     finally:
         pod.kill()
 

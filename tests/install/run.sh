@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Every install as rendered starts and serves (tests/install/run.py): installs what it
 # lacks (kubectl, openssl, util-linux's unshare and setpriv, iproute2, PyYAML), builds the
-# release binary, and runs the test as root in a private network namespace, where the
-# pod's ports are as rendered and nothing leaves loopback.
+# release binary, and runs the test as root in private network and mount namespaces: the
+# pod's ports are as rendered, nothing leaves loopback, and no mount outlives the test.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 fail() { echo "install: $*" >&2; exit 1; }
@@ -20,4 +20,4 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml || fail "cannot install PyYAML"
 cargo build --release --locked -q --bin ibgu-webhook
-exec unshare --net python3 tests/install/run.py
+exec unshare --net --mount --propagation private python3 tests/install/run.py
