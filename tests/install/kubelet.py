@@ -417,6 +417,7 @@ class Pod:
         self.spec = self.pod["spec"]
         self.name = f"{_meta(self.deployment, 'name')}-6f9d8c7b5d-x2x7q"
         self.container = self._container(svc, ref.get("port", 443))
+        self._admit()
         self.ports = {p["name"]: p["containerPort"] for p in self.container.get("ports", []) if p.get("name")}
         self.env = self._environment()
         self.argv = self._argv()
@@ -466,6 +467,43 @@ class Pod:
             if any(p.get("name") == target or p.get("containerPort") == target for p in c.get("ports", [])):
                 return c
         raise InstallError(f"no container of {self.name} has port {target!r}, the Service's targetPort")
+
+    def _admit(self):
+        """Pod Security admission, where the namespace enforces the restricted profile: the
+        ReplicaSet could create no pod that breaks it, so the webhook would never run."""
+        ns = self.install.get("Namespace", None, self.namespace) or {}
+        if (_meta(ns, "labels") or {}).get("pod-security.kubernetes.io/enforce") != "restricted":
+            return
+        pod_ctx = self.spec.get("securityContext", {})
+        broken = [f"spec.{k}" for k in ("hostNetwork", "hostPID", "hostIPC") if self.spec.get(k)]
+        allowed_volumes = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
+                           "persistentVolumeClaim", "projected", "secret"}
+        broken += [f"volume {v['name']}" for v in self.spec.get("volumes", [])
+                   if not set(v) - {"name"} <= allowed_volumes]
+        for c in self.spec.get("initContainers", []) + self.spec["containers"]:
+            ctx = c.get("securityContext", {})
+            where = f"container {c['name']}"
+            if ctx.get("privileged"):
+                broken.append(f"{where}: privileged")
+            if ctx.get("allowPrivilegeEscalation") is not False:
+                broken.append(f"{where}: allowPrivilegeEscalation != false")
+            if not ctx.get("runAsNonRoot", pod_ctx.get("runAsNonRoot")):
+                broken.append(f"{where}: runAsNonRoot != true")
+            if ctx.get("runAsUser", pod_ctx.get("runAsUser")) == 0:
+                broken.append(f"{where}: runAsUser=0")
+            seccomp = ctx.get("seccompProfile", pod_ctx.get("seccompProfile", {})).get("type")
+            if seccomp not in ("RuntimeDefault", "Localhost"):
+                broken.append(f"{where}: seccompProfile.type {seccomp!r}")
+            caps = ctx.get("capabilities", {})
+            if "ALL" not in caps.get("drop", []):
+                broken.append(f"{where}: capabilities.drop lacks ALL")
+            if set(caps.get("add", [])) - {"NET_BIND_SERVICE"}:
+                broken.append(f"{where}: capabilities.add {caps['add']}")
+            if any(p.get("hostPort") for p in c.get("ports", [])):
+                broken.append(f"{where}: hostPort")
+        if broken:
+            raise InstallError(f'pods "{self.name}" is forbidden: violates PodSecurity "restricted:latest": '
+                               + "; ".join(broken))
 
     def container_port(self, port):
         """A container port by number or by name, as kubelet and kube-proxy resolve it."""

@@ -387,7 +387,15 @@ def misconfigurations(openshift, work):
     refused("no --tls-cert/--tls-key in a pod (no silent development certificate)", no_flags, w(),
             ["--tls-cert", "in a pod"])
 
-    # What the simulator itself must refuse, as kubelet would.
+    # What the simulator itself must refuse, as the apiserver or kubelet would.
+    privileged = Install(copy.deepcopy(openshift.docs))
+    del container(privileged)["securityContext"]["capabilities"]
+    try:
+        Pod(privileged, BINARY, IMAGE, w(), HUB.cluster)
+        fail("a container that keeps its capabilities was admitted to the restricted namespace")
+    except InstallError as e:
+        ok(f"a container that keeps its capabilities, in the restricted namespace: {e}")
+
     missing_cm = Install(copy.deepcopy(openshift.docs))
     container(missing_cm)["env"] = [{"name": "IBGU_SEED_PULL_SECRET", "valueFrom": {
         "configMapKeyRef": {"name": "ibgu-webhook-settings", "key": "seedPullSecret"}}}]
