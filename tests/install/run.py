@@ -18,6 +18,7 @@ rendered and nothing leaves loopback.
 """
 
 import base64
+import contextlib
 import copy
 import http.server
 import json
@@ -299,6 +300,22 @@ def refused(name, install, work, fragments, before=None):
         pod.kill()
 
 
+@contextlib.contextmanager
+def ready(what, install, work):
+    """A pod of `install` whose readiness probe answered; what goes wrong is a failure of
+    `what`, and the pod is gone afterwards."""
+    pod = None
+    try:
+        pod = start(install, work)
+        pod.first_success(pod.probe("readinessProbe"))
+        yield pod
+    except InstallError as e:
+        fail(f"{what}: {e}")
+    finally:
+        if pod is not None:
+            pod.kill()
+
+
 def env_names():
     """Every environment variable `serve` reads, from its own help."""
     out = subprocess.run([BINARY, "serve", "--help"], capture_output=True, text=True, check=True).stdout
@@ -312,10 +329,7 @@ def misconfigurations(openshift, work):
         return work / f"misconfigured-{next(n)}"
 
     names = env_names()
-    empty = with_env(openshift, **{k: "" for k in names})
-    pod = start(empty, w())
-    try:
-        pod.first_success(pod.probe("readinessProbe"))
+    with ready("empty variables", with_env(openshift, **{k: "" for k in names}), w()) as pod:
         conf, webhook = next((c, h) for c, h in pod.webhooks if h["clientConfig"]["service"]["path"] == "/mutate")
         status, body = pod.webhook_call(conf, webhook, review("mutate-rule1-default-whole-strategy"))
         ops = patch_of(json.loads(body))
@@ -325,18 +339,12 @@ def misconfigurations(openshift, work):
                "the pod starts and serves with the defaults")
         else:
             fail(f"empty variables: {status} {ops}")
-    except InstallError as e:
-        fail(f"empty variables: {e}")
-    finally:
-        pod.kill()
 
-    # With the root filesystem writable the process still writes nothing there: read-only
-    # in the pod turns no attempted write into a silent failure.
+    # With the root filesystem writable the process still writes nothing there, so in the
+    # pod no write is being refused by the read-only root unnoticed.
     writable = Install(copy.deepcopy(openshift.docs))
     container(writable)["securityContext"]["readOnlyRootFilesystem"] = False
-    pod = start(writable, w())
-    try:
-        pod.first_success(pod.probe("readinessProbe"))
+    with ready("writable root", writable, w()) as pod:
         for conf, webhook in pod.webhooks:
             pod.webhook_call(conf, webhook, review("validate-rule11-secret-found-allowed"))
         http_get(pod.container_port("metrics"), "/metrics")
@@ -349,10 +357,6 @@ def misconfigurations(openshift, work):
                "(a canary written through its root is the one file found)")
         else:
             fail(f"writable root: exit {code}, wrote {written}")
-    except InstallError as e:
-        fail(f"writable root: {e}")
-    finally:
-        pod.kill()
 
     for value in ("ten", "0", "-3", "1.5", " 10"):
         refused(f"IBGU_DEFAULT_MAX_CONCURRENCY={value!r}", with_env(openshift, IBGU_DEFAULT_MAX_CONCURRENCY=value),
