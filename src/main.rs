@@ -135,7 +135,8 @@ struct ServeArgs {
     #[arg(long, env = "IBGU_MAX_BUFFERED_BODY_MIB", default_value_t = 64,
           value_parser = clap::value_parser!(u32).range(7..=4096))]
     max_buffered_body_mib: u32,
-    /// Where the development CA bundle is written when no certificate is given.
+    /// Where the development CA bundle is written when no certificate is given; in a pod,
+    /// where a development certificate is refused unless this is set.
     #[arg(long, env = "IBGU_DEV_CA_OUT")]
     dev_ca_out: Option<PathBuf>,
     #[command(flatten)]
@@ -318,13 +319,13 @@ fn serving_cert(args: &ServeArgs) -> anyhow::Result<(LoadedCert, Option<CertFile
         let loaded = files.load().context("loading the serving certificate")?;
         return Ok((loaded, Some(files)));
     }
-    if in_pod() {
+    if in_pod() && args.dev_ca_out.is_none() {
         // The apiserver could never trust a CA made at start-up: a pod that served one
         // would be ready while every IBGU write failed its TLS check.
         bail!(
             "no serving certificate: in a pod, --tls-cert and --tls-key (IBGU_TLS_CERT, \
-             IBGU_TLS_KEY) must name the mounted pair; the development certificate is for \
-             running outside a cluster"
+             IBGU_TLS_KEY) must name the mounted pair (to serve a development certificate \
+             in a pod anyway, say where its CA goes with --dev-ca-out)"
         );
     }
     let (dns, ips) = certs::development_names();
@@ -547,7 +548,9 @@ fn usage_error(e: &clap::Error, command: &clap::Command) -> String {
     else {
         return line;
     };
-    let argv: Vec<String> = std::env::args().collect();
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let from_env = std::iter::once(command)
         .chain(command.get_subcommands())
         .flat_map(|c| c.get_arguments())

@@ -16,8 +16,12 @@ fn root(p: &str) -> PathBuf {
 }
 
 fn run(cmd: &mut Command, stdin: Option<&[u8]>) -> Output {
-    // The caller's own settings, never the developer's.
-    for name in ["IBGU_SEED_PULL_SECRET", "IBGU_DEFAULT_MAX_CONCURRENCY"] {
+    // The caller's own settings, never the developer's or a CI pod's.
+    for name in [
+        "IBGU_SEED_PULL_SECRET",
+        "IBGU_DEFAULT_MAX_CONCURRENCY",
+        "KUBERNETES_SERVICE_HOST",
+    ] {
         if !cmd.get_envs().any(|(k, _)| k == name) {
             cmd.env_remove(name);
         }
@@ -508,4 +512,37 @@ fn startup_errors_are_one_line_with_each_cause_once() {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("no serving certificate: in a pod"), "{err}");
+}
+
+#[test]
+fn a_development_certificate_in_a_pod_only_when_asked_for() {
+    let dir = std::env::temp_dir().join(format!("ibgu-cli-dev-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let ca = dir.join("ca.crt");
+    let mut child = bin()
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
+        .arg("--dev-ca-out")
+        .arg(&ca)
+        .arg("--kubeconfig")
+        .arg(root("tests/data/no-such-kubeconfig"))
+        .env("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn serve");
+    let status = child.wait().expect("wait");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err)
+        .expect("stderr");
+    // Past the certificate (the CA was written) to the next setting, the kubeconfig.
+    assert!(ca.exists(), "{err}");
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains("reading kubeconfig"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -389,7 +389,7 @@ def misconfigurations(openshift, work):
     c = container(no_flags)
     c["args"] = [a for a in c["args"] if not a.startswith("--tls-")]
     refused("no --tls-cert/--tls-key in a pod (no silent development certificate)", no_flags, w(),
-            ["--tls-cert", "in a pod"])
+            ["--tls-cert", "in a pod", "--dev-ca-out"])
 
     # What the simulator itself must refuse, as the apiserver or kubelet would.
     privileged = Install(copy.deepcopy(openshift.docs))
