@@ -10,9 +10,9 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use ibgu_webhook::admission::{self, Mode};
-use ibgu_webhook::hub::Hub;
+use ibgu_webhook::admission::{self, Endpoint};
 use ibgu_webhook::policy::Config;
+use ibgu_webhook::policy::facts::Facts;
 
 const BODY: &[u8] = include_bytes!("../tests/data/bench/update-50-clusters.json");
 /// The load benchmark's /mutate body: a 3.8 KB CREATE whose three steps need defaults
@@ -20,9 +20,9 @@ const BODY: &[u8] = include_bytes!("../tests/data/bench/update-50-clusters.json"
 const CREATE: &[u8] = include_bytes!("../tests/data/bench/create-needs-defaults.json");
 
 /// What the server does with a body once read: parse, decide, check the reply, encode.
-fn endpoint(body: &[u8], mode: Mode, config: &Config, hub: &Hub) -> Vec<u8> {
+fn endpoint(body: &[u8], mode: Endpoint, config: &Config, hub: &Facts) -> Vec<u8> {
     let admission = admission::parse(body).expect("parse");
-    let r = admission::decide(&admission, mode, config, hub);
+    let r = admission::review(&admission, mode, config, hub);
     r.check_wire(mode).expect("wire");
     r.to_review_json()
 }
@@ -32,11 +32,11 @@ fn decide(c: &mut Criterion) {
         seed_pull_secret: Some("seed-pull-secret".into()),
         ..Config::default()
     };
-    let hub = Hub::Offline;
+    let hub = Facts::Offline;
     // The decision must be the real one: the appended step is allowed, nothing to patch.
-    let v = admission::review(BODY, Mode::Validate, &config, &hub).expect("review");
+    let v = admission::review_body(BODY, Endpoint::Validate, &config, &hub).expect("review");
     assert!(v.allowed && v.warnings.is_empty(), "{v:?}");
-    let m = admission::review(BODY, Mode::Mutate, &config, &hub).expect("review");
+    let m = admission::review_body(BODY, Endpoint::Mutate, &config, &hub).expect("review");
     assert!(m.allowed && m.patch.is_none(), "{m:?}");
 
     let mut g = c.benchmark_group("update_review_12kb");
@@ -59,10 +59,11 @@ fn decide(c: &mut Criterion) {
             black_box(admission::parse(black_box(BODY)).expect("parse"));
         })
     });
-    for mode in [Mode::Validate, Mode::Mutate] {
+    for mode in [Endpoint::Validate, Endpoint::Mutate] {
         g.bench_function(format!("{mode}"), |b| {
             b.iter(|| {
-                let r = admission::review(black_box(BODY), mode, &config, &hub).expect("review");
+                let r =
+                    admission::review_body(black_box(BODY), mode, &config, &hub).expect("review");
                 black_box(r.to_review_json())
             })
         });
@@ -70,14 +71,14 @@ fn decide(c: &mut Criterion) {
     g.bench_function("decode_validate_mutate_encode", |b| {
         b.iter(|| {
             let admission = admission::parse(black_box(BODY)).expect("parse");
-            let v = admission::decide(&admission, Mode::Validate, &config, &hub);
-            let m = admission::decide(&admission, Mode::Mutate, &config, &hub);
+            let v = admission::review(&admission, Endpoint::Validate, &config, &hub);
+            let m = admission::review(&admission, Endpoint::Mutate, &config, &hub);
             black_box((v.to_review_json(), m.to_review_json()))
         })
     });
     g.finish();
 
-    let m = admission::review(CREATE, Mode::Mutate, &config, &hub).expect("review");
+    let m = admission::review_body(CREATE, Endpoint::Mutate, &config, &hub).expect("review");
     assert!(m.allowed && m.patch_ops() == 4, "{m:?}");
     let mut g = c.benchmark_group("create_review_4kb");
     g.throughput(Throughput::Bytes(CREATE.len() as u64));
@@ -88,7 +89,7 @@ fn decide(c: &mut Criterion) {
             )
         })
     });
-    for mode in [Mode::Validate, Mode::Mutate] {
+    for mode in [Endpoint::Validate, Endpoint::Mutate] {
         g.bench_function(format!("{mode}"), |b| {
             b.iter(|| black_box(endpoint(black_box(CREATE), mode, &config, &hub)))
         });

@@ -29,9 +29,9 @@ use axum::routing::{get, post};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
-use ibgu_webhook::admission::{self, Mode};
-use ibgu_webhook::hub::Hub;
+use ibgu_webhook::admission::{self, Endpoint};
 use ibgu_webhook::policy::Config;
+use ibgu_webhook::policy::facts::Facts;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
@@ -70,7 +70,7 @@ async fn allow(body: Bytes) -> Response {
 }
 
 /// The webhook's decision, answered as `serve` answers it, without its server layer.
-fn decision(body: &[u8], mode: Mode) -> Response {
+fn decision(body: &[u8], mode: Endpoint) -> Response {
     static CONFIG: OnceLock<Config> = OnceLock::new();
     let config = CONFIG.get_or_init(|| Config {
         seed_pull_secret: Some("seed-pull-secret".into()),
@@ -78,7 +78,7 @@ fn decision(body: &[u8], mode: Mode) -> Response {
     });
     match admission::parse(body) {
         Ok(request) => {
-            let reply = admission::decide(&request, mode, config, &Hub::Offline);
+            let reply = admission::review(&request, mode, config, &Facts::Offline);
             (
                 [(header::CONTENT_TYPE, "application/json")],
                 reply.to_review_json(),
@@ -90,11 +90,11 @@ fn decision(body: &[u8], mode: Mode) -> Response {
 }
 
 async fn validate(body: Bytes) -> Response {
-    decision(&body, Mode::Validate)
+    decision(&body, Endpoint::Validate)
 }
 
 async fn mutate(body: Bytes) -> Response {
-    decision(&body, Mode::Mutate)
+    decision(&body, Endpoint::Mutate)
 }
 
 // The webhook's allocator, so the floor is the floor of the same stack.

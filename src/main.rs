@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
-use ibgu_webhook::admission::{self, Mode};
-use ibgu_webhook::certs;
-use ibgu_webhook::check::{self, Input};
-use ibgu_webhook::hub::Hub;
+use ibgu_webhook::admission::{self, Endpoint};
+use ibgu_webhook::cli::certs;
+use ibgu_webhook::cli::check::{self, Input};
+use ibgu_webhook::policy::facts::Facts;
 use ibgu_webhook::policy::{Config, DEFAULT_MAX_CONCURRENCY};
+use ibgu_webhook::server::tls::{CertFiles, CertStore, LoadedCert};
 use ibgu_webhook::server::{Options, Server};
-use ibgu_webhook::tls::{CertFiles, CertStore, LoadedCert};
 
 /// What every command's help says of the environment variables beside its options.
 const ENV_HELP: &str = "Each option shown with [env: NAME] can also be set by that environment \
@@ -159,17 +159,11 @@ struct CertsArgs {
     days: i64,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum ModeArg {
-    Validate,
-    Mutate,
-}
-
 #[derive(Args)]
 struct ReviewArgs {
-    /// Which endpoint to answer as.
-    #[arg(long, value_enum)]
-    mode: ModeArg,
+    /// Which endpoint to answer as: validate or mutate.
+    #[arg(long, value_parser = |s: &str| s.parse::<Endpoint>())]
+    mode: Endpoint,
     /// The AdmissionReview request; stdin when absent or `-`.
     file: Option<String>,
     #[command(flatten)]
@@ -221,12 +215,9 @@ fn load(file: &str) -> anyhow::Result<Input> {
 
 fn review(args: &ReviewArgs) -> anyhow::Result<ExitCode> {
     let body = read_input(args.file.as_deref())?;
-    let mode = match args.mode {
-        ModeArg::Validate => Mode::Validate,
-        ModeArg::Mutate => Mode::Mutate,
-    };
-    let response = admission::review(&body, mode, &args.policy.config(), &Hub::Offline)?;
-    response.check_wire(mode)?;
+    let response =
+        admission::review_body(&body, args.mode, &args.policy.config(), &Facts::Offline)?;
+    response.check_wire(args.mode)?;
     let mut out = response.to_review_json();
     out.push(b'\n');
     std::io::Write::write_all(&mut std::io::stdout(), &out)?;

@@ -302,7 +302,8 @@ fn certs_writes_a_ca_and_a_serving_pair_with_every_name() {
             .mode();
         assert_eq!(mode & 0o077, 0, "key readable by others: {mode:o}");
     }
-    let loaded = ibgu_webhook::tls::LoadedCert::from_pem(&cert, &key).expect("a valid pair");
+    let loaded =
+        ibgu_webhook::server::tls::LoadedCert::from_pem(&cert, &key).expect("a valid pair");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")

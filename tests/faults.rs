@@ -917,8 +917,8 @@ async fn attacker(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_clients_cannot_starve_a_well_behaved_one() {
     let _serial = SERIAL.lock().await;
+    use ibgu_webhook::server::tls::{CertStore, LoadedCert};
     use ibgu_webhook::server::{Options, Server};
-    use ibgu_webhook::tls::{CertStore, LoadedCert};
 
     let pair = bundle();
     let cert =

@@ -14,9 +14,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
-use ibgu_webhook::admission::{self, Mode, Response};
-use ibgu_webhook::hub::{Hub, SecretLookup};
+use ibgu_webhook::admission::{self, Endpoint, Response};
 use ibgu_webhook::policy::Config;
+use ibgu_webhook::policy::facts::{Facts, SecretLookup};
 use serde_json::{Value, json};
 
 fn fixtures_dir() -> PathBuf {
@@ -34,9 +34,9 @@ fn config(expect: &Value) -> Config {
     config
 }
 
-fn hub(expect: &Value) -> Hub {
+fn hub(expect: &Value) -> Facts {
     let Some(map) = expect["hub"].as_object() else {
-        return Hub::Offline;
+        return Facts::Offline;
     };
     let secrets = map
         .iter()
@@ -57,11 +57,11 @@ fn hub(expect: &Value) -> Hub {
             (name.clone(), lookup)
         })
         .collect::<BTreeMap<_, _>>();
-    Hub::Secrets(secrets)
+    Facts::Secrets(secrets)
 }
 
-fn decide(body: &[u8], mode: Mode, config: &Config, hub: &Hub) -> Result<Response, String> {
-    admission::review(body, mode, config, hub).map_err(|e| e.to_string())
+fn decide(body: &[u8], mode: Endpoint, config: &Config, hub: &Facts) -> Result<Response, String> {
+    admission::review_body(body, mode, config, hub).map_err(|e| e.to_string())
 }
 
 /// Checks one case; returns what is wrong with it.
@@ -74,7 +74,7 @@ fn run_case(dir: &Path) -> Result<(String, String, bool, bool, bool), Vec<String
     .map_err(|e| vec![format!("expect.json: {e}")])?;
     let review: Value =
         serde_json::from_slice(&body).map_err(|e| vec![format!("review.json: {e}")])?;
-    let mode: Mode = expect["mode"]
+    let mode: Endpoint = expect["mode"]
         .as_str()
         .unwrap_or_default()
         .parse()
@@ -142,8 +142,8 @@ fn run_case(dir: &Path) -> Result<(String, String, bool, bool, bool), Vec<String
     }
     let has_patch = response.patch.is_some();
     match mode {
-        Mode::Validate => {}
-        Mode::Mutate => {
+        Endpoint::Validate => {}
+        Endpoint::Mutate => {
             let want = &expect["patched"];
             match (&response.patch, want) {
                 (None, Value::Null) => {}
@@ -329,8 +329,8 @@ fn other_json_shapes_get_a_clear_error_not_a_review() {
         ),
     ] {
         let body = serde_json::to_vec(&body).expect("json");
-        let err =
-            decide(&body, Mode::Validate, &config, &Hub::Offline).expect_err("must be refused");
+        let err = decide(&body, Endpoint::Validate, &config, &Facts::Offline)
+            .expect_err("must be refused");
         assert!(err.contains(want), "{err}");
     }
 }

@@ -12,10 +12,10 @@ mod invariants;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use ibgu_webhook::admission::{self, Mode, PatchType, Response};
-use ibgu_webhook::hub::Hub;
-use ibgu_webhook::patch::PatchBuilder;
+use ibgu_webhook::admission::{self, Endpoint, PatchType, Response};
 use ibgu_webhook::policy::Config;
+use ibgu_webhook::policy::facts::Facts;
+use ibgu_webhook::policy::patch::PatchBuilder;
 use serde_json::json;
 
 fn root() -> &'static Path {
@@ -111,8 +111,8 @@ fn every_fixture_and_example_holds_the_invariants() {
     }
 }
 
-/// A parsed CREATE and its body, for building broken replies to it.
-fn create() -> (admission::Admission, serde_json::Value) {
+/// A CREATE's body and its JSON, for building broken replies to it.
+fn create() -> (Vec<u8>, serde_json::Value) {
     let request = json!({
         "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
         "request": {
@@ -124,16 +124,16 @@ fn create() -> (admission::Admission, serde_json::Value) {
         }
     });
     let body = serde_json::to_vec(&request).expect("json");
-    (admission::parse(&body).expect("a CREATE"), request)
+    (body, request)
 }
 
 /// A reply to the CREATE with its uid replaced and a patch that adds `value` at `path`.
 fn with_patch(uid: &str, path: [&str; 5], value: serde_json::Value) -> Response {
-    let mut r = admission::review(
+    let mut r = admission::review_body(
         &serde_json::to_vec(&create().1).expect("json"),
-        Mode::Validate,
+        Endpoint::Validate,
         &Config::default(),
-        &Hub::Offline,
+        &Facts::Offline,
     )
     .expect("decided");
     r.uid = uid.to_owned();
@@ -141,7 +141,7 @@ fn with_patch(uid: &str, path: [&str; 5], value: serde_json::Value) -> Response 
     r.status = None;
     r.warnings.clear();
     let mut patch = PatchBuilder::new();
-    patch.add(path, &value);
+    patch.add(path, value);
     r.patch = Some(patch.build());
     r.patch_type = Some(PatchType::JsonPatch);
     r
@@ -149,13 +149,14 @@ fn with_patch(uid: &str, path: [&str; 5], value: serde_json::Value) -> Response 
 
 #[test]
 fn the_invariant_checks_catch_broken_replies() {
-    let (admission, request) = create();
+    let (body, request) = create();
+    let admission = admission::parse(&body).expect("a CREATE");
     let config = Config::default();
-    let hub = Hub::Offline;
-    let fine = admission::decide(&admission, Mode::Mutate, &config, &hub);
+    let hub = Facts::Offline;
+    let fine = admission::review(&admission, Endpoint::Mutate, &config, &hub);
     assert!(fine.patch.is_some(), "the CREATE needs defaults");
     assert_eq!(
-        invariants::check_response(&admission, &fine, Mode::Mutate),
+        invariants::check_response(&admission, &fine, Endpoint::Mutate),
         Ok(())
     );
     assert_eq!(
@@ -166,9 +167,9 @@ fn the_invariant_checks_catch_broken_replies() {
     let path = ["spec", "plan", "0", "rolloutStrategy", "timeout"];
     // A patch on the validating endpoint; a uid that is not the request's.
     let patched = with_patch("u-1", path, json!(240));
-    assert!(invariants::check_response(&admission, &patched, Mode::Validate).is_err());
+    assert!(invariants::check_response(&admission, &patched, Endpoint::Validate).is_err());
     let other_uid = with_patch("u-2", path, json!(240));
-    assert!(invariants::check_response(&admission, &other_uid, Mode::Mutate).is_err());
+    assert!(invariants::check_response(&admission, &other_uid, Endpoint::Mutate).is_err());
     for (patch, why) in [
         (
             r#"[{"op":"remove","path":"/spec/plan"}]"#,

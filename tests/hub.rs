@@ -11,11 +11,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use http::{Request, Response};
-use ibgu_webhook::certs;
-use ibgu_webhook::hub::lookup::SecretLookups;
-use ibgu_webhook::hub::{Hub, SecretLookup};
+use ibgu_webhook::cli::certs;
+use ibgu_webhook::policy::facts::{Facts, SecretLookup};
+use ibgu_webhook::server::lookup::SecretLookups;
+use ibgu_webhook::server::tls::{CertStore, LoadedCert};
 use ibgu_webhook::server::{Options, Server};
-use ibgu_webhook::tls::{CertStore, LoadedCert};
 use kube::client::Body;
 use support::{Client, Proto, SERVICE_NAME, fixture};
 
@@ -77,7 +77,7 @@ async fn lookups_answer_each_case_and_never_hang() {
     );
     let started = Instant::now();
     let hub = lookups
-        .hub(
+        .look_up(
             "ztp-group",
             &names(&["present", "missing", "no-key", "forbidden", "slow"]),
             Duration::from_secs(5),
@@ -114,7 +114,7 @@ async fn lookups_answer_each_case_and_never_hang() {
 
     // Definite answers are cached; failures are asked again.
     let again = lookups
-        .hub(
+        .look_up(
             "ztp-group",
             &names(&["present", "missing", "forbidden"]),
             Duration::from_secs(5),
@@ -133,7 +133,7 @@ async fn lookups_answer_each_case_and_never_hang() {
     );
     // The request's own budget bounds a lookup too.
     let tight = lookups
-        .hub("ztp-group", &names(&["slow"]), Duration::from_millis(50))
+        .look_up("ztp-group", &names(&["slow"]), Duration::from_millis(50))
         .await;
     assert!(
         matches!(tight.secret("slow"), SecretLookup::Unknown(ref why) if why.contains("50ms")),
@@ -150,19 +150,19 @@ async fn cache_expires() {
         Duration::from_millis(100),
     );
     lookups
-        .hub("ns", &names(&["present"]), Duration::from_secs(1))
+        .look_up("ns", &names(&["present"]), Duration::from_secs(1))
         .await;
     lookups
-        .hub("ns", &names(&["present"]), Duration::from_secs(1))
+        .look_up("ns", &names(&["present"]), Duration::from_secs(1))
         .await;
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     tokio::time::sleep(Duration::from_millis(150)).await;
     lookups
-        .hub("ns", &names(&["present"]), Duration::from_secs(1))
+        .look_up("ns", &names(&["present"]), Duration::from_secs(1))
         .await;
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     assert!(
-        matches!(lookups.hub("ns", &[], Duration::from_secs(1)).await, Hub::Secrets(m) if m.is_empty())
+        matches!(lookups.look_up("ns", &[], Duration::from_secs(1)).await, Facts::Secrets(m) if m.is_empty())
     );
 }
 

@@ -26,10 +26,10 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::LazyLock;
 
 use base64::Engine;
-use ibgu_webhook::action::Action;
-use ibgu_webhook::admission::{self, Mode};
-use ibgu_webhook::hub::{Hub, SecretLookup};
+use ibgu_webhook::admission::{self, Endpoint};
+use ibgu_webhook::model::action::Action;
 use ibgu_webhook::policy::Config;
+use ibgu_webhook::policy::facts::{Facts, SecretLookup};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::strategy::ValueTree;
@@ -89,9 +89,14 @@ fn fail(what: impl std::fmt::Display) -> TestCaseError {
 
 /// Parses and decides `body` the way the server does; the reply as sent (JSON text, so
 /// that a difference shows as text).
-fn decide(body: &[u8], mode: Mode, config: &Config, hub: &Hub) -> Result<String, TestCaseError> {
+fn decide(
+    body: &[u8],
+    mode: Endpoint,
+    config: &Config,
+    hub: &Facts,
+) -> Result<String, TestCaseError> {
     let admission = admission::parse(body).map_err(|e| fail(format!("parse: {e}")))?;
-    let response = admission::decide(&admission, mode, config, hub);
+    let response = admission::review(&admission, mode, config, hub);
     prop_assert!(
         response.check_wire(mode).is_ok(),
         "reply breaks the wire rules: {:?}",
@@ -136,7 +141,12 @@ fn read_reply(text: &str) -> Result<Reply, TestCaseError> {
 }
 
 /// Decides and reads the reply.
-fn judge(body: &[u8], mode: Mode, config: &Config, hub: &Hub) -> Result<Reply, TestCaseError> {
+fn judge(
+    body: &[u8],
+    mode: Endpoint,
+    config: &Config,
+    hub: &Facts,
+) -> Result<Reply, TestCaseError> {
     read_reply(&decide(body, mode, config, hub)?)
 }
 
@@ -715,7 +725,7 @@ fn config() -> impl Strategy<Value = Config> {
         })
 }
 
-fn hub() -> impl Strategy<Value = Hub> {
+fn hub() -> impl Strategy<Value = Facts> {
     let lookup = prop_oneof![
         Just(SecretLookup::Found {
             docker_config: true
@@ -727,9 +737,9 @@ fn hub() -> impl Strategy<Value = Hub> {
         Just(SecretLookup::Unknown("timed out".into())),
     ];
     prop_oneof![
-        Just(Hub::Offline),
+        Just(Facts::Offline),
         prop::collection::vec(lookup, SECRET_NAMES.len()..=SECRET_NAMES.len()).prop_map(|l| {
-            Hub::Secrets(
+            Facts::Secrets(
                 SECRET_NAMES
                     .iter()
                     .map(|s| (*s).to_owned())
@@ -755,7 +765,7 @@ fn patched(object: &Value, reply: &Reply) -> Result<Value, TestCaseError> {
 fn check_order_independence(
     review: &Value,
     config: &Config,
-    hub: &Hub,
+    hub: &Facts,
     seed: u64,
 ) -> Result<(), TestCaseError> {
     let body = serde_json::to_vec(review).map_err(fail)?;
@@ -766,7 +776,7 @@ fn check_order_independence(
             reordered(review, Order::Shuffled(SplitMix(seed))),
         ),
     ];
-    for mode in [Mode::Validate, Mode::Mutate] {
+    for mode in [Endpoint::Validate, Endpoint::Mutate] {
         let first = decide(&body, mode, config, hub)?;
         let again = decide(&body, mode, config, hub)?;
         prop_assert_eq!(
@@ -927,7 +937,7 @@ fn check_append_then_edit(
     target: Index,
     edit: &Edit,
 ) -> Result<(), TestCaseError> {
-    let (config, hub) = (Config::default(), Hub::Offline);
+    let (config, hub) = (Config::default(), Facts::Offline);
     let old = stored(upgrade(old_steps, None), Some(status.clone()));
     let update = |steps: &Steps| {
         let new = stored(upgrade(steps, None), copy_status.then(|| status.clone()));
@@ -941,7 +951,7 @@ fn check_append_then_edit(
     );
     let appended = judge(
         &update(new_steps).map_err(fail)?,
-        Mode::Validate,
+        Endpoint::Validate,
         &config,
         &hub,
     )?;
@@ -994,7 +1004,7 @@ fn check_append_then_edit(
     };
     let denied = judge(
         &update(&edited).map_err(fail)?,
-        Mode::Validate,
+        Endpoint::Validate,
         &config,
         &hub,
     )?;
@@ -1061,7 +1071,7 @@ proptest! {
     fn create_allows_a_plan_exactly_when_upstream_lists_it(
         plan in plan(), rollouts in prop::collection::vec((1i64..=500, 1i64..=1440), 7),
     ) {
-        let reply = judge(&create_plan(&plan, &rollouts)?, Mode::Validate, &Config::default(), &Hub::Offline)?;
+        let reply = judge(&create_plan(&plan, &rollouts)?, Endpoint::Validate, &Config::default(), &Facts::Offline)?;
         let supported = UPSTREAM_SET.contains(&plan);
         prop_assert_eq!(
             reply.allowed, supported,

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use ibgu_webhook::server::tls::{CertFiles, CertStore};
 use ibgu_webhook::server::{Options, Server};
-use ibgu_webhook::tls::{CertFiles, CertStore};
 use support::{Client, Proto, bundle, der, fixture};
 
 /// Writes a pair into `dir/..<version>` and points `dir/..data` at it atomically.

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::StatusCode;
-use ibgu_webhook::certs::Bundle;
+use ibgu_webhook::cli::certs::Bundle;
+use ibgu_webhook::server::tls::{CertStore, LoadedCert};
 use ibgu_webhook::server::{Options, Server};
-use ibgu_webhook::tls::{CertStore, LoadedCert};
 use support::{Client, Proto, SERVICE_NAME, bundle, fixture};
 use tokio::sync::oneshot;
 

@@ -37,7 +37,10 @@
 //! requests finish within a bound, and `run` returns.
 
 mod connection;
+pub mod lookup;
+pub mod metrics;
 pub mod routes;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -54,10 +57,10 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
-use crate::hub::lookup::SecretLookups;
-use crate::metrics::Metrics;
+use self::lookup::SecretLookups;
+use self::metrics::Metrics;
+use self::tls::{CertFiles, CertStore, Reload};
 use crate::policy::Config;
-use crate::tls::{self, CertFiles, CertStore, Reload};
 use connection::{Closing, Ended};
 pub use routes::AppState;
 

@@ -23,7 +23,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -36,12 +35,12 @@ use http_body_util::BodyExt;
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tower::util::MapResponseLayer;
 
-use crate::admission::{self, Mode};
-use crate::hub::Hub;
-use crate::hub::lookup::SecretLookups;
-use crate::metrics::{Metrics, Verdict};
-use crate::policy::Config;
-use crate::tls::CertStore;
+use super::lookup::SecretLookups;
+use super::metrics::{Metrics, Outcome};
+use super::tls::CertStore;
+use crate::admission::{self, Endpoint};
+use crate::policy::facts::Facts;
+use crate::policy::{self, Config};
 
 /// The largest body accepted: two objects of up to 3 MiB each plus the envelope.
 pub const MAX_BODY_BYTES: usize = 7 * 1024 * 1024;
@@ -137,30 +136,19 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn validate(State(s): State<Arc<AppState>>, request: Request) -> Response {
-    admit(&s, Mode::Validate, request).await
+    review(&s, Endpoint::Validate, request).await
 }
 
 async fn mutate(State(s): State<Arc<AppState>>, request: Request) -> Response {
-    admit(&s, Mode::Mutate, request).await
+    review(&s, Endpoint::Mutate, request).await
 }
 
 /// The apiserver's `?timeout=` (how long it waits for this webhook), if given and valid:
 /// the first `timeout` parameter decides.
 fn timeout_param(query: Option<&str>) -> Option<Duration> {
-    let query = query?;
-    if query.bytes().any(|b| b == b'%' || b == b'+') {
-        // Escapes: decode as a form.
-        return form_urlencoded::parse(query.as_bytes())
-            .find(|(k, _)| k == "timeout")
-            .and_then(|(_, v)| parse_go_duration(&v));
-    }
-    // Nothing to decode (the apiserver's `timeout=10s`): the same pairs, read in place.
-    query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
-        .find(|(k, _)| *k == "timeout")
-        .and_then(|(_, v)| parse_go_duration(v))
+    form_urlencoded::parse(query?.as_bytes())
+        .find(|(k, _)| k == "timeout")
+        .and_then(|(_, v)| parse_go_duration(&v))
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -171,31 +159,32 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
 }
 
-async fn admit(state: &AppState, mode: Mode, request: Request) -> Response {
+/// One admission request: read, reviewed, answered, counted.
+async fn review(state: &AppState, endpoint: Endpoint, request: Request) -> Response {
     let started = Instant::now();
     let _in_flight = state.metrics.in_flight();
     let (parts, body) = request.into_parts();
     let deadline = timeout_param(parts.uri.query())
         .unwrap_or(DEFAULT_DEADLINE)
         .min(MAX_DEADLINE);
-    let (response, verdict, operation) =
-        answer(state, mode, deadline, &parts.headers, body, started).await;
+    let (response, outcome, operation) =
+        reply(state, endpoint, deadline, &parts.headers, body, started).await;
     state
         .metrics
-        .record(mode, operation, verdict, started.elapsed());
+        .record(endpoint, operation, outcome, started.elapsed());
     response
 }
 
 /// The reply to one admission request, how it ended, and the operation it was about.
-async fn answer(
+async fn reply(
     state: &AppState,
-    mode: Mode,
+    endpoint: Endpoint,
     deadline: Duration,
     headers: &HeaderMap,
     body: Body,
     started: Instant,
-) -> (Response, Verdict, &'static str) {
-    let refused = |r: Response| (r, Verdict::refused, "unknown");
+) -> (Response, Outcome, &'static str) {
+    let refused = |r: Response| (r, Outcome::refused, "unknown");
     if !is_json(headers) {
         return refused(error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -210,19 +199,12 @@ async fn answer(
             return refused(*r);
         }
     };
-    let read = {
-        let read = read_body(state, &mut body, declared, deadline, started);
-        tokio::pin!(read);
-        // The body usually came with the headers: read it without a timer when it did
-        // (making one clones the runtime handle, shared by all workers).
-        match std::future::poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await {
-            Poll::Ready(read) => Ok(read),
-            Poll::Pending => {
-                let left = deadline.saturating_sub(started.elapsed());
-                tokio::time::timeout(left, read).await
-            }
-        }
-    };
+    let left = deadline.saturating_sub(started.elapsed());
+    let read = tokio::time::timeout(
+        left,
+        read_body(state, &mut body, declared, deadline, started),
+    )
+    .await;
     let (bytes, _budget) = match read {
         Err(_) => {
             return refused(error(
@@ -232,7 +214,7 @@ async fn answer(
         }
         Ok(Err(Refusal::Busy(r))) => {
             discard(body, deadline.saturating_sub(started.elapsed()));
-            return (*r, Verdict::failed, "unknown");
+            return (*r, Outcome::failed, "unknown");
         }
         Ok(Err(Refusal::Bad(r))) => {
             discard(body, deadline.saturating_sub(started.elapsed()));
@@ -244,60 +226,48 @@ async fn answer(
     // (a hub lookup is the only wait), so no more decisions run at once than there are
     // worker threads, whatever the load. What bounds work under overload is the body
     // budget above and the connection caps.
-    let admission = match admission::parse(&bytes) {
-        Ok(a) => a,
+    let request = match admission::parse(&bytes) {
+        Ok(r) => r,
         Err(e) => {
-            tracing::warn!(endpoint = %mode, error = %e, "refused a body that is not an AdmissionReview");
+            tracing::warn!(%endpoint, error = %e, "refused a body that is not an AdmissionReview");
             return refused(error(StatusCode::BAD_REQUEST, e.to_string()));
         }
     };
-    let operation = admission.operation_name();
-    let hub = if needs_lookup(state, &admission) {
-        hub_facts(
-            state,
-            &admission,
-            deadline.saturating_sub(started.elapsed()),
-        )
-        .await
-    } else {
-        Hub::Offline
-    };
-    let response = admission::decide(&admission, mode, &state.policy, &hub);
-    if let Err(e) = response.check_wire(mode) {
-        tracing::error!(uid = %admission.uid, error = %e, "refusing to send an invalid reply");
+    let operation = request.operation_name();
+    let facts = hub_facts(state, &request, deadline.saturating_sub(started.elapsed())).await;
+    let response = admission::review(&request, endpoint, &state.policy, &facts);
+    if let Err(e) = response.check_wire(endpoint) {
+        tracing::error!(uid = %request.uid, error = %e, "refusing to send an invalid reply");
         let r = error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
-        return (r, Verdict::failed, operation);
+        return (r, Outcome::failed, operation);
     }
     // Denials are logged at info: they are what an operator looks for. Allowed requests
     // are at debug (`RUST_LOG=ibgu_webhook=debug`): the apiserver's audit log and the
-    // metrics already count them, and a log line costs more than the decision itself.
-    macro_rules! log_admission {
+    // metrics already count them.
+    macro_rules! log_review {
         ($level:expr) => {
             tracing::event!(
                 $level,
-                uid = %admission.uid,
-                endpoint = %mode,
+                uid = %request.uid,
+                %endpoint,
                 operation,
-                namespace = %admission.namespace,
-                name = %admission.name,
+                namespace = %request.namespace,
+                name = %request.name,
                 allowed = response.allowed,
                 patch_ops = response.patch_ops(),
                 warnings = response.warnings.len(),
-                dry_run = admission.dry_run,
+                dry_run = request.dry_run,
                 latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
                 "admission"
             )
         };
     }
-    if response.allowed {
-        log_admission!(tracing::Level::DEBUG);
+    let outcome = if response.allowed {
+        log_review!(tracing::Level::DEBUG);
+        Outcome::allowed
     } else {
-        log_admission!(tracing::Level::INFO);
-    }
-    let verdict = if response.allowed {
-        Verdict::allowed
-    } else {
-        Verdict::denied
+        log_review!(tracing::Level::INFO);
+        Outcome::denied
     };
     let reply = (
         StatusCode::OK,
@@ -305,35 +275,29 @@ async fn answer(
         response.to_review_json(),
     )
         .into_response();
-    (reply, verdict, operation)
+    (reply, outcome, operation)
 }
 
-/// Whether this request's decision depends on Secrets on the hub.
-fn needs_lookup(state: &AppState, admission: &admission::Admission) -> bool {
-    match (&state.hub, admission.subject.change()) {
-        (Some(_), Some(change)) => {
-            !crate::hub::secrets_to_check(&state.policy, change.new_object()).is_empty()
-        }
-        _ => false,
-    }
-}
-
-/// Looks up the Secrets that matter for this request, leaving time to answer.
-async fn hub_facts(state: &AppState, admission: &admission::Admission, remaining: Duration) -> Hub {
-    let (Some(lookups), Some(change)) = (&state.hub, admission.subject.change()) else {
-        return Hub::Offline;
+/// Looks up the Secrets the rules read for this request, leaving time to answer.
+async fn hub_facts(
+    state: &AppState,
+    request: &admission::Request<'_>,
+    remaining: Duration,
+) -> Facts {
+    let (Some(lookups), Some(change)) = (&state.hub, request.change()) else {
+        return Facts::Offline;
     };
-    let names = crate::hub::secrets_to_check(&state.policy, change.new_object());
+    let names = policy::secrets_needed(&state.policy, change.new_object());
     if names.is_empty() {
-        return Hub::Offline;
+        return Facts::Offline;
     }
-    let namespace = if admission.namespace.is_empty() {
+    let namespace = if request.namespace.is_empty() {
         change.new_object().namespace()
     } else {
-        &admission.namespace
+        &request.namespace
     };
     let budget = remaining.saturating_sub(ANSWER_MARGIN);
-    lookups.hub(namespace, &names, budget).await
+    lookups.look_up(namespace, &names, budget).await
 }
 
 /// A 503 for a request the server is too busy to take now.

@@ -18,10 +18,10 @@
 use std::collections::BTreeMap;
 
 use base64::Engine;
-use ibgu_webhook::admission::{self, Admission, Mode, Response, Subject};
-use ibgu_webhook::check::{self, Input};
-use ibgu_webhook::hub::{self, Hub, SecretLookup};
+use ibgu_webhook::admission::{self, Endpoint, Request, Response, Subject};
+use ibgu_webhook::cli::check::{self, Input};
 use ibgu_webhook::policy::Config;
+use ibgu_webhook::policy::facts::{Facts, SecretLookup};
 use serde_json::Value;
 
 /// Policy configurations every input is decided under: the default, a strict one that
@@ -46,10 +46,10 @@ pub fn configs() -> Vec<Config> {
 /// The hub states an input is decided against: no hub access, and every Secret that
 /// matters for this object answering the same way, picked by `pick` so that each input
 /// gets one of the four answers without multiplying the cost per input.
-pub fn hubs(config: &Config, admission: &Admission, pick: usize) -> Vec<Hub> {
+pub fn hubs(config: &Config, admission: &Request<'_>, pick: usize) -> Vec<Facts> {
     let new = match &admission.subject {
         Subject::Create(new) | Subject::Update { new, .. } => new,
-        Subject::Skip(_) | Subject::Malformed(_) => return vec![Hub::Offline],
+        Subject::Skip(_) | Subject::Malformed(_) => return vec![Facts::Offline],
     };
     let answer = match pick % 4 {
         0 => SecretLookup::Found {
@@ -61,11 +61,11 @@ pub fn hubs(config: &Config, admission: &Admission, pick: usize) -> Vec<Hub> {
         2 => SecretLookup::Missing,
         _ => SecretLookup::Unknown("timed out".to_owned()),
     };
-    let secrets: BTreeMap<String, SecretLookup> = hub::secrets_to_check(config, new)
+    let secrets: BTreeMap<String, SecretLookup> = ibgu_webhook::policy::secrets_needed(config, new)
         .into_iter()
         .map(|name| (name, answer.clone()))
         .collect();
-    vec![Hub::Offline, Hub::Secrets(secrets)]
+    vec![Facts::Offline, Facts::Secrets(secrets)]
 }
 
 /// Checks every decision on `body`. `Ok(false)` when the body is not an AdmissionReview
@@ -80,11 +80,11 @@ pub fn check_admission(body: &[u8]) -> Result<bool, String> {
     let request: Option<Value> = serde_json::from_slice(body).ok();
     for config in configs() {
         for hub in hubs(&config, &admission, body.len()) {
-            for mode in [Mode::Validate, Mode::Mutate] {
-                let response = admission::decide(&admission, mode, &config, &hub);
+            for mode in [Endpoint::Validate, Endpoint::Mutate] {
+                let response = admission::review(&admission, mode, &config, &hub);
                 check_response(&admission, &response, mode)
                     .map_err(|e| format!("{mode} with {config:?}, {hub:?}: {e}"))?;
-                if let (Mode::Mutate, Some(request)) = (mode, &request) {
+                if let (Endpoint::Mutate, Some(request)) = (mode, &request) {
                     check_patch(request, &response, &config, &hub)
                         .map_err(|e| format!("mutate with {config:?}, {hub:?}: {e}"))?;
                 }
@@ -96,9 +96,9 @@ pub fn check_admission(body: &[u8]) -> Result<bool, String> {
 
 /// The reply alone: wire rules, encoding, uid.
 pub fn check_response(
-    admission: &Admission,
+    admission: &Request<'_>,
     response: &Response,
-    mode: Mode,
+    mode: Endpoint,
 ) -> Result<(), String> {
     response
         .check_wire(mode)
@@ -114,7 +114,7 @@ pub fn check_response(
     }
     // The mutating endpoint only fills in defaults: it refuses nothing it could decode.
     let malformed = matches!(admission.subject, Subject::Malformed(_));
-    if mode == Mode::Mutate && !response.allowed && !malformed {
+    if mode == Endpoint::Mutate && !response.allowed && !malformed {
         return Err(format!("mutation denied: {:?}", response.status));
     }
     let wire: Value = serde_json::from_slice(&response.to_review_json())
@@ -131,11 +131,13 @@ pub fn check_response(
     }
     match (&response.patch, &out["patch"]) {
         (None, Value::Null) => Ok(()),
-        (Some(bytes), Value::String(b64)) => {
+        (Some(patch), Value::String(b64)) => {
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(b64)
                 .map_err(|e| format!("patch is not base64: {e}"))?;
-            if decoded != bytes.as_bytes() {
+            let sent: json_patch::Patch = serde_json::from_slice(&decoded)
+                .map_err(|e| format!("patch on the wire is not a JSON Patch: {e}"))?;
+            if &sent != patch {
                 return Err("patch on the wire is not the patch decided".to_owned());
             }
             if out["patchType"] != "JSONPatch" {
@@ -153,10 +155,15 @@ pub fn check_patch(
     request: &Value,
     response: &Response,
     config: &Config,
-    hub: &Hub,
+    hub: &Facts,
 ) -> Result<(), String> {
     match &response.patch {
-        Some(p) => check_patch_bytes(request, p.as_bytes(), config, hub),
+        Some(p) => check_patch_bytes(
+            request,
+            &serde_json::to_vec(p).map_err(|e| e.to_string())?,
+            config,
+            hub,
+        ),
         None => Ok(()),
     }
 }
@@ -166,7 +173,7 @@ pub fn check_patch_bytes(
     request: &Value,
     bytes: &[u8],
     config: &Config,
-    hub: &Hub,
+    hub: &Facts,
 ) -> Result<(), String> {
     let patch: json_patch::Patch = serde_json::from_slice(bytes)
         .map_err(|e| format!("patch does not parse as a JSON Patch: {e}"))?;
@@ -197,12 +204,12 @@ pub fn check_patch_bytes(
     let mut again = request.clone();
     again["request"]["object"] = patched;
     let body = serde_json::to_vec(&again).map_err(|e| e.to_string())?;
-    let second = admission::review(&body, Mode::Mutate, config, hub)
+    let second = admission::review_body(&body, Endpoint::Mutate, config, hub)
         .map_err(|e| format!("the patched request is refused: {e}"))?;
     if let Some(p) = &second.patch {
         return Err(format!(
             "second mutation is not empty: {} after {}",
-            String::from_utf8_lossy(p.as_bytes()),
+            serde_json::to_string(p).unwrap_or_default(),
             String::from_utf8_lossy(bytes)
         ));
     }

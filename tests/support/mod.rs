@@ -63,9 +63,9 @@ pub enum Conn {
 }
 
 /// A CA and a serving certificate for [`SERVICE_NAME`] and 127.0.0.1, valid 30 days.
-pub fn bundle() -> ibgu_webhook::certs::Bundle {
+pub fn bundle() -> ibgu_webhook::cli::certs::Bundle {
     let ip = std::net::IpAddr::from([127, 0, 0, 1]);
-    ibgu_webhook::certs::generate(&[SERVICE_NAME.into()], &[ip], 30).expect("certs")
+    ibgu_webhook::cli::certs::generate(&[SERVICE_NAME.into()], &[ip], 30).expect("certs")
 }
 
 /// The real binary's `serve` on an ephemeral loopback port with the pair in `dir`,

@@ -8,7 +8,7 @@
 //! namespace and name is checked as an UPDATE of it.
 //!
 //! ```
-//! use ibgu_webhook::check::{self, Input};
+//! use ibgu_webhook::cli::check::{self, Input};
 //! use ibgu_webhook::policy::Config;
 //!
 //! let text = "apiVersion: lcm.openshift.io/v1alpha1\nkind: ImageBasedGroupUpgrade\n\
@@ -27,9 +27,9 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::field::{ErrorList, FieldError};
-use crate::hub::Hub;
-use crate::ibgu::{self, ImageBasedGroupUpgrade};
+use crate::model::field::{ErrorList, FieldError, Path};
+use crate::model::{self as ibgu, ImageBasedGroupUpgrade, Text};
+use crate::policy::facts::Facts;
 use crate::policy::{self, Change, Config};
 
 /// A manifest file that could not be read as YAML or JSON.
@@ -238,6 +238,17 @@ pub fn run(config: &Config, inputs: &[Input], old: &[Input], default_namespace: 
     report
 }
 
+fn with_namespace<'a>(
+    mut o: ImageBasedGroupUpgrade<'a>,
+    namespace: &str,
+) -> ImageBasedGroupUpgrade<'a> {
+    o.metadata
+        .get_or_insert_with(Default::default)
+        .namespace
+        .get_or_insert_with(|| Text::from(namespace.to_owned()));
+    o
+}
+
 /// Admits one object as the apiserver would: mutate, apply the patch, validate.
 fn check_one(
     config: &Config,
@@ -246,20 +257,15 @@ fn check_one(
     namespace: &str,
 ) -> (ErrorList, Vec<String>, json_patch::Patch) {
     let single = |e: FieldError| -> ErrorList { std::iter::once(e).collect() };
-    let with_namespace = |v: &Value| -> Result<ImageBasedGroupUpgrade, FieldError> {
-        let mut o = ImageBasedGroupUpgrade::from_value(v)?;
-        // The apiserver fills the namespace from the request; so does `check`.
-        o.metadata
-            .get_or_insert_with(Default::default)
-            .namespace
-            .get_or_insert_with(|| namespace.to_owned());
-        Ok(o)
-    };
-    let new = match with_namespace(doc) {
+    // The apiserver fills the namespace from the request; so does `check`.
+    let new = match ImageBasedGroupUpgrade::from_value(doc).map(|o| with_namespace(o, namespace)) {
         Ok(o) => o,
         Err(e) => return (single(e), Vec::new(), json_patch::Patch::default()),
     };
-    let old = match old.map(with_namespace).transpose() {
+    let old = match old
+        .map(|o| ImageBasedGroupUpgrade::stored_from_value(o).map(|o| with_namespace(o, namespace)))
+        .transpose()
+    {
         Ok(o) => o,
         Err(e) => {
             let e = FieldError {
@@ -273,23 +279,22 @@ fn check_one(
         Some(old) => Change::Update { old, new },
         None => Change::Create(new),
     };
-    let mutation = policy::mutate(config, change(&new), &Hub::Offline);
+    let mutation = policy::mutate(config, change(&new), &Facts::Offline);
+    let mut warnings: Vec<String> = mutation.warnings.iter().map(ToString::to_string).collect();
+    let patch = mutation.patch;
     let mut mutated = doc.clone();
-    let patch = mutation.patch.to_patch();
-    let mutated = match json_patch::patch(&mut mutated, &patch) {
-        Ok(()) => with_namespace(&mutated),
-        Err(e) => Err(FieldError::type_invalid(
-            crate::field::Path::new(""),
-            format!("defaults could not be applied: {e}"),
-        )),
-    };
-    let mutated = match mutated {
-        Ok(m) => m,
-        Err(e) => return (single(e), mutation.warnings, patch),
-    };
-    let verdict = policy::validate(config, change(&mutated), &Hub::Offline);
-    let mut warnings = mutation.warnings;
-    warnings.extend(verdict.warnings);
+    if let Err(e) = json_patch::patch(&mut mutated, &patch) {
+        let e =
+            FieldError::type_invalid(Path::new(""), format!("defaults could not be applied: {e}"));
+        return (single(e), warnings, patch);
+    }
+    let mutated =
+        match ImageBasedGroupUpgrade::from_value(&mutated).map(|o| with_namespace(o, namespace)) {
+            Ok(m) => m,
+            Err(e) => return (single(e), warnings, patch),
+        };
+    let verdict = policy::validate(config, change(&mutated), &Facts::Offline);
+    warnings.extend(verdict.warnings.iter().map(ToString::to_string));
     (verdict.errors, warnings, patch)
 }
 

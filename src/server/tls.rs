@@ -268,7 +268,7 @@ pub fn server_config(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::certs;
+    use crate::cli::certs;
 
     fn bundle() -> certs::Bundle {
         certs::generate(&["svc.ns.svc".into()], &[], 30).unwrap()

@@ -4,7 +4,7 @@
 //! The table is prefix-closed (every prefix of a supported plan is itself supported), which
 //! is what makes "append a step later" meaningful; a unit test holds it to that.
 
-use crate::action::Action::{self, *};
+use crate::model::action::Action::{self, *};
 
 /// The supported plans, in the order of the upstream CRD rule.
 pub const SUPPORTED_PLANS: [&[&[Action]]; 26] = [

@@ -11,12 +11,12 @@
 //! | `ibgu_webhook_certificate_reloads_total` | counter | |
 //! | `ibgu_webhook_certificate_reload_failures_total` | counter | |
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{
-    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric,
+    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
 };
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
@@ -24,59 +24,44 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::admission::Mode;
-use crate::tls::CertStore;
-
-/// Which endpoint answered.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
-#[allow(non_camel_case_types)]
-pub enum Endpoint {
-    /// `/validate`.
-    validate,
-    /// `/mutate`.
-    mutate,
-}
-
-impl From<Mode> for Endpoint {
-    fn from(m: Mode) -> Self {
-        match m {
-            Mode::Validate => Endpoint::validate,
-            Mode::Mutate => Endpoint::mutate,
-        }
-    }
-}
+use super::tls::CertStore;
+use crate::admission::Endpoint;
 
 /// How a request ended.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
 #[allow(non_camel_case_types)]
-pub enum Verdict {
+pub enum Outcome {
     /// Answered, allowed.
     allowed,
     /// Answered, denied.
     denied,
     /// Not answerable: a 4xx (bad body, wrong content type, too large, timed out).
     refused,
-    /// A 5xx: the reply would have broken the wire rules, or too many in flight.
+    /// A 5xx: the reply would have broken the wire rules, or the server was busy.
     failed,
+}
+
+/// The endpoint as a label value.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+struct EndpointLabel(Endpoint);
+
+impl EncodeLabelValue for EndpointLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(encoder, self.0.as_str())
+    }
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    endpoint: Endpoint,
+    endpoint: EndpointLabel,
     operation: &'static str,
-    verdict: Verdict,
+    verdict: Outcome,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EndpointLabels {
-    endpoint: Endpoint,
+    endpoint: EndpointLabel,
 }
-
-/// The operations a request can be counted under: the four of the AdmissionReview, and
-/// `unknown` for requests refused before their body was read.
-const OPERATIONS: [&str; 5] = ["CREATE", "UPDATE", "DELETE", "CONNECT", "unknown"];
-const ENDPOINTS: usize = 2;
-const VERDICTS: usize = 4;
 
 /// The registry and the metrics the server records.
 #[derive(Debug)]
@@ -85,13 +70,6 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     duration: Family<EndpointLabels, Histogram>,
     in_flight: Gauge,
-    /// Handles on the series of `requests`, by endpoint, operation and verdict, taken
-    /// from the family the first time each is recorded (so a series appears only once
-    /// it has a count, as before): the same counters, without the family's lock and
-    /// label hashing on every request.
-    request_series: [OnceLock<Counter>; ENDPOINTS * OPERATIONS.len() * VERDICTS],
-    /// The same for `duration`, by endpoint.
-    duration_series: [OnceLock<Histogram>; ENDPOINTS],
 }
 
 /// Certificate figures, read from the [`CertStore`] at scrape time.
@@ -169,8 +147,6 @@ impl Metrics {
             requests,
             duration,
             in_flight,
-            request_series: std::array::from_fn(|_| OnceLock::new()),
-            duration_series: std::array::from_fn(|_| OnceLock::new()),
         }
     }
 
@@ -181,30 +157,23 @@ impl Metrics {
     }
 
     /// Records one finished request.
-    pub fn record(&self, mode: Mode, operation: &'static str, verdict: Verdict, took: Duration) {
-        let endpoint: Endpoint = mode.into();
-        let labels = || RequestLabels {
-            endpoint,
-            operation,
-            verdict,
-        };
-        match OPERATIONS.iter().position(|o| *o == operation) {
-            Some(op) => {
-                let slot =
-                    (endpoint as usize * OPERATIONS.len() + op) * VERDICTS + verdict as usize;
-                self.request_series[slot]
-                    .get_or_init(|| self.requests.get_or_create_owned(&labels()))
-                    .inc();
-            }
-            None => {
-                self.requests.get_or_create(&labels()).inc();
-            }
-        }
-        self.duration_series[endpoint as usize]
-            .get_or_init(|| {
-                self.duration
-                    .get_or_create_owned(&EndpointLabels { endpoint })
+    pub fn record(
+        &self,
+        endpoint: Endpoint,
+        operation: &'static str,
+        verdict: Outcome,
+        took: Duration,
+    ) {
+        let endpoint = EndpointLabel(endpoint);
+        self.requests
+            .get_or_create(&RequestLabels {
+                endpoint,
+                operation,
+                verdict,
             })
+            .inc();
+        self.duration
+            .get_or_create(&EndpointLabels { endpoint })
             .observe(took.as_secs_f64());
     }
 
@@ -224,28 +193,29 @@ mod tests {
 
     #[test]
     fn exposes_every_metric() {
-        let b = crate::certs::generate(&["a".into()], &[], 2).unwrap();
+        let b = crate::cli::certs::generate(&["a".into()], &[], 2).unwrap();
         let cert =
-            crate::tls::LoadedCert::from_pem(b.cert_pem.as_bytes(), b.key_pem.as_bytes()).unwrap();
+            super::super::tls::LoadedCert::from_pem(b.cert_pem.as_bytes(), b.key_pem.as_bytes())
+                .unwrap();
         let m = Metrics::new(Arc::new(CertStore::new(cert)));
         let guard = m.in_flight();
         m.record(
-            Mode::Validate,
+            Endpoint::Validate,
             "CREATE",
-            Verdict::denied,
+            Outcome::denied,
             Duration::from_micros(30),
         );
-        // Again through the cached series, and once under an operation outside the table.
+        // Again, and once under an operation the apiserver does not send.
         m.record(
-            Mode::Validate,
+            Endpoint::Validate,
             "CREATE",
-            Verdict::denied,
+            Outcome::denied,
             Duration::from_micros(30),
         );
         m.record(
-            Mode::Mutate,
+            Endpoint::Mutate,
             "PATCH",
-            Verdict::allowed,
+            Outcome::allowed,
             Duration::from_millis(2),
         );
         let text = m.encode();

@@ -6,7 +6,7 @@
 //! apiserver refuses a CN-only certificate), e.g. `ibgu-webhook.ibgu-system.svc`.
 //!
 //! ```
-//! let bundle = ibgu_webhook::certs::generate(&["ibgu-webhook.ibgu-system.svc".into()], &[], 365).unwrap();
+//! let bundle = ibgu_webhook::cli::certs::generate(&["ibgu-webhook.ibgu-system.svc".into()], &[], 365).unwrap();
 //! assert!(bundle.ca_pem.starts_with("-----BEGIN CERTIFICATE-----"));
 //! assert!(bundle.key_pem.contains("PRIVATE KEY"));
 //! ```

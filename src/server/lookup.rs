@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 
-use super::{Hub, SecretLookup};
-use crate::pull_secret::DOCKER_CONFIG_KEY;
+use crate::policy::facts::{Facts, SecretLookup};
+use crate::policy::rules::pull_secret::DOCKER_CONFIG_KEY;
 
 /// How long one lookup may take, at most.
 pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
@@ -58,11 +58,11 @@ impl SecretLookups {
 
     /// Looks up `names` in `namespace`, concurrently, each within `budget` (and the
     /// lookup timeout).
-    pub async fn hub(&self, namespace: &str, names: &[String], budget: Duration) -> Hub {
+    pub async fn look_up(&self, namespace: &str, names: &[String], budget: Duration) -> Facts {
         let limit = budget.min(self.timeout);
         let answers =
             futures::future::join_all(names.iter().map(|n| self.one(namespace, n, limit))).await;
-        Hub::Secrets(
+        Facts::Secrets(
             names
                 .iter()
                 .cloned()

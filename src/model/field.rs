@@ -246,6 +246,35 @@ impl fmt::Display for FieldError {
 
 impl std::error::Error for FieldError {}
 
+/// A warning, located like an error: `spec.plan[1]: 3 cluster(s) failed an earlier step`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Warning {
+    /// Where: the field the warning is about (empty for the whole object).
+    pub field: Path,
+    /// What the user should know.
+    pub message: String,
+}
+
+impl Warning {
+    /// A warning about `field`.
+    pub fn new(field: Path, message: impl Into<String>) -> Self {
+        Warning {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.as_str().is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.field, self.message)
+        }
+    }
+}
+
 /// Renders a bad value as compact JSON, as kubectl users read it.
 fn render(value: &impl Serialize) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| String::from("<unprintable>"))

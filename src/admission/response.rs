@@ -1,0 +1,277 @@
+//! The AdmissionResponse, as the apiserver expects it on the wire.
+//!
+//! This crate's own rather than kube-core 5's `AdmissionResponse`, which has three traps
+//! the apiserver does not forgive: it serialises the patch as an array of numbers instead
+//! of a base64 string (kube-rs #1781), `deny()` leaves `status.code` at 0 (which the
+//! apiserver turns into 400), and `invalid()` answers with an empty uid (which the
+//! apiserver rejects outright).
+
+use base64::Engine;
+use kube::core::Status;
+use kube::core::response::{StatusCause, StatusDetails, StatusSummary};
+use serde::{Serialize, Serializer};
+
+use super::{API_VERSION, Endpoint, KIND};
+use crate::model::field::{ErrorList, Warning};
+use crate::model::{self as ibgu};
+
+/// Kubernetes keeps this many characters of each warning.
+pub const MAX_WARNING_CHARS: usize = 120;
+/// At most this many warnings are sent; the last one says how many were left out.
+pub const MAX_WARNINGS: usize = 16;
+
+/// The `patchType` of a mutating answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum PatchType {
+    /// RFC 6902 JSON Patch, the only type the apiserver accepts.
+    #[serde(rename = "JSONPatch")]
+    JsonPatch,
+}
+
+/// An AdmissionResponse.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Response {
+    /// The request's uid.
+    pub uid: String,
+    /// The verdict.
+    pub allowed: bool,
+    /// On denial: code 403, reason `Forbidden`, the message and one cause per violation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    /// The JSON Patch, sent as the base64 of its JSON text.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "base64_json"
+    )]
+    pub patch: Option<json_patch::Patch>,
+    /// `JSONPatch` exactly when `patch` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch_type: Option<PatchType>,
+    /// Shown by kubectl as `Warning: ...`; short, at most [`MAX_WARNINGS`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+fn base64_json<S: Serializer>(patch: &Option<json_patch::Patch>, s: S) -> Result<S::Ok, S::Error> {
+    let json = serde_json::to_vec(patch).map_err(serde::ser::Error::custom)?;
+    s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(json))
+}
+
+/// The review sent back.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewOut<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    response: &'a Response,
+}
+
+/// A reply that breaks a rule the apiserver enforces on webhook responses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("reply would be rejected by the apiserver: {0}")]
+pub struct WireError(pub &'static str);
+
+impl Response {
+    pub(super) fn allow(uid: &str) -> Self {
+        Response {
+            uid: uid.to_owned(),
+            allowed: true,
+            status: None,
+            patch: None,
+            patch_type: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// A denial: HTTP 403, reason `Forbidden`, the message
+    /// `<Kind>.<group> "<name>" is invalid: <errors>`, and one cause per error.
+    ///
+    /// Not 422 `Invalid`: for that, kubectl prints only the causes, as
+    /// `The imagebasedgroupupgrades "x" is invalid: ...`, and drops the apiserver's
+    /// `admission webhook "..." denied the request` prefix, so the user cannot tell which
+    /// component refused. With 403 kubectl shows the whole message, prefix included; API
+    /// clients still get the causes in `details`.
+    pub(super) fn deny(uid: &str, name: &str, errors: &ErrorList) -> Self {
+        let causes = errors
+            .iter()
+            .map(|e| StatusCause {
+                reason: e.kind.cause().to_owned(),
+                message: e.body(),
+                field: e.field.to_string(),
+            })
+            .collect();
+        let status = Status {
+            status: Some(StatusSummary::Failure),
+            code: 403,
+            message: format!(
+                "{}.{} {name:?} is invalid: {}",
+                ibgu::KIND,
+                ibgu::GROUP,
+                errors.aggregate()
+            ),
+            metadata: None,
+            reason: "Forbidden".to_owned(),
+            details: Some(StatusDetails {
+                name: name.to_owned(),
+                group: ibgu::GROUP.to_owned(),
+                kind: ibgu::KIND.to_owned(),
+                uid: String::new(),
+                causes,
+                retry_after_seconds: 0,
+            }),
+        };
+        Response {
+            allowed: false,
+            status: Some(status),
+            ..Response::allow(uid)
+        }
+    }
+
+    pub(super) fn with_warnings(mut self, warnings: &[Warning]) -> Self {
+        self.warnings = shorten_warnings(warnings.iter().map(ToString::to_string).collect());
+        self
+    }
+
+    /// How many operations the patch holds (for logs).
+    pub fn patch_ops(&self) -> usize {
+        self.patch.as_ref().map_or(0, |p| p.0.len())
+    }
+
+    /// The AdmissionReview JSON to send.
+    pub fn to_review_json(&self) -> Vec<u8> {
+        let review = ReviewOut {
+            api_version: API_VERSION,
+            kind: KIND,
+            response: self,
+        };
+        // Strings, numbers and a patch of plain values into a Vec: this cannot fail.
+        serde_json::to_vec(&review).unwrap_or_default()
+    }
+
+    /// Checks the rules the apiserver applies to a webhook's reply.
+    pub fn check_wire(&self, endpoint: Endpoint) -> Result<(), WireError> {
+        if self.uid.is_empty() {
+            return Err(WireError("response.uid is empty"));
+        }
+        match endpoint {
+            Endpoint::Validate if self.patch.is_some() || self.patch_type.is_some() => {
+                return Err(WireError("a validating webhook must not return a patch"));
+            }
+            Endpoint::Mutate if self.patch.is_some() != self.patch_type.is_some() => {
+                return Err(WireError("patch and patchType go together"));
+            }
+            _ => {}
+        }
+        if self.patch.is_some() && !self.allowed {
+            return Err(WireError("a denial carries no patch"));
+        }
+        if !self.allowed {
+            let Some(status) = &self.status else {
+                return Err(WireError("a denial needs a status"));
+            };
+            if status.code < 400 {
+                return Err(WireError("a denial's status.code must be 400 or more"));
+            }
+            if status.message.is_empty() {
+                return Err(WireError("a denial needs a status.message"));
+            }
+        }
+        if self.warnings.len() > MAX_WARNINGS || self.warnings.iter().any(|w| !fits_a_warning(w)) {
+            return Err(WireError(
+                "warnings too many, too long, or with control characters",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Whether `w` is one line of at most [`MAX_WARNING_CHARS`] characters.
+fn fits_a_warning(w: &str) -> bool {
+    !w.chars().any(char::is_control) && w.chars().count() <= MAX_WARNING_CHARS
+}
+
+/// Keeps warnings within what Kubernetes shows: one line, at most [`MAX_WARNING_CHARS`]
+/// characters each, at most [`MAX_WARNINGS`] of them.
+fn shorten_warnings(warnings: Vec<String>) -> Vec<String> {
+    let total = warnings.len();
+    let mut out: Vec<String> = warnings
+        .into_iter()
+        .take(MAX_WARNINGS)
+        .map(|w| {
+            let w: String = w
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            if w.chars().count() <= MAX_WARNING_CHARS {
+                w
+            } else {
+                let mut s: String = w.chars().take(MAX_WARNING_CHARS - 3).collect();
+                s.push_str("...");
+                s
+            }
+        })
+        .collect();
+    if total > MAX_WARNINGS {
+        out.truncate(MAX_WARNINGS - 1);
+        out.push(format!(
+            "{} more warnings not shown",
+            total - (MAX_WARNINGS - 1)
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::field::{FieldError, Path};
+
+    #[test]
+    fn patch_goes_out_as_base64_string() {
+        let mut r = Response::allow("u");
+        r.patch = Some(json_patch::Patch::default());
+        r.patch_type = Some(PatchType::JsonPatch);
+        let json: serde_json::Value = serde_json::from_slice(&r.to_review_json()).unwrap();
+        assert_eq!(json["response"]["patch"], "W10=");
+        assert_eq!(json["response"]["patchType"], "JSONPatch");
+        assert_eq!(json["apiVersion"], API_VERSION);
+        assert!(r.check_wire(Endpoint::Mutate).is_ok());
+        assert!(r.check_wire(Endpoint::Validate).is_err());
+    }
+
+    #[test]
+    fn wire_check_catches_apiserver_traps() {
+        let mut r = Response::allow("");
+        assert!(r.check_wire(Endpoint::Validate).is_err());
+        r.uid = "x".into();
+        r.allowed = false;
+        assert!(
+            r.check_wire(Endpoint::Validate).is_err(),
+            "denial without status"
+        );
+        let list: ErrorList = [FieldError::required(Path::new("spec"), "")]
+            .into_iter()
+            .collect();
+        let d = Response::deny("x", "n", &list);
+        assert!(d.check_wire(Endpoint::Validate).is_ok());
+        let mut zero = d.clone();
+        zero.status.as_mut().unwrap().code = 0;
+        assert!(zero.check_wire(Endpoint::Validate).is_err());
+    }
+
+    #[test]
+    fn warnings_are_shortened_and_capped() {
+        let long = "x".repeat(500);
+        let w = shorten_warnings(vec![long; 40]);
+        assert_eq!(w.len(), MAX_WARNINGS);
+        assert!(w.iter().all(|w| w.chars().count() <= MAX_WARNING_CHARS));
+        assert_eq!(w[MAX_WARNINGS - 1], "25 more warnings not shown");
+        assert_eq!(shorten_warnings(vec!["a\nb".into()]), ["a b"]);
+        assert_eq!(shorten_warnings(vec!["a\u{85}b".into()]), ["a b"]);
+        assert_eq!(shorten_warnings(vec!["café".into()]), ["café"]);
+        // 120 characters but more bytes: kept whole.
+        let accented = "é".repeat(MAX_WARNING_CHARS);
+        assert_eq!(shorten_warnings(vec![accented.clone()]), [accented]);
+    }
+}

@@ -1,0 +1,177 @@
+//! The decision: typed old and new objects plus a small context in, a verdict or a patch
+//! out. No I/O, no clocks, no async: the HTTPS server, `review` and `check` all call
+//! [`validate`] and [`mutate`], which run the rules of [`rules::RULES`] in order.
+//!
+//! ```
+//! use ibgu_webhook::model::ImageBasedGroupUpgrade;
+//! use ibgu_webhook::policy::{self, Change, Config, facts::Facts};
+//!
+//! let ibgu = ImageBasedGroupUpgrade::from_json(r#"{"metadata":{"name":"u","namespace":"ztp"},
+//!   "spec":{"ibuSpec":{"seedImageRef":{"image":"quay.io/seed:4.20","version":"4.20.0"}},
+//!           "plan":[{"actions":["Prep","Upgrade","FinalizeUpgrade"]}]}}"#).unwrap();
+//! let config = Config::default();
+//! let mutation = policy::mutate(&config, Change::Create(&ibgu), &Facts::Offline);
+//! assert_eq!(mutation.patch.0.len(), 1); // rolloutStrategy defaulted
+//! let verdict = policy::validate(&config, Change::Create(&ibgu), &Facts::Offline);
+//! // Validation alone sees the step without its strategy; the apiserver runs it after mutation.
+//! assert!(!verdict.allowed());
+//! ```
+
+pub mod facts;
+pub mod patch;
+pub mod rule;
+pub mod rules;
+pub mod supported;
+
+use crate::model::ImageBasedGroupUpgrade;
+use crate::model::field::{ErrorList, Path, Warning};
+
+use self::facts::Facts;
+use self::patch::PatchBuilder;
+use self::rule::{Context, Kind};
+use self::rules::RULES;
+
+/// The `maxConcurrency` given to a first step that has none, unless configured.
+pub const DEFAULT_MAX_CONCURRENCY: i64 = 10;
+
+/// The server's policy options (the same flags on `serve`, `review` and `check`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `maxConcurrency` for a step that has none and no step before it.
+    pub default_max_concurrency: i64,
+    /// The seed pull secret injected on CREATE, if any.
+    pub seed_pull_secret: Option<String>,
+    /// Deny, rather than warn, when a named pull secret is missing or unusable.
+    pub require_pull_secret: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            default_max_concurrency: DEFAULT_MAX_CONCURRENCY,
+            seed_pull_secret: None,
+            require_pull_secret: false,
+        }
+    }
+}
+
+/// What is being admitted.
+#[derive(Debug, Clone, Copy)]
+pub enum Change<'a> {
+    /// A new object.
+    Create(&'a ImageBasedGroupUpgrade<'a>),
+    /// A change to a stored object.
+    Update {
+        /// The stored object, with TALM's status.
+        old: &'a ImageBasedGroupUpgrade<'a>,
+        /// The object as it would be stored.
+        new: &'a ImageBasedGroupUpgrade<'a>,
+    },
+}
+
+impl<'a> Change<'a> {
+    /// The object as it would be stored.
+    pub fn new_object(&self) -> &'a ImageBasedGroupUpgrade<'a> {
+        match self {
+            Change::Create(new) | Change::Update { new, .. } => new,
+        }
+    }
+
+    /// The stored object, on UPDATE.
+    pub fn old_object(&self) -> Option<&'a ImageBasedGroupUpgrade<'a>> {
+        match self {
+            Change::Create(_) => None,
+            Change::Update { old, .. } => Some(old),
+        }
+    }
+}
+
+/// The validating decision.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Verdict {
+    /// Every violation; the request is denied when there is any.
+    pub errors: ErrorList,
+    /// Shown to the user whatever the verdict.
+    pub warnings: Vec<Warning>,
+}
+
+impl Verdict {
+    /// Whether the request is allowed.
+    pub fn allowed(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+/// The mutating decision: what to add, and what to tell the user about it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Mutation {
+    /// `add` operations only; empty when nothing is missing.
+    pub patch: json_patch::Patch,
+    /// What was filled in, or why something was not.
+    pub warnings: Vec<Warning>,
+}
+
+/// Validates a change with every validating rule. On UPDATE a violation the stored
+/// object already had, in a section the update leaves unchanged, is not enforced (see
+/// [`rule::Section`]); a warning says how many were let through.
+pub fn validate(config: &Config, change: Change<'_>, facts: &Facts) -> Verdict {
+    let ctx = Context { config, facts };
+    let new = change.new_object();
+    let mut verdict = Verdict::default();
+    let mut ratcheted = 0;
+    for rule in RULES.iter().filter(|r| r.kind == Kind::Validating) {
+        if let Some(check) = rule.object {
+            let mut found = check(new, &ctx);
+            if let (Change::Update { old, .. }, Some(section)) = (change, rule.ratchets_on)
+                && !found.errors.is_empty()
+                && section.unchanged(old, new)
+            {
+                let stored = check(old, &ctx).errors;
+                let before = found.errors.len();
+                found.errors.retain(|e| !stored.iter().any(|s| s == e));
+                ratcheted += before - found.errors.len();
+            }
+            verdict.errors.extend(found.errors);
+            verdict.warnings.extend(found.warnings);
+        }
+        if let (Some(check), Change::Update { old, new }) = (rule.update, change) {
+            let found = check(old, new, &ctx);
+            verdict.errors.extend(found.errors);
+            verdict.warnings.extend(found.warnings);
+        }
+    }
+    if ratcheted > 0 {
+        let w = format!("{ratcheted} violation(s) already stored and unchanged were not enforced");
+        verdict.warnings.insert(0, Warning::new(Path::new(""), w));
+    }
+    verdict
+}
+
+/// Mutates a change with every mutating rule. The patch only adds what is missing, so
+/// mutating its result again yields no patch.
+pub fn mutate(config: &Config, change: Change<'_>, facts: &Facts) -> Mutation {
+    let ctx = Context { config, facts };
+    let mut patch = PatchBuilder::new();
+    let mut warnings = Vec::new();
+    for mutation in RULES.iter().filter_map(|r| r.mutate) {
+        warnings.extend(mutation(change, &ctx, &mut patch));
+    }
+    Mutation {
+        patch: patch.build(),
+        warnings,
+    }
+}
+
+/// The Secrets in the object's namespace whose existence some rule reads for `new`, each
+/// once, for the server to look up before deciding.
+pub fn secrets_needed(config: &Config, new: &ImageBasedGroupUpgrade<'_>) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for needed in RULES.iter().filter_map(|r| r.secrets) {
+        for name in needed(config, new) {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    names
+}

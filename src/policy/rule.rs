@@ -1,0 +1,201 @@
+//! What a rule is: its number and name, what it reads, and its checks. Each rule module
+//! declares one [`Rule`]; [`super::rules::RULES`] lists them, and the policy, the server's
+//! hub lookups and the fixture coverage test all read that list.
+
+use crate::model::ImageBasedGroupUpgrade;
+use crate::model::field::{ErrorList, FieldError, Warning};
+
+use super::facts::Facts;
+use super::patch::PatchBuilder;
+use super::{Change, Config};
+
+/// Which webhook a rule belongs to; numbers count within each, as in `docs/rules.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// `/validate`: errors deny, warnings are shown.
+    Validating,
+    /// `/mutate`: adds what is missing.
+    Mutating,
+}
+
+impl Kind {
+    /// How fixture folders name the kind: `validate-rule3-...`, `mutate-rule1-...`.
+    pub fn endpoint(self) -> &'static str {
+        match self {
+            Kind::Validating => "validate",
+            Kind::Mutating => "mutate",
+        }
+    }
+}
+
+/// A part of the object. On UPDATE, a violation an object check finds that the stored
+/// object already had is not enforced while the section it is about is unchanged
+/// (Kubernetes calls this ratcheting): TALM's own metadata writes, and the finalizer
+/// removal a delete waits for, must not fail on an object stored before the webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// `metadata.name` and `metadata.generateName`.
+    Name,
+    /// `spec.plan`.
+    Plan,
+    /// `spec.ibuSpec`.
+    IbuSpec,
+}
+
+impl Section {
+    /// Whether the update leaves this section as it was.
+    pub fn unchanged(
+        self,
+        old: &ImageBasedGroupUpgrade<'_>,
+        new: &ImageBasedGroupUpgrade<'_>,
+    ) -> bool {
+        match self {
+            Section::Name => names(old) == names(new),
+            Section::Plan => old.plan() == new.plan(),
+            Section::IbuSpec => old.ibu_spec() == new.ibu_spec(),
+        }
+    }
+}
+
+fn names<'o>(o: &'o ImageBasedGroupUpgrade<'_>) -> (Option<&'o str>, Option<&'o str>) {
+    let meta = o.metadata.as_ref();
+    (
+        meta.and_then(|m| m.name.as_deref()),
+        meta.and_then(|m| m.generate_name.as_deref()),
+    )
+}
+
+/// An outcome a rule's fixtures must show, so that both sides of it are proven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Side {
+    /// A review the rule lets through.
+    Allowed,
+    /// A review the rule denies.
+    Denied,
+    /// A review it warns about.
+    Warned,
+    /// A review it has nothing to say about.
+    Quiet,
+    /// A review it patches.
+    Patched,
+    /// A review it leaves unpatched.
+    Unpatched,
+}
+
+/// What the checks read besides the objects.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The server's options.
+    pub config: &'a Config,
+    /// What the hub said.
+    pub facts: &'a Facts,
+}
+
+/// What a validating check found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Findings {
+    /// Violations: any denies the request.
+    pub errors: ErrorList,
+    /// Shown to the user whatever the verdict.
+    pub warnings: Vec<Warning>,
+}
+
+impl From<ErrorList> for Findings {
+    fn from(errors: ErrorList) -> Self {
+        Findings {
+            errors,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+impl From<FieldError> for Findings {
+    fn from(e: FieldError) -> Self {
+        Findings::from(std::iter::once(e).collect::<ErrorList>())
+    }
+}
+
+impl From<Warning> for Findings {
+    fn from(w: Warning) -> Self {
+        Findings {
+            errors: ErrorList::new(),
+            warnings: vec![w],
+        }
+    }
+}
+
+impl From<Option<Warning>> for Findings {
+    fn from(w: Option<Warning>) -> Self {
+        Findings {
+            errors: ErrorList::new(),
+            warnings: w.into_iter().collect(),
+        }
+    }
+}
+
+/// A check of one object: the new one on CREATE and UPDATE (and the stored one, to ratchet).
+pub type ObjectCheck = fn(&ImageBasedGroupUpgrade<'_>, &Context<'_>) -> Findings;
+/// A check of an update: the stored object, then the new one.
+pub type UpdateCheck =
+    fn(&ImageBasedGroupUpgrade<'_>, &ImageBasedGroupUpgrade<'_>, &Context<'_>) -> Findings;
+/// A mutation: adds what is missing to the patch, and says what it filled in.
+pub type Mutation = fn(Change<'_>, &Context<'_>, &mut PatchBuilder) -> Vec<Warning>;
+/// The Secrets (in the IBGU's namespace) whose existence the rule reads for this object.
+pub type SecretsNeeded = fn(&Config, &ImageBasedGroupUpgrade<'_>) -> Vec<String>;
+
+/// One rule, declared once.
+#[derive(Clone, Copy)]
+pub struct Rule {
+    /// Which webhook.
+    pub kind: Kind,
+    /// Its number in `docs/rules.md`, within its kind.
+    pub number: u8,
+    /// A short name, as in the docs' table.
+    pub name: &'static str,
+    /// The section its object check ratchets on; `None`: never ratcheted.
+    pub ratchets_on: Option<Section>,
+    /// The hub facts it reads.
+    pub secrets: Option<SecretsNeeded>,
+    /// The outcomes its fixtures must show.
+    pub covers: &'static [Side],
+    /// Its check of one object.
+    pub object: Option<ObjectCheck>,
+    /// Its check of an update.
+    pub update: Option<UpdateCheck>,
+    /// Its mutation.
+    pub mutate: Option<Mutation>,
+}
+
+impl Rule {
+    /// A validating rule with no checks yet, covering allowed and denied reviews.
+    pub const VALIDATING: Rule = Rule {
+        kind: Kind::Validating,
+        number: 0,
+        name: "",
+        ratchets_on: None,
+        secrets: None,
+        covers: &[Side::Allowed, Side::Denied],
+        object: None,
+        update: None,
+        mutate: None,
+    };
+
+    /// A mutating rule with no mutation yet, covering patched and unpatched reviews.
+    pub const MUTATING: Rule = Rule {
+        kind: Kind::Mutating,
+        covers: &[Side::Patched, Side::Unpatched],
+        ..Rule::VALIDATING
+    };
+}
+
+impl std::fmt::Debug for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} rule {} ({})",
+            self.kind.endpoint(),
+            self.number,
+            self.name
+        )
+    }
+}

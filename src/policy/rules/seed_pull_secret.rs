@@ -1,0 +1,124 @@
+//! Mutating rule 2: on CREATE, when a step contains Prep, `seedImageRef` has no
+//! `pullSecretRef` and a seed pull secret is configured that the hub does not report
+//! missing, `pullSecretRef.name` is set to it, so that TALM carries the Secret into the
+//! Prep manifests.
+//!
+//! On UPDATE a `pullSecretRef` that the stored object has and the new one lacks is put
+//! back: it was most likely injected here, and a GitOps re-apply of the original manifest
+//! must not read as an edit of the immutable `ibuSpec`.
+
+use crate::model::action::Action;
+use crate::model::field::Warning;
+use crate::model::{ImageBasedGroupUpgrade, PullSecretRef};
+use crate::policy::facts::SecretLookup;
+use crate::policy::patch::PatchBuilder;
+use crate::policy::rule::{Context, Rule};
+use crate::policy::{Change, Config};
+
+use super::pull_secret::path;
+
+const TOKENS: [&str; 4] = ["spec", "ibuSpec", "seedImageRef", "pullSecretRef"];
+
+/// The rule.
+pub const RULE: Rule = Rule {
+    number: 2,
+    name: "seed pull secret",
+    secrets: Some(configured),
+    mutate: Some(inject),
+    ..Rule::MUTATING
+};
+
+/// The configured seed pull secret, when a step pulls the seed image (Prep).
+fn configured(config: &Config, new: &ImageBasedGroupUpgrade<'_>) -> Vec<String> {
+    match &config.seed_pull_secret {
+        Some(seed) if new.has_action(Action::Prep) => vec![seed.clone()],
+        _ => Vec::new(),
+    }
+}
+
+fn inject(change: Change<'_>, ctx: &Context<'_>, patch: &mut PatchBuilder) -> Vec<Warning> {
+    let new = change.new_object();
+    let Some(seed) = new.seed_image_ref() else {
+        return Vec::new();
+    };
+    if seed.pull_secret_ref.is_some() {
+        return Vec::new();
+    }
+    if let Some(old) = change.old_object() {
+        if let Some(stored) = old.seed_image_ref().and_then(|s| s.pull_secret_ref.as_ref()) {
+            patch.add(TOKENS, stored);
+        }
+        return Vec::new();
+    }
+    let Some(name) = &ctx.config.seed_pull_secret else {
+        return Vec::new();
+    };
+    if !new.has_action(Action::Prep) {
+        return Vec::new();
+    }
+    match ctx.facts.secret(name) {
+        SecretLookup::Missing => vec![Warning::new(
+            path(),
+            format!("not set: seed pull secret {name:?} not found in namespace {:?}", new.namespace()),
+        )],
+        _ => {
+            patch.add(TOKENS, PullSecretRef { name: Some(name.as_str().into()) });
+            vec![Warning::new(path().child("name"), format!("set to {name:?} (server default)"))]
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::policy::facts::Facts;
+    use crate::policy::patch::PatchBuilder;
+
+    fn json(seed: &str) -> String {
+        format!(
+            r#"{{"metadata":{{"namespace":"ztp"}},"spec":{{"ibuSpec":{{"seedImageRef":{seed}}},"plan":[{{"actions":["Prep"]}}]}}}}"#
+        )
+    }
+
+    fn run(seed: Option<&str>, change: Change<'_>, facts: &Facts) -> (String, Vec<String>) {
+        let config = Config {
+            seed_pull_secret: seed.map(str::to_owned),
+            ..Config::default()
+        };
+        let mut patch = PatchBuilder::new();
+        let warnings = inject(change, &Context { config: &config, facts }, &mut patch);
+        let patch = serde_json::to_string(&patch.build()).unwrap();
+        (patch, warnings.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn injects_unless_the_hub_says_missing() {
+        let text = json(r#"{"image":"i","version":"v"}"#);
+        let new = ImageBasedGroupUpgrade::from_json(&text).unwrap();
+        let (patch, w) = run(Some("seed"), Change::Create(&new), &Facts::Offline);
+        assert_eq!(
+            patch,
+            r#"[{"op":"add","path":"/spec/ibuSpec/seedImageRef/pullSecretRef","value":{"name":"seed"}}]"#
+        );
+        assert_eq!(w, [r#"spec.ibuSpec.seedImageRef.pullSecretRef.name: set to "seed" (server default)"#]);
+        let missing = Facts::Secrets(BTreeMap::from([("seed".to_owned(), SecretLookup::Missing)]));
+        let (patch, w) = run(Some("seed"), Change::Create(&new), &missing);
+        assert_eq!(patch, "[]");
+        assert!(w[0].contains("not found in namespace \"ztp\""), "{w:?}");
+    }
+
+    #[test]
+    fn update_restores_the_stored_reference() {
+        let old = json(r#"{"image":"i","version":"v","pullSecretRef":{"name":"seed"}}"#);
+        let new = json(r#"{"image":"i","version":"v"}"#);
+        let old = ImageBasedGroupUpgrade::stored_from_json(&old).unwrap();
+        let new = ImageBasedGroupUpgrade::from_json(&new).unwrap();
+        let (patch, _) = run(None, Change::Update { old: &old, new: &new }, &Facts::Offline);
+        assert_eq!(
+            patch,
+            r#"[{"op":"add","path":"/spec/ibuSpec/seedImageRef/pullSecretRef","value":{"name":"seed"}}]"#
+        );
+    }
+}
