@@ -1,22 +1,25 @@
 #!/usr/bin/env python3
-"""Load benchmark: ibgu-webhook against the floor of its own stack, in one run.
+"""Load benchmark: ibgu-webhook against the floor of its stack and against an earlier build
+of itself, in one run.
 
-    python3 benches/load.py [--seconds 5] [--rounds 3] [--connections 16] [--no-criterion]
+    python3 benches/load.py [--baseline REV] [--seconds 5] [--rounds 3] [--connections 16]
+                            [--no-criterion]
 
-Builds the release binary and the floor server (`examples/floor.rs`: same tokio, rustls,
-hyper and axum, parses the AdmissionReview and answers "allowed", no policy), serves one
-certificate from three servers on loopback (the floor; the floor making the webhook's
-decision in its handlers, `floor --decision`, which has the webhook's decision but not its
-server layer; and the webhook), and drives them in turn with `oha` (installed with
-`cargo install oha --locked` when missing): HTTPS with keep-alive over HTTP/1.1 and HTTP/2,
-16 connections, a 12.5 KB UPDATE review for /validate (tests/data/bench/update-50-clusters.json)
-and a CREATE needing defaults and the seed pull secret for /mutate
-(tests/data/bench/create-needs-defaults.json). Rounds rotate which server goes first,
-so drift on a shared machine falls on all three. Also measured: time from process start to
-/readyz answering, idle and peak RSS, a new TLS connection per request, and criterion's
-figure for one decision. Prints a Markdown table with each server's CPU time per request
-(user + system, from /proc, over each oha run), ratios against the floor, and the
-webhook's against floor + decision: the cost of its server layer alone.
+Builds the release binary, the floor server (`examples/floor.rs`: the same tokio, rustls,
+hyper and axum, reads only the AdmissionReview's uid and answers "allowed") and the
+webhook of commit REV (default: the commit before the redesign, built once in a git
+worktree and cached under ~/.cache), serves one certificate from the three on loopback,
+and drives them in turn with `oha` (installed with `cargo install oha --locked` when
+missing): HTTPS with keep-alive, 16 connections, over HTTP/1.1 and HTTP/2, with a 12.5 KB
+UPDATE that appends a step to a finished plan (status for 50 clusters,
+tests/data/bench/update-50-clusters.json) for /validate, the same UPDATE for a fleet
+(status for 3,500 clusters, 585 KB, update-3500-clusters.json) and a 3.8 KB CREATE that
+needs defaults and the seed pull secret (create-needs-defaults.json) for /mutate, and a
+new TLS connection per request. Rounds rotate which server goes first, so drift on a
+shared machine falls on all three. Also measured: time from process start to /readyz
+answering, idle and peak RSS, and criterion's figures for one decision at both sizes.
+Prints Markdown tables with each server's CPU time per request (user + system, from
+/proc, over each oha run) and the ratios against the floor and against the baseline.
 
 Exits non-zero if a server answers wrongly (checked before the load) or any request fails.
 """
@@ -39,9 +42,12 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VALIDATE_BODY = os.path.join(ROOT, "tests/data/bench/update-50-clusters.json")
+FLEET_BODY = os.path.join(ROOT, "tests/data/bench/update-3500-clusters.json")
 MUTATE_BODY = os.path.join(ROOT, "tests/data/bench/create-needs-defaults.json")
 SEED_SECRET = "seed-pull-secret"
-DECISION = "floor + decision"
+# The last commit before the layered redesign.
+BASELINE = "9e8fcbb"
+CACHE = os.path.expanduser("~/.cache/ibgu-webhook-bench")
 
 
 def die(msg):
@@ -179,11 +185,12 @@ def summarise(runs):
 
 
 def check_answers(port, ctx, name, floor):
-    """Both servers must answer the two bodies as expected before they are loaded."""
-    with open(VALIDATE_BODY, "rb") as f:
-        status, review = post(port, ctx, "/validate?timeout=10s", f.read())
-    if status != 200 or not review["response"]["allowed"]:
-        die(f"{name} /validate: {status} {review}")
+    """Every server must answer the bodies as expected before they are loaded."""
+    for body in (VALIDATE_BODY, FLEET_BODY):
+        with open(body, "rb") as f:
+            status, review = post(port, ctx, "/validate?timeout=10s", f.read())
+        if status != 200 or not review["response"]["allowed"]:
+            die(f"{name} /validate {os.path.basename(body)}: {status} {review}")
     with open(MUTATE_BODY, "rb") as f:
         status, review = post(port, ctx, "/mutate?timeout=10s", f.read())
     if status != 200 or not review["response"]["allowed"]:
@@ -197,21 +204,43 @@ def check_answers(port, ctx, name, floor):
             die(f"{name} /mutate patched {paths}, expected {want}")
 
 
-def criterion_figure():
+def criterion_figures():
+    """criterion's median for each benchmark of `cargo bench --bench decide`."""
     out = subprocess.run(
         ["cargo", "bench", "--locked", "--bench", "decide", "--",
-         "--measurement-time", "5", "--warm-up-time", "2", "decode_validate_mutate_encode|scan_only"],
+         "--measurement-time", "5", "--warm-up-time", "2"],
         cwd=ROOT, check=True, capture_output=True, text=True).stdout
     figures = {}
     name = None
     for line in out.splitlines():
-        if line.startswith("update_review_12kb/"):
-            name = line.split()[0].split("/", 1)[1]
+        if line and not line.startswith(" ") and "/" in line.split()[0]:
+            name = line.split()[0]
         if name and "time:" in line:
             inner = line.split("[", 1)[1].split("]")[0].split()
             figures[name] = f"{inner[2]} {inner[3]}"
             name = None
     return figures
+
+
+def baseline_binary(rev):
+    """The webhook binary of commit `rev`, built in a worktree (cached by commit)."""
+    commit = subprocess.run(["git", "rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=ROOT,
+                            check=True, capture_output=True, text=True).stdout.strip()
+    binary = os.path.join(CACHE, commit[:12], "ibgu-webhook")
+    if os.access(binary, os.X_OK):
+        return commit, binary
+    tree = os.path.join(CACHE, "worktree")
+    subprocess.run(["git", "worktree", "remove", "--force", tree], cwd=ROOT, capture_output=True)
+    run(["git", "worktree", "add", "--detach", "--force", tree, commit], stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    print(f"load: building the baseline {commit[:12]}", flush=True)
+    env = dict(os.environ, CARGO_TARGET_DIR=os.path.join(CACHE, "target"))
+    subprocess.run(["cargo", "build", "--release", "--locked", "--quiet", "--bin", "ibgu-webhook"],
+                   cwd=tree, env=env, check=True)
+    os.makedirs(os.path.dirname(binary), exist_ok=True)
+    shutil.copy(os.path.join(CACHE, "target", "release", "ibgu-webhook"), binary)
+    subprocess.run(["git", "worktree", "remove", "--force", tree], cwd=ROOT, capture_output=True)
+    return commit, binary
 
 
 def main():
@@ -221,9 +250,12 @@ def main():
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--starts", type=int, default=5, help="process starts timed for readiness")
     ap.add_argument("--no-criterion", action="store_true")
+    ap.add_argument("--baseline", default=BASELINE, help="the earlier build to compare with")
     args = ap.parse_args()
 
     binary = oha_path()
+    commit, baseline_bin = baseline_binary(args.baseline)
+    BASE = f"webhook {commit[:7]}"
     print("load: building", flush=True)
     run(["cargo", "build", "--release", "--locked", "--quiet", "--bin", "ibgu-webhook",
          "--example", "floor"])
@@ -242,15 +274,13 @@ def main():
         port = free_port()
         if name == "floor":
             cmd = [floor_bin, f"127.0.0.1:{port}", cert, key]
-        elif name == DECISION:
-            cmd = [floor_bin, f"127.0.0.1:{port}", cert, key, "--decision"]
         else:
-            cmd = [webhook_bin, "serve", "--addr", f"127.0.0.1:{port}",
-                   "--metrics-addr", f"127.0.0.1:{free_port()}",
+            cmd = [webhook_bin if name == "webhook" else baseline_bin, "serve",
+                   "--addr", f"127.0.0.1:{port}", "--metrics-addr", f"127.0.0.1:{free_port()}",
                    "--tls-cert", cert, "--tls-key", key, "--seed-pull-secret", SEED_SECRET]
         return Server(name, cmd, port, ctx, log)
 
-    names = ("floor", DECISION, "webhook")
+    names = ("floor", BASE, "webhook")
     ready = {n: [] for n in names}
     for _ in range(args.starts):
         for n in names:
@@ -264,8 +294,9 @@ def main():
     time.sleep(1)
     idle = {n: rss_kib(s.proc.pid, "VmRSS") for n, s in servers.items()}
 
+    bodies = {"validate": VALIDATE_BODY, "mutate": MUTATE_BODY, "validate fleet": FLEET_BODY}
     cases = [(proto, endpoint) for proto in ("HTTP/1.1", "HTTP/2")
-             for endpoint in ("validate", "mutate")]
+             for endpoint in ("validate", "mutate")] + [("HTTP/1.1", "validate fleet")]
     results = {(n, c): [] for n in names for c in cases}
     handshake = {n: [] for n in names}
     total = args.rounds * (len(cases) + 1) * len(names) * args.seconds
@@ -273,9 +304,10 @@ def main():
     for rnd in range(args.rounds):
         order = names[rnd % len(names):] + names[:rnd % len(names)]
         for proto, endpoint in cases:
-            body = VALIDATE_BODY if endpoint == "validate" else MUTATE_BODY
+            body = bodies[endpoint]
             for n in order:
-                url = f"https://127.0.0.1:{servers[n].port}/{endpoint}?timeout=10s"
+                path = endpoint.split()[0]
+                url = f"https://127.0.0.1:{servers[n].port}/{path}?timeout=10s"
                 results[(n, (proto, endpoint))].append(
                     oha(binary, url, body, ca, args.seconds, args.connections,
                         proto == "HTTP/2", servers[n].proc.pid))
@@ -290,7 +322,7 @@ def main():
     for s in servers.values():
         s.stop()
 
-    figures = {} if args.no_criterion else criterion_figure()
+    figures = {} if args.no_criterion else criterion_figures()
 
     cpu = "unknown CPU"
     with open("/proc/cpuinfo") as f:
@@ -303,10 +335,11 @@ def main():
           f"oha, {args.connections} connections, {args.rounds} rounds of "
           f"{args.seconds} s per case, the servers in rotating order (medians of the rounds; requests and errors summed).")
     print()
-    print("| case | server | requests/s | p50 ms | p99 ms | p99.9 ms | errors | server CPU µs / request | throughput / floor | p99 / floor | throughput / (floor + decision) |")
+    print("| case | server | requests/s | p50 ms | p99 ms | p99.9 ms | errors | server CPU µs / request | throughput / floor | throughput / baseline | p99 / baseline |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     failed = False
-    rows = [((p, e), f"{p} /{e} keep-alive") for p, e in cases]
+    labels = {"validate": "/validate 12.5 KB", "mutate": "/mutate 3.8 KB", "validate fleet": "/validate 585 KB (3,500 clusters)"}
+    rows = [((p, e), f"{p} {labels[e]} keep-alive") for p, e in cases]
     summaries = {}
     for case, label in rows:
         for n in names:
@@ -315,16 +348,16 @@ def main():
         summaries[(n, "handshake")] = summarise(handshake[n])
     rows.append(("handshake", "HTTP/1.1 /validate, new TLS connection per request"))
     for case, label in rows:
-        f, d = summaries[("floor", case)], summaries[(DECISION, case)]
+        f, b = summaries[("floor", case)], summaries[(BASE, case)]
         for n in names:
             s = summaries[(n, case)]
             failed |= s["errors"] > 0
             ratio = f"{s['rps'] / f['rps']:.2f}" if n != "floor" else ""
-            p99 = f"{s['p99'] / f['p99']:.2f}" if n != "floor" else ""
-            layer = f"{s['rps'] / d['rps']:.2f}" if n == "webhook" else ""
+            vs_base = f"{s['rps'] / b['rps']:.2f}" if n == "webhook" else ""
+            p99 = f"{s['p99'] / b['p99']:.2f}" if n == "webhook" else ""
             print(f"| {label} | {n} | {s['rps']:,.0f} | {s['p50']:.2f} | {s['p99']:.2f} | "
-                  f"{s['p99.9']:.2f} | {s['errors']} | {s['cpu_us']:.1f} | {ratio} | {p99} | "
-                  f"{layer} |")
+                  f"{s['p99.9']:.2f} | {s['errors']} | {s['cpu_us']:.1f} | {ratio} | {vs_base} | "
+                  f"{p99} |")
     print()
     print("| process | ready after start (median, max of %d) | idle RSS | peak RSS under load | RSS after load |" % args.starts)
     print("|---|---|---|---|---|")
@@ -333,9 +366,10 @@ def main():
               f"{idle[n] / 1024:.1f} MiB | {peak[n] / 1024:.1f} MiB | {idle_after[n] / 1024:.1f} MiB |")
     if figures:
         print()
-        print("criterion, one decision on the 12.5 KB UPDATE (decode, validate, mutate, encode): "
-              f"{figures.get('decode_validate_mutate_encode', '?')}; "
-              f"serde_json scan-only floor: {figures.get('baseline/scan_only', '?')}")
+        print("| criterion benchmark (this build) | median |")
+        print("|---|---|")
+        for name, figure in figures.items():
+            print(f"| {name} | {figure} |")
     shutil.rmtree(tmp, ignore_errors=True)
     if failed:
         die("some requests failed (see the errors column)")

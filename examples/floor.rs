@@ -7,19 +7,12 @@
 //! limits, no metrics, no logging (nor its cost), no decision: no webhook on this stack can answer
 //! faster, so `benches/load.py` reports the webhook's figures as ratios against it.
 //!
-//! With `--decision`, the handlers make the webhook's decision instead (the library's
-//! `admission::parse`, `decide` and `to_review_json`, as `serve` calls them, with the
-//! seed pull secret `seed-pull-secret`), still without the webhook's server layer. The
-//! load benchmark runs both, so one run splits the webhook's distance from the floor
-//! into what the decision costs (floor + decision against the floor) and what the server
-//! layer costs (the webhook against floor + decision).
-//!
 //! ```text
-//! cargo run --release --example floor -- ADDR CERT.pem KEY.pem [--decision]
+//! cargo run --release --example floor -- ADDR CERT.pem KEY.pem
 //! ```
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -29,9 +22,6 @@ use axum::routing::{get, post};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
-use ibgu_webhook::admission::{self, Endpoint};
-use ibgu_webhook::policy::Config;
-use ibgu_webhook::policy::facts::Facts;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
@@ -69,34 +59,6 @@ async fn allow(body: Bytes) -> Response {
     }
 }
 
-/// The webhook's decision, answered as `serve` answers it, without its server layer.
-fn decision(body: &[u8], mode: Endpoint) -> Response {
-    static CONFIG: OnceLock<Config> = OnceLock::new();
-    let config = CONFIG.get_or_init(|| Config {
-        seed_pull_secret: Some("seed-pull-secret".into()),
-        ..Config::default()
-    });
-    match admission::parse(body) {
-        Ok(request) => {
-            let reply = admission::review(&request, mode, config, &Facts::Offline);
-            (
-                [(header::CONTENT_TYPE, "application/json")],
-                reply.to_review_json(),
-            )
-                .into_response()
-        }
-        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
-    }
-}
-
-async fn validate(body: Bytes) -> Response {
-    decision(&body, Endpoint::Validate)
-}
-
-async fn mutate(body: Bytes) -> Response {
-    decision(&body, Endpoint::Mutate)
-}
-
 // The webhook's allocator, so the floor is the floor of the same stack.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -107,16 +69,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // request, callgrind); a subscriber that wants nothing turns them off at the call site.
     tracing::subscriber::set_global_default(tracing::subscriber::NoSubscriber::default())?;
     let mut args = std::env::args().skip(1);
-    let usage = "usage: floor ADDR CERT.pem KEY.pem [--decision]";
+    let usage = "usage: floor ADDR CERT.pem KEY.pem";
     let addr: SocketAddr = args.next().ok_or(usage)?.parse()?;
     let certs =
         CertificateDer::pem_file_iter(args.next().ok_or(usage)?)?.collect::<Result<Vec<_>, _>>()?;
     let key = PrivateKeyDer::from_pem_file(args.next().ok_or(usage)?)?;
-    let with_decision = match args.next().as_deref() {
-        None => false,
-        Some("--decision") => true,
-        Some(_) => return Err(usage.into()),
-    };
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
@@ -125,16 +82,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_single_cert(certs, key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let acceptor = TlsAcceptor::from(Arc::new(config));
-    let app = if with_decision {
-        Router::new()
-            .route("/validate", post(validate))
-            .route("/mutate", post(mutate))
-    } else {
-        Router::new()
-            .route("/validate", post(allow))
-            .route("/mutate", post(allow))
-    }
-    .route("/readyz", get(|| async { "ok" }));
+    let app = Router::new()
+        .route("/validate", post(allow))
+        .route("/mutate", post(allow))
+        .route("/readyz", get(|| async { "ok" }));
 
     tokio::runtime::Runtime::new()?.block_on(async move {
         let listener = TcpListener::bind(addr).await?;

@@ -199,6 +199,9 @@ fn shorten_warnings(warnings: Vec<String>) -> Vec<String> {
         .into_iter()
         .take(MAX_WARNINGS)
         .map(|w| {
+            if fits_a_warning(&w) {
+                return w;
+            }
             let w: String = w
                 .chars()
                 .map(|c| if c.is_control() { ' ' } else { c })

@@ -267,11 +267,11 @@ impl Warning {
 
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.field.as_str().is_empty() {
-            f.write_str(&self.message)
-        } else {
-            write!(f, "{}: {}", self.field, self.message)
+        if !self.field.as_str().is_empty() {
+            f.write_str(self.field.as_str())?;
+            f.write_str(": ")?;
         }
+        f.write_str(&self.message)
     }
 }
 

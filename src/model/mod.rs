@@ -28,6 +28,7 @@ pub mod status;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
@@ -127,6 +128,9 @@ pub struct ImageBasedGroupUpgrade<'a> {
     /// is still judged, and only the rules that read the status refuse to go on.
     #[serde(skip)]
     pub unreadable_status: Option<FieldError>,
+    /// The status's summary, made on first use (several rules read it).
+    #[serde(skip)]
+    summary: OnceLock<Progress>,
 }
 
 /// The parts of `metadata` the rules read.
@@ -301,7 +305,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Stored<'a> {
             metadata: f.metadata,
             spec: f.spec,
             status: f.status,
-            unreadable_status: None,
+            ..Default::default()
         }))
     }
 }
@@ -404,11 +408,15 @@ impl<'a> ImageBasedGroupUpgrade<'a> {
 
     /// What the update rules need from `status`, or which of its fields could not be
     /// read. An object without status has made no progress.
-    pub fn progress(&self) -> Result<Progress, FieldError> {
-        match (&self.unreadable_status, &self.status) {
-            (Some(e), _) => Err(e.clone()),
-            (None, Some(status)) => Ok(status.progress()),
-            (None, None) => Ok(Progress::default()),
+    pub fn progress(&self) -> Result<&Progress, &FieldError> {
+        match &self.unreadable_status {
+            Some(e) => Err(e),
+            None => Ok(self.summary.get_or_init(|| {
+                self.status
+                    .as_ref()
+                    .map(Status::progress)
+                    .unwrap_or_default()
+            })),
         }
     }
 

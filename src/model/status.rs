@@ -138,7 +138,7 @@ mod tests {
         let json = format!(r#"{{"status":{status}}}"#);
         let obj =
             ImageBasedGroupUpgrade::stored_from_json(&json).map_err(|e| format!("decode: {e}"))?;
-        obj.progress().map_err(|e| e.to_string())
+        obj.progress().cloned().map_err(|e| e.to_string())
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! stored for it, so re-applying a manifest that relied on defaults never reads as an
 //! edit of an ongoing step (validating rule 3), even if the server's default changed.
 
+use std::borrow::Cow;
+
 use crate::model::field::Warning;
 use crate::model::{DEFAULT_TIMEOUT_MINUTES, RolloutStrategy};
 use crate::policy::Change;
@@ -33,9 +35,9 @@ fn default(change: Change<'_>, ctx: &Context<'_>, patch: &mut PatchBuilder) -> V
             .filter(|s| s.actions() == step.actions())
             .and_then(|s| s.rollout_strategy);
         let (max, from) = match (stored.and_then(|r| r.max_concurrency), previous) {
-            (Some(m), _) => (m, "stored".to_owned()),
-            (None, Some(p)) => (p, format!("step {}", i - 1)),
-            (None, None) => (ctx.config.default_max_concurrency, "server default".to_owned()),
+            (Some(m), _) => (m, Cow::Borrowed("stored")),
+            (None, Some(p)) => (p, Cow::Owned(format!("step {}", i - 1))),
+            (None, None) => (ctx.config.default_max_concurrency, Cow::Borrowed("server default")),
         };
         let timeout = stored.and_then(|r| r.timeout).unwrap_or(DEFAULT_TIMEOUT_MINUTES);
         let idx = i.to_string();
@@ -57,20 +59,19 @@ fn default(change: Change<'_>, ctx: &Context<'_>, patch: &mut PatchBuilder) -> V
         // An invalid value is reported by validating rule 7; it is not passed on.
         let effective = given.max_concurrency.unwrap_or(max);
         previous = (effective >= 1).then_some(effective).or(previous);
-        let what = match filled {
+        let message = match filled {
             RolloutStrategy { max_concurrency: None, timeout: None } => continue,
             RolloutStrategy { max_concurrency: Some(m), timeout: None } => {
-                format!("maxConcurrency {m} ({from})")
+                format!("defaulted maxConcurrency {m} ({from})")
             }
-            RolloutStrategy { max_concurrency: None, timeout: Some(t) } => format!("timeout {t}"),
+            RolloutStrategy { max_concurrency: None, timeout: Some(t) } => {
+                format!("defaulted timeout {t}")
+            }
             RolloutStrategy { max_concurrency: Some(m), timeout: Some(t) } => {
-                format!("maxConcurrency {m} ({from}), timeout {t}")
+                format!("defaulted maxConcurrency {m} ({from}), timeout {t}")
             }
         };
-        warnings.push(Warning::new(
-            path().index(i).child("rolloutStrategy"),
-            format!("defaulted {what}"),
-        ));
+        warnings.push(Warning::new(path().index(i).child("rolloutStrategy"), message));
     }
     warnings
 }
