@@ -27,7 +27,7 @@ fn check(old: &ImageBasedGroupUpgrade<'_>, new: &ImageBasedGroupUpgrade<'_>, _: 
     }
     let at = old.plan().len();
     match old.progress() {
-        Ok(progress) => progressing(&progress)
+        Ok(progress) => progressing(progress)
             .map(|why| {
                 FieldError::forbidden(
                     path().index(at),
