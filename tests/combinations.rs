@@ -39,13 +39,13 @@ fn ibgu(plan: &Plan) -> ImageBasedGroupUpgrade<'_> {
             }),
         })
         .collect();
-    ImageBasedGroupUpgrade {
-        spec: Some(Spec {
+    ImageBasedGroupUpgrade::new(
+        None,
+        Some(Spec {
             plan: Some(steps),
             ..Default::default()
         }),
-        ..Default::default()
-    }
+    )
 }
 
 #[test]

@@ -311,6 +311,15 @@ impl<'de: 'a, 'a> Deserialize<'de> for Stored<'a> {
 }
 
 impl<'a> ImageBasedGroupUpgrade<'a> {
+    /// An object with this metadata and spec, and no status.
+    pub fn new(metadata: Option<Metadata<'a>>, spec: Option<Spec<'a>>) -> Self {
+        ImageBasedGroupUpgrade {
+            metadata,
+            spec,
+            ..Default::default()
+        }
+    }
+
     /// Decodes an object (without its status) from JSON text; a field of the wrong type
     /// is reported at its path.
     pub fn from_json(json: &'a str) -> Result<Self, FieldError> {
