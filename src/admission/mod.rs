@@ -24,10 +24,8 @@
 //! assert!(status.message.contains("spec.plan[1].actions: Unsupported value: [\"Rollback\"]"));
 //! ```
 
+mod endpoint;
 mod response;
-
-use std::fmt;
-use std::str::FromStr;
 
 use kube::core::GroupVersionKind;
 use kube::core::admission::Operation;
@@ -39,51 +37,8 @@ use crate::model::{self as ibgu, ImageBasedGroupUpgrade, Stored};
 use crate::policy::facts::Facts;
 use crate::policy::{self, Change, Config};
 
+pub use self::endpoint::{API_VERSION, Endpoint, KIND};
 pub use self::response::{MAX_WARNING_CHARS, MAX_WARNINGS, PatchType, Response, WireError};
-
-/// The only AdmissionReview version served (`admissionReviewVersions: [v1]`).
-pub const API_VERSION: &str = "admission.k8s.io/v1";
-/// The AdmissionReview kind.
-pub const KIND: &str = "AdmissionReview";
-
-/// Which endpoint answers: `/validate` (a verdict, never a patch) or `/mutate` (a patch,
-/// or none).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Endpoint {
-    /// `/validate`.
-    Validate,
-    /// `/mutate`.
-    Mutate,
-}
-
-impl Endpoint {
-    /// The endpoint's name, as in its path and in metric labels.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Endpoint::Validate => "validate",
-            Endpoint::Mutate => "mutate",
-        }
-    }
-}
-
-impl FromStr for Endpoint {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "validate" => Ok(Endpoint::Validate),
-            "mutate" => Ok(Endpoint::Mutate),
-            other => Err(format!(
-                "unknown endpoint {other:?}: use validate or mutate"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Why a body is not an AdmissionReview this webhook can answer. There is no uid to
 /// answer to, so the server turns these into an HTTP 400 rather than a review.

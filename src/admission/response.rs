@@ -11,7 +11,7 @@ use kube::core::Status;
 use kube::core::response::{StatusCause, StatusDetails, StatusSummary};
 use serde::{Serialize, Serializer};
 
-use super::{API_VERSION, Endpoint, KIND};
+use super::endpoint::{API_VERSION, Endpoint, KIND};
 use crate::model::field::{ErrorList, Warning};
 use crate::model::{self as ibgu};
 
@@ -188,6 +188,10 @@ impl Response {
 
 /// Whether `w` is one line of at most [`MAX_WARNING_CHARS`] characters.
 fn fits_a_warning(w: &str) -> bool {
+    // Warnings are nearly always short ASCII: one look at the bytes settles those.
+    if w.len() <= MAX_WARNING_CHARS && w.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return true;
+    }
     !w.chars().any(char::is_control) && w.chars().count() <= MAX_WARNING_CHARS
 }
 

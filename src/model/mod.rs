@@ -24,18 +24,19 @@
 pub mod action;
 pub mod field;
 pub mod status;
+pub mod text;
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::OnceLock;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
 use self::field::{FieldError, Path};
 pub use self::status::{Progress, Status};
+pub use self::text::Text;
 
 /// The API group of the resource.
 pub const GROUP: &str = "lcm.openshift.io";
@@ -45,71 +46,6 @@ pub const VERSION: &str = "v1alpha1";
 pub const KIND: &str = "ImageBasedGroupUpgrade";
 /// The CRD default of `rolloutStrategy.timeout`, in minutes.
 pub const DEFAULT_TIMEOUT_MINUTES: i64 = 240;
-
-/// A JSON string, borrowed from the input unless it had escapes to decode.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Text<'a>(pub Cow<'a, str>);
-
-impl Text<'_> {
-    /// The text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl<'a> From<&'a str> for Text<'a> {
-    fn from(s: &'a str) -> Self {
-        Text(Cow::Borrowed(s))
-    }
-}
-
-impl From<String> for Text<'_> {
-    fn from(s: String) -> Self {
-        Text(Cow::Owned(s))
-    }
-}
-
-impl std::ops::Deref for Text<'_> {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Text<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl Serialize for Text<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        // serde's own Cow<str> always copies; borrowing is the point here.
-        struct TextVisitor;
-        impl<'de> serde::de::Visitor<'de> for TextVisitor {
-            type Value = Text<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Owned(v)))
-            }
-        }
-        d.deserialize_str(TextVisitor)
-    }
-}
 
 /// An ImageBasedGroupUpgrade: one upgrade plan for a group of managed clusters.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

@@ -18,7 +18,7 @@
 
 use serde::Deserialize;
 
-use super::Text;
+use super::text::Text;
 
 /// `status`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

@@ -17,6 +17,7 @@
 //! assert!(!verdict.allowed());
 //! ```
 
+pub mod change;
 pub mod facts;
 pub mod patch;
 pub mod rule;
@@ -26,65 +27,11 @@ pub mod supported;
 use crate::model::ImageBasedGroupUpgrade;
 use crate::model::field::{ErrorList, Path, Warning};
 
+pub use self::change::{Change, Config, DEFAULT_MAX_CONCURRENCY};
 use self::facts::Facts;
 use self::patch::PatchBuilder;
 use self::rule::{Context, Kind};
 use self::rules::RULES;
-
-/// The `maxConcurrency` given to a first step that has none, unless configured.
-pub const DEFAULT_MAX_CONCURRENCY: i64 = 10;
-
-/// The server's policy options (the same flags on `serve`, `review` and `check`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
-    /// `maxConcurrency` for a step that has none and no step before it.
-    pub default_max_concurrency: i64,
-    /// The seed pull secret injected on CREATE, if any.
-    pub seed_pull_secret: Option<String>,
-    /// Deny, rather than warn, when a named pull secret is missing or unusable.
-    pub require_pull_secret: bool,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            default_max_concurrency: DEFAULT_MAX_CONCURRENCY,
-            seed_pull_secret: None,
-            require_pull_secret: false,
-        }
-    }
-}
-
-/// What is being admitted.
-#[derive(Debug, Clone, Copy)]
-pub enum Change<'a> {
-    /// A new object.
-    Create(&'a ImageBasedGroupUpgrade<'a>),
-    /// A change to a stored object.
-    Update {
-        /// The stored object, with TALM's status.
-        old: &'a ImageBasedGroupUpgrade<'a>,
-        /// The object as it would be stored.
-        new: &'a ImageBasedGroupUpgrade<'a>,
-    },
-}
-
-impl<'a> Change<'a> {
-    /// The object as it would be stored.
-    pub fn new_object(&self) -> &'a ImageBasedGroupUpgrade<'a> {
-        match self {
-            Change::Create(new) | Change::Update { new, .. } => new,
-        }
-    }
-
-    /// The stored object, on UPDATE.
-    pub fn old_object(&self) -> Option<&'a ImageBasedGroupUpgrade<'a>> {
-        match self {
-            Change::Create(_) => None,
-            Change::Update { old, .. } => Some(old),
-        }
-    }
-}
 
 /// The validating decision.
 #[derive(Debug, Clone, Default, PartialEq)]

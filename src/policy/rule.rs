@@ -5,9 +5,9 @@
 use crate::model::ImageBasedGroupUpgrade;
 use crate::model::field::{ErrorList, FieldError, Warning};
 
+use super::change::{Change, Config};
 use super::facts::Facts;
 use super::patch::PatchBuilder;
-use super::{Change, Config};
 
 /// Which webhook a rule belongs to; numbers count within each, as in `docs/rules.md`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -39,10 +39,10 @@ registry! {
 pub(crate) mod tests {
     use super::RULES;
     use crate::model::ImageBasedGroupUpgrade;
+    use crate::policy::change::{Change, Config};
     use crate::policy::facts::Facts;
     use crate::policy::patch::PatchBuilder;
     use crate::policy::rule::{Context, Findings, Kind, Rule};
-    use crate::policy::{Change, Config};
 
     /// A complete rollout strategy, to splice into plans.
     pub const RS: &str = r#""rolloutStrategy":{"maxConcurrency":10,"timeout":240}"#;

@@ -10,7 +10,7 @@
 use crate::model::action::Action;
 use crate::model::field::{ErrorList, FieldError, Path, Warning};
 use crate::model::ImageBasedGroupUpgrade;
-use crate::policy::Config;
+use crate::policy::change::Config;
 use crate::policy::facts::SecretLookup;
 use crate::policy::rule::{Context, Findings, Rule};
 

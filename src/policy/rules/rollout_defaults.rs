@@ -10,7 +10,7 @@ use std::borrow::Cow;
 
 use crate::model::field::Warning;
 use crate::model::{DEFAULT_TIMEOUT_MINUTES, RolloutStrategy};
-use crate::policy::Change;
+use crate::policy::change::Change;
 use crate::policy::patch::PatchBuilder;
 use crate::policy::rule::{Context, Rule};
 

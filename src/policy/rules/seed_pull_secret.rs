@@ -13,7 +13,7 @@ use crate::model::{ImageBasedGroupUpgrade, PullSecretRef};
 use crate::policy::facts::SecretLookup;
 use crate::policy::patch::PatchBuilder;
 use crate::policy::rule::{Context, Rule};
-use crate::policy::{Change, Config};
+use crate::policy::change::{Change, Config};
 
 use super::pull_secret::path;
 

@@ -1,0 +1,58 @@
+//! What the policy decides on: the change admitted and the server's options.
+
+use crate::model::ImageBasedGroupUpgrade;
+
+/// The `maxConcurrency` given to a first step that has none, unless configured.
+pub const DEFAULT_MAX_CONCURRENCY: i64 = 10;
+
+/// The server's policy options (the same flags on `serve`, `review` and `check`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `maxConcurrency` for a step that has none and no step before it.
+    pub default_max_concurrency: i64,
+    /// The seed pull secret injected on CREATE, if any.
+    pub seed_pull_secret: Option<String>,
+    /// Deny, rather than warn, when a named pull secret is missing or unusable.
+    pub require_pull_secret: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            default_max_concurrency: DEFAULT_MAX_CONCURRENCY,
+            seed_pull_secret: None,
+            require_pull_secret: false,
+        }
+    }
+}
+
+/// What is being admitted.
+#[derive(Debug, Clone, Copy)]
+pub enum Change<'a> {
+    /// A new object.
+    Create(&'a ImageBasedGroupUpgrade<'a>),
+    /// A change to a stored object.
+    Update {
+        /// The stored object, with TALM's status.
+        old: &'a ImageBasedGroupUpgrade<'a>,
+        /// The object as it would be stored.
+        new: &'a ImageBasedGroupUpgrade<'a>,
+    },
+}
+
+impl<'a> Change<'a> {
+    /// The object as it would be stored.
+    pub fn new_object(&self) -> &'a ImageBasedGroupUpgrade<'a> {
+        match self {
+            Change::Create(new) | Change::Update { new, .. } => new,
+        }
+    }
+
+    /// The stored object, on UPDATE.
+    pub fn old_object(&self) -> Option<&'a ImageBasedGroupUpgrade<'a>> {
+        match self {
+            Change::Create(_) => None,
+            Change::Update { old, .. } => Some(old),
+        }
+    }
+}
