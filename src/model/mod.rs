@@ -466,9 +466,11 @@ mod tests {
         let meta = obj.metadata.as_ref().unwrap();
         assert!(matches!(
             meta.name.as_ref().unwrap().0,
-            Cow::Borrowed("plain")
+            std::borrow::Cow::Borrowed("plain")
         ));
-        assert!(matches!(&meta.namespace.as_ref().unwrap().0, Cow::Owned(s) if s == "escaped"));
+        assert!(
+            matches!(&meta.namespace.as_ref().unwrap().0, std::borrow::Cow::Owned(s) if s == "escaped")
+        );
     }
 
     #[test]
