@@ -17,69 +17,117 @@ use base64::Engine;
 use ibgu_webhook::admission::{self, Endpoint, Response};
 use ibgu_webhook::policy::Config;
 use ibgu_webhook::policy::facts::{Facts, SecretLookup};
+use ibgu_webhook::policy::rule::{Kind, Side};
+use ibgu_webhook::policy::rules::RULES;
+use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
 fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-fn config(expect: &Value) -> Config {
-    let c = &expect["config"];
-    let mut config = Config::default();
-    if let Some(m) = c["defaultMaxConcurrency"].as_i64() {
-        config.default_max_concurrency = m;
-    }
-    config.seed_pull_secret = c["seedPullSecret"].as_str().map(str::to_owned);
-    config.require_pull_secret = c["requirePullSecret"].as_bool().unwrap_or(false);
-    config
+/// `expect.json`; a key it does not know (a misspelt one) is an error.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expect {
+    description: String,
+    mode: String,
+    rule: u8,
+    allowed: bool,
+    code: Option<u16>,
+    #[serde(default)]
+    message: Vec<String>,
+    #[serde(default)]
+    warnings: Vec<String>,
+    /// Mutate only: the object after the patch, or null for no patch.
+    #[serde(default, deserialize_with = "present")]
+    patched: Option<Value>,
+    #[serde(default)]
+    config: ExpectConfig,
+    /// Secret name to `found`, `no-docker-config`, `missing` or `unknown: <why>`.
+    hub: Option<BTreeMap<String, String>>,
 }
 
-fn hub(expect: &Value) -> Facts {
-    let Some(map) = expect["hub"].as_object() else {
-        return Facts::Offline;
-    };
-    let secrets = map
-        .iter()
-        .map(|(name, v)| {
-            let v = v.as_str().unwrap_or_default();
-            let lookup = match v {
-                "found" => SecretLookup::Found {
-                    docker_config: true,
-                },
-                "no-docker-config" => SecretLookup::Found {
-                    docker_config: false,
-                },
-                "missing" => SecretLookup::Missing,
-                other => SecretLookup::Unknown(
-                    other.strip_prefix("unknown: ").unwrap_or(other).to_owned(),
-                ),
-            };
-            (name.clone(), lookup)
-        })
-        .collect::<BTreeMap<_, _>>();
-    Facts::Secrets(secrets)
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ExpectConfig {
+    default_max_concurrency: Option<i64>,
+    seed_pull_secret: Option<String>,
+    #[serde(default)]
+    require_pull_secret: bool,
+}
+
+/// A key that is present, even as `null`.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+impl Expect {
+    fn read(dir: &Path) -> Result<Expect, String> {
+        let text = fs::read(dir.join("expect.json")).map_err(|e| e.to_string())?;
+        serde_json::from_slice(&text).map_err(|e| format!("expect.json: {e}"))
+    }
+
+    fn endpoint(&self) -> Result<Endpoint, String> {
+        self.mode.parse()
+    }
+
+    fn config(&self) -> Config {
+        let mut config = Config::default();
+        if let Some(m) = self.config.default_max_concurrency {
+            config.default_max_concurrency = m;
+        }
+        config.seed_pull_secret = self.config.seed_pull_secret.clone();
+        config.require_pull_secret = self.config.require_pull_secret;
+        config
+    }
+
+    fn facts(&self) -> Facts {
+        let Some(map) = &self.hub else {
+            return Facts::Offline;
+        };
+        let secrets = map
+            .iter()
+            .map(|(name, v)| {
+                let lookup = match v.as_str() {
+                    "found" => SecretLookup::Found {
+                        docker_config: true,
+                    },
+                    "no-docker-config" => SecretLookup::Found {
+                        docker_config: false,
+                    },
+                    "missing" => SecretLookup::Missing,
+                    other => SecretLookup::Unknown(
+                        other.strip_prefix("unknown: ").unwrap_or(other).to_owned(),
+                    ),
+                };
+                (name.clone(), lookup)
+            })
+            .collect();
+        Facts::Secrets(secrets)
+    }
 }
 
 fn decide(body: &[u8], mode: Endpoint, config: &Config, hub: &Facts) -> Result<Response, String> {
     admission::review_body(body, mode, config, hub).map_err(|e| e.to_string())
 }
 
+/// What a case showed: its rule (endpoint and number) and the sides it proves.
+struct Shown {
+    kind: Kind,
+    rule: u8,
+    sides: Vec<Side>,
+}
+
 /// Checks one case; returns what is wrong with it.
-fn run_case(dir: &Path) -> Result<(String, String, bool, bool, bool), Vec<String>> {
+fn run_case(dir: &Path) -> Result<Shown, Vec<String>> {
     let mut problems = Vec::new();
     let body = fs::read(dir.join("review.json")).map_err(|e| vec![e.to_string()])?;
-    let expect: Value = serde_json::from_slice(
-        &fs::read(dir.join("expect.json")).map_err(|e| vec![e.to_string()])?,
-    )
-    .map_err(|e| vec![format!("expect.json: {e}")])?;
+    let expect = Expect::read(dir).map_err(|e| vec![e])?;
     let review: Value =
         serde_json::from_slice(&body).map_err(|e| vec![format!("review.json: {e}")])?;
-    let mode: Endpoint = expect["mode"]
-        .as_str()
-        .unwrap_or_default()
-        .parse()
-        .map_err(|e: String| vec![e])?;
-    let (config, hub) = (config(&expect), hub(&expect));
+    let mode = expect.endpoint().map_err(|e| vec![e])?;
+    let (config, hub) = (expect.config(), expect.facts());
     let response = decide(&body, mode, &config, &hub).map_err(|e| vec![e])?;
 
     if let Err(e) = response.check_wire(mode) {
@@ -88,11 +136,10 @@ fn run_case(dir: &Path) -> Result<(String, String, bool, bool, bool), Vec<String
     if response.uid != review["request"]["uid"].as_str().unwrap_or_default() {
         problems.push(format!("uid {:?} not echoed", response.uid));
     }
-    let want_allowed = expect["allowed"].as_bool().unwrap_or(false);
-    if response.allowed != want_allowed {
+    if response.allowed != expect.allowed {
         problems.push(format!(
-            "allowed = {}, want {want_allowed}: {:?}",
-            response.allowed, response.status
+            "allowed = {}, want {}: {:?}",
+            response.allowed, expect.allowed, response.status
         ));
     }
     let message = response
@@ -100,34 +147,27 @@ fn run_case(dir: &Path) -> Result<(String, String, bool, bool, bool), Vec<String
         .as_ref()
         .map(|s| s.message.clone())
         .unwrap_or_default();
-    if let Some(code) = expect["code"].as_u64() {
-        let got = response.status.as_ref().map(|s| u64::from(s.code));
+    if let Some(code) = expect.code {
+        let got = response.status.as_ref().map(|s| s.code);
         if got != Some(code) {
             problems.push(format!("status.code = {got:?}, want {code}"));
         }
     }
-    for fragment in expect["message"].as_array().into_iter().flatten() {
-        let fragment = fragment.as_str().unwrap_or_default();
-        if !message.contains(fragment) {
+    for fragment in &expect.message {
+        if !message.contains(fragment.as_str()) {
             problems.push(format!("message lacks {fragment:?}: {message:?}"));
         }
     }
-    let want_warnings: Vec<&str> = expect["warnings"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    if response.warnings.len() != want_warnings.len()
+    if response.warnings.len() != expect.warnings.len()
         || response
             .warnings
             .iter()
-            .zip(&want_warnings)
-            .any(|(got, want)| !got.contains(want))
+            .zip(&expect.warnings)
+            .any(|(got, want)| !got.contains(want.as_str()))
     {
         problems.push(format!(
-            "warnings {:?}, want fragments {want_warnings:?}",
-            response.warnings
+            "warnings {:?}, want fragments {:?}",
+            response.warnings, expect.warnings
         ));
     }
 
@@ -141,65 +181,77 @@ fn run_case(dir: &Path) -> Result<(String, String, bool, bool, bool), Vec<String
         ));
     }
     let has_patch = response.patch.is_some();
-    match mode {
-        Endpoint::Validate => {}
-        Endpoint::Mutate => {
-            let want = &expect["patched"];
-            match (&response.patch, want) {
-                (None, Value::Null) => {}
-                (None, _) => problems.push("no patch, but a patched object is expected".into()),
-                (Some(_), Value::Null) => problems.push("unexpected patch".into()),
-                (Some(_), want) => {
-                    let bytes = base64::engine::general_purpose::STANDARD
-                        .decode(wire_patch.as_str().unwrap_or_default())
-                        .map_err(|e| vec![e.to_string()])?;
-                    let patch: json_patch::Patch =
-                        serde_json::from_slice(&bytes).map_err(|e| vec![e.to_string()])?;
-                    let mut object = review["request"]["object"].clone();
-                    match json_patch::patch(&mut object, &patch) {
-                        Err(e) => problems.push(format!("patch does not apply: {e}")),
-                        Ok(()) if &object != want => problems.push(format!(
-                            "patched object differs: got {}",
-                            serde_json::to_string(&object).unwrap_or_default()
-                        )),
-                        Ok(()) => {
-                            // Mutating rule 3: mutating the result again yields no patch.
-                            let mut again = review.clone();
-                            again["request"]["object"] = object;
-                            let body =
-                                serde_json::to_vec(&again).map_err(|e| vec![e.to_string()])?;
-                            match decide(&body, mode, &config, &hub) {
-                                Ok(r) if r.patch.is_none() => {}
-                                Ok(_) => problems.push("second mutation is not empty".into()),
-                                Err(e) => problems.push(e),
-                            }
+    match (mode, &expect.patched) {
+        (Endpoint::Validate, None) => {}
+        (Endpoint::Validate, Some(_)) => {
+            problems.push("a validate case expects no patched object".into())
+        }
+        (Endpoint::Mutate, None) => {
+            problems.push("a mutate case says what it patches (`patched`, null for nothing)".into())
+        }
+        (Endpoint::Mutate, Some(want)) => match (&response.patch, want) {
+            (None, Value::Null) => {}
+            (None, _) => problems.push("no patch, but a patched object is expected".into()),
+            (Some(_), Value::Null) => problems.push("unexpected patch".into()),
+            (Some(_), want) => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(wire_patch.as_str().unwrap_or_default())
+                    .map_err(|e| vec![e.to_string()])?;
+                let patch: json_patch::Patch =
+                    serde_json::from_slice(&bytes).map_err(|e| vec![e.to_string()])?;
+                let mut object = review["request"]["object"].clone();
+                match json_patch::patch(&mut object, &patch) {
+                    Err(e) => problems.push(format!("patch does not apply: {e}")),
+                    Ok(()) if &object != want => problems.push(format!(
+                        "patched object differs: got {}",
+                        serde_json::to_string(&object).unwrap_or_default()
+                    )),
+                    Ok(()) => {
+                        // Mutating rule 3: mutating the result again yields no patch.
+                        let mut again = review.clone();
+                        again["request"]["object"] = object;
+                        let body = serde_json::to_vec(&again).map_err(|e| vec![e.to_string()])?;
+                        match decide(&body, mode, &config, &hub) {
+                            Ok(r) if r.patch.is_none() => {}
+                            Ok(_) => problems.push("second mutation is not empty".into()),
+                            Err(e) => problems.push(e),
                         }
                     }
                 }
             }
-        }
+        },
     }
-    let rule = format!(
-        "{}/{}",
-        expect["mode"].as_str().unwrap_or(""),
-        expect["rule"]
-    );
-    if problems.is_empty() {
-        let name = dir
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
-        Ok((
-            rule,
-            name,
-            response.allowed,
-            has_patch,
-            !response.warnings.is_empty(),
-        ))
-    } else {
-        Err(problems)
+    if !problems.is_empty() {
+        return Err(problems);
     }
+    let sides = match mode {
+        Endpoint::Validate => vec![
+            if response.allowed {
+                Side::Allowed
+            } else {
+                Side::Denied
+            },
+            if response.warnings.is_empty() {
+                Side::Quiet
+            } else {
+                Side::Warned
+            },
+        ],
+        Endpoint::Mutate => vec![if has_patch {
+            Side::Patched
+        } else {
+            Side::Unpatched
+        }],
+    };
+    let kind = match mode {
+        Endpoint::Validate => Kind::Validating,
+        Endpoint::Mutate => Kind::Mutating,
+    };
+    Ok(Shown {
+        kind,
+        rule: expect.rule,
+        sides,
+    })
 }
 
 #[test]
@@ -213,8 +265,7 @@ fn every_admission_review_fixture() {
     dirs.sort();
     assert!(dirs.len() >= 50, "only {} fixture cases", dirs.len());
     let mut failures = Vec::new();
-    // (mode/rule) -> which sides were seen: allowed/denied for validate, patched/not for mutate.
-    let mut sides: BTreeMap<String, BTreeSet<&'static str>> = BTreeMap::new();
+    let mut seen: BTreeMap<(Kind, u8), BTreeSet<Side>> = BTreeMap::new();
     for dir in &dirs {
         let name = dir
             .file_name()
@@ -222,18 +273,19 @@ fn every_admission_review_fixture() {
             .to_string_lossy()
             .into_owned();
         match run_case(dir) {
-            Ok((rule, _, allowed, patched, warned)) => {
-                let side = if rule.starts_with("mutate") {
-                    if patched { "patched" } else { "unpatched" }
-                } else if rule == "validate/5" {
-                    // Rule 5 only ever warns.
-                    if warned { "warned" } else { "quiet" }
-                } else if allowed {
-                    "allowed"
-                } else {
-                    "denied"
-                };
-                sides.entry(rule).or_default().insert(side);
+            Ok(shown) => {
+                if !RULES
+                    .iter()
+                    .any(|r| r.kind == shown.kind && r.number == shown.rule)
+                {
+                    failures.push(format!(
+                        "{name}: no {:?} rule {} in the registry",
+                        shown.kind, shown.rule
+                    ));
+                }
+                seen.entry((shown.kind, shown.rule))
+                    .or_default()
+                    .extend(shown.sides);
             }
             Err(problems) => failures.push(format!("{name}:\n    {}", problems.join("\n    "))),
         }
@@ -244,35 +296,41 @@ fn every_admission_review_fixture() {
         failures.len(),
         failures.join("\n")
     );
-
-    // Both sides of every rule are proven by some case.
+    // Every rule of the registry has cases for each side it declares.
     let mut missing = Vec::new();
-    for (mode, rules, wanted) in [
-        ("validate", 1..=11, ["allowed", "denied"]),
-        ("mutate", 1..=3, ["patched", "unpatched"]),
-    ] {
-        for rule in rules {
-            let seen = sides
-                .get(&format!("{mode}/{rule}"))
-                .cloned()
-                .unwrap_or_default();
-            let wanted = if mode == "validate" && rule == 5 {
-                ["warned", "quiet"]
-            } else {
-                wanted
-            };
-            for side in wanted {
-                if !seen.contains(side) {
-                    missing.push(format!("{mode} rule {rule}: no {side} case"));
-                }
+    for rule in RULES {
+        let shown = seen
+            .get(&(rule.kind, rule.number))
+            .cloned()
+            .unwrap_or_default();
+        for side in rule.covers {
+            if !shown.contains(side) {
+                missing.push(format!("{rule:?}: no {side:?} case"));
             }
         }
     }
-    assert!(
-        sides.contains_key("validate/12") && sides.contains_key("mutate/12"),
-        "rule 12 uncovered"
-    );
     assert!(missing.is_empty(), "{missing:#?}");
+}
+
+#[test]
+fn a_misspelt_expectation_fails() {
+    let good = json!({"description": "d", "mode": "validate", "rule": 1, "allowed": true});
+    assert!(serde_json::from_value::<Expect>(good.clone()).is_ok());
+    for (key, value) in [
+        ("warning", json!([])),
+        ("mesage", json!([])),
+        ("patch", json!(null)),
+    ] {
+        let mut bad = good.clone();
+        bad[key] = value;
+        let err = serde_json::from_value::<Expect>(bad)
+            .expect_err(key)
+            .to_string();
+        assert!(err.contains(&format!("unknown field `{key}`")), "{err}");
+    }
+    let mut bad = good;
+    bad["config"] = json!({"seedPullSecrets": "x"});
+    assert!(serde_json::from_value::<Expect>(bad).is_err());
 }
 
 #[test]
@@ -282,28 +340,19 @@ fn fixture_names_say_mode_and_rule() {
         .filter_map(Result::ok)
     {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let expect: Value = serde_json::from_slice(
-            &fs::read(entry.path().join("expect.json")).expect("expect.json"),
-        )
-        .expect("json");
-        let mode = expect["mode"].as_str().expect("mode");
+        let expect = Expect::read(&entry.path()).expect("expect.json");
         assert!(
-            name.starts_with(&format!("{mode}-")),
+            name.starts_with(&format!("{}-", expect.mode)),
             "{name} does not start with its mode"
         );
         if name.contains("-rule") {
             assert!(
-                name.starts_with(&format!("{mode}-rule{}-", expect["rule"])),
+                name.starts_with(&format!("{}-rule{}-", expect.mode, expect.rule)),
                 "{name} does not name its rule {}",
-                expect["rule"]
+                expect.rule
             );
         }
-        assert!(
-            expect["description"]
-                .as_str()
-                .is_some_and(|d| !d.is_empty()),
-            "{name}: no description"
-        );
+        assert!(!expect.description.is_empty(), "{name}: no description");
     }
 }
 
