@@ -1,6 +1,6 @@
 //! The floor server: the webhook's stack with no policy, for the load benchmark.
 //!
-//! Same crates (mimalloc included) and protocol handling as `ibgu-webhook serve` (tokio, rustls with ring,
+//! Same crates, allocator and protocol handling as `ibgu-webhook serve` (tokio, rustls with ring,
 //! TLS 1.3/1.2, hyper-util serving HTTP/1.1 and HTTP/2 by ALPN, axum routing), but each
 //! `POST /validate` or `POST /mutate` only parses the AdmissionReview JSON (every byte is
 //! checked, nothing is kept but the uid) and answers `allowed: true` with that uid. No
@@ -58,10 +58,6 @@ async fn allow(body: Bytes) -> Response {
         Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     }
 }
-
-// The webhook's allocator, so the floor is the floor of the same stack.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // No logging, and no cost for it: without a subscriber, the events hyper and h2 emit

@@ -589,36 +589,3 @@ fn env_set(name: &str) -> Option<String> {
 fn in_pod() -> bool {
     env_set("KUBERNETES_SERVICE_HOST").is_some()
 }
-
-/// `mi_option_arena_eager_commit` in mimalloc's `mi_option_e` (not named by the bindings).
-#[cfg(target_os = "linux")]
-const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
-
-/// mimalloc commits whole arenas up front where the kernel overcommits (Linux): about
-/// 8 MiB resident that an idle webhook never uses. Committing pages as they are used
-/// instead must be set before the first allocation, which the Rust runtime makes before
-/// `main`: hence a constructor.
-#[cfg(target_os = "linux")]
-#[used]
-#[unsafe(link_section = ".init_array")]
-static LAZY_ARENA_COMMIT: extern "C" fn() = lazy_arena_commit;
-
-#[cfg(target_os = "linux")]
-extern "C" fn lazy_arena_commit() {
-    // SAFETY: sets one of mimalloc's process-wide options; no pointers, no allocation.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0) };
-}
-
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-#[cfg(all(test, target_os = "linux"))]
-mod tests {
-    #[test]
-    fn arenas_are_committed_lazily_from_the_start() {
-        // The constructor ran before the test harness (the linker kept it), and set the
-        // option mimalloc reads when it reserves an arena (its default on Linux is 2).
-        let eager = unsafe { libmimalloc_sys::mi_option_get(super::MI_OPTION_ARENA_EAGER_COMMIT) };
-        assert_eq!(eager, 0);
-    }
-}

@@ -1,5 +1,5 @@
 //! Properties of the decision the server makes (`admission::parse`, then
-//! `admission::decide`), over random AdmissionReviews. `mutation_props.rs` covers the
+//! `admission::review`), over random AdmissionReviews. `mutation_props.rs` covers the
 //! mutating patch itself; these cover the verdicts:
 //!
 //! 1. Deciding is deterministic and does not depend on JSON key order: the same bytes
