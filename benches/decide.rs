@@ -1,5 +1,6 @@
-//! One admission decision on a realistic UPDATE review: a 3-step plan appended to a
-//! finished 2-step plan, status for 50 clusters, ~12 KB (`tests/data/bench/`).
+//! One admission decision on realistic reviews (`tests/data/bench/`): an UPDATE that
+//! appends a third step to a finished 2-step plan, with TALM's status for 50 clusters
+//! (12.5 KB) and for a fleet of 3,500 (585 KB), and a 3.8 KB CREATE that needs defaults.
 //!
 //! Two baselines run alongside, so figures are read as ratios from one run on a noisy
 //! machine: `baseline/parse_and_encode_value` (parse the body into a generic
@@ -15,6 +16,8 @@ use ibgu_webhook::policy::Config;
 use ibgu_webhook::policy::facts::Facts;
 
 const BODY: &[u8] = include_bytes!("../tests/data/bench/update-50-clusters.json");
+/// The same UPDATE with status for 3,500 clusters in both objects.
+const FLEET: &[u8] = include_bytes!("../tests/data/bench/update-3500-clusters.json");
 /// The load benchmark's /mutate body: a 3.8 KB CREATE whose three steps need defaults
 /// and whose seedImageRef needs the seed pull secret.
 const CREATE: &[u8] = include_bytes!("../tests/data/bench/create-needs-defaults.json");
@@ -76,6 +79,26 @@ fn decide(c: &mut Criterion) {
             black_box((v.to_review_json(), m.to_review_json()))
         })
     });
+    g.finish();
+
+    // Allowed; 30 minutes over 35 batches of 100 clusters earns rule 7's warning.
+    let v = admission::review_body(FLEET, Endpoint::Validate, &config, &hub).expect("review");
+    assert!(v.allowed && v.warnings.len() == 1, "{v:?}");
+    let mut g = c.benchmark_group("update_review_585kb");
+    g.throughput(Throughput::Bytes(FLEET.len() as u64));
+    g.sample_size(20);
+    g.bench_function("baseline/scan_only", |b| {
+        b.iter(|| {
+            black_box(
+                serde_json::from_slice::<serde::de::IgnoredAny>(black_box(FLEET)).expect("json"),
+            )
+        })
+    });
+    for mode in [Endpoint::Validate, Endpoint::Mutate] {
+        g.bench_function(format!("{mode}"), |b| {
+            b.iter(|| black_box(endpoint(black_box(FLEET), mode, &config, &hub)))
+        });
+    }
     g.finish();
 
     let m = admission::review_body(CREATE, Endpoint::Mutate, &config, &hub).expect("review");

@@ -259,6 +259,8 @@ def main():
     print("load: building", flush=True)
     run(["cargo", "build", "--release", "--locked", "--quiet", "--bin", "ibgu-webhook",
          "--example", "floor"])
+    if not args.no_criterion:
+        run(["cargo", "bench", "--locked", "--quiet", "--bench", "decide", "--no-run"])
     webhook_bin = os.path.join(ROOT, "target/release/ibgu-webhook")
     floor_bin = os.path.join(ROOT, "target/release/examples/floor")
 
@@ -322,8 +324,6 @@ def main():
     for s in servers.values():
         s.stop()
 
-    figures = {} if args.no_criterion else criterion_figures()
-
     cpu = "unknown CPU"
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -364,6 +364,8 @@ def main():
     for n in names:
         print(f"| {n} | {statistics.median(ready[n]):.1f} ms, {max(ready[n]):.1f} ms | "
               f"{idle[n] / 1024:.1f} MiB | {peak[n] / 1024:.1f} MiB | {idle_after[n] / 1024:.1f} MiB |")
+    # After the load tables, so a failing bench cannot lose them.
+    figures = {} if args.no_criterion else criterion_figures()
     if figures:
         print()
         print("| criterion benchmark (this build) | median |")
