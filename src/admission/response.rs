@@ -10,6 +10,7 @@ use base64::Engine;
 use kube::core::Status;
 use kube::core::response::{StatusCause, StatusDetails, StatusSummary};
 use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
 
 use super::endpoint::{API_VERSION, Endpoint, KIND};
 use crate::model::field::{ErrorList, Warning};
@@ -55,7 +56,15 @@ pub struct Response {
 
 fn base64_json<S: Serializer>(patch: &Option<json_patch::Patch>, s: S) -> Result<S::Ok, S::Error> {
     let json = serde_json::to_vec(patch).map_err(serde::ser::Error::custom)?;
-    s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(json))
+    // Base64 never needs escaping: written as a raw JSON string, serde_json's escape scan
+    // of each byte is skipped (a third of the /mutate reply's cost, callgrind).
+    let mut quoted = String::with_capacity(json.len() * 4 / 3 + 6);
+    quoted.push('"');
+    base64::engine::general_purpose::STANDARD.encode_string(json, &mut quoted);
+    quoted.push('"');
+    RawValue::from_string(quoted)
+        .map_err(serde::ser::Error::custom)?
+        .serialize(s)
 }
 
 /// The review sent back.
@@ -129,7 +138,7 @@ impl Response {
     }
 
     pub(super) fn with_warnings(mut self, warnings: &[Warning]) -> Self {
-        self.warnings = shorten_warnings(warnings.iter().map(ToString::to_string).collect());
+        self.warnings = shorten_warnings(warnings.iter().map(Warning::line).collect());
         self
     }
 
@@ -145,8 +154,11 @@ impl Response {
             kind: KIND,
             response: self,
         };
+        // Sized for the usual reply, so that writing it does not grow the buffer again and again.
+        let mut out = Vec::with_capacity(1024);
         // Strings, numbers and a patch of plain values into a Vec: this cannot fail.
-        serde_json::to_vec(&review).unwrap_or_default()
+        let _ = serde_json::to_writer(&mut out, &review);
+        out
     }
 
     /// Checks the rules the apiserver applies to a webhook's reply.

@@ -265,13 +265,20 @@ impl Warning {
     }
 }
 
+impl Warning {
+    /// The warning as kubectl shows it: `field: message`, or the message alone.
+    pub fn line(&self) -> String {
+        let field = self.field.as_str();
+        if field.is_empty() {
+            return self.message.clone();
+        }
+        [field, ": ", &self.message].concat()
+    }
+}
+
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if !self.field.as_str().is_empty() {
-            f.write_str(self.field.as_str())?;
-            f.write_str(": ")?;
-        }
-        f.write_str(&self.message)
+        f.write_str(&self.line())
     }
 }
 

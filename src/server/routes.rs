@@ -9,7 +9,7 @@
 //!
 //! Memory under overload: request bodies are buffered whole (the decision needs the
 //! whole review), so the bytes buffered at once are bounded by a global budget
-//! ([`AppState::body_budget`], 64 MiB by default), a semaphore counting bytes. A request
+//! ([`AppState::body_budget`], 40 MiB by default), a semaphore counting bytes. A request
 //! reserves its `Content-Length` before a byte of its body is read (or each chunk as it
 //! comes when the length is not declared), and holds the reservation until its answer is
 //! built. Without it, 1024 connections could each buffer 7 MiB. When the budget cannot

@@ -6,7 +6,7 @@
 //! stored for it, so re-applying a manifest that relied on defaults never reads as an
 //! edit of an ongoing step (validating rule 3), even if the server's default changed.
 
-use std::borrow::Cow;
+use std::fmt;
 
 use crate::model::field::Warning;
 use crate::model::{DEFAULT_TIMEOUT_MINUTES, RolloutStrategy};
@@ -35,17 +35,26 @@ fn default(change: Change<'_>, ctx: &Context<'_>, patch: &mut PatchBuilder) -> V
             .filter(|s| s.actions() == step.actions())
             .and_then(|s| s.rollout_strategy);
         let (max, from) = match (stored.and_then(|r| r.max_concurrency), previous) {
-            (Some(m), _) => (m, Cow::Borrowed("stored")),
-            (None, Some(p)) => (p, Cow::Owned(format!("step {}", i - 1))),
-            (None, None) => (ctx.config.default_max_concurrency, Cow::Borrowed("server default")),
+            (Some(m), _) => (m, Source::Stored),
+            (None, Some(p)) => (p, Source::Step(i - 1)),
+            (None, None) => (ctx.config.default_max_concurrency, Source::Server),
         };
         let timeout = stored.and_then(|r| r.timeout).unwrap_or(DEFAULT_TIMEOUT_MINUTES);
-        let idx = i.to_string();
         let given = step.rollout_strategy.unwrap_or_default();
         let filled = RolloutStrategy {
             max_concurrency: given.max_concurrency.is_none().then_some(max),
             timeout: given.timeout.is_none().then_some(timeout),
         };
+        // An invalid value is reported by validating rule 7; it is not passed on.
+        let effective = given.max_concurrency.unwrap_or(max);
+        previous = (effective >= 1).then_some(effective).or(previous);
+        let message = match (filled.max_concurrency, filled.timeout) {
+            (None, None) => continue,
+            (Some(m), None) => format!("defaulted maxConcurrency {m} ({from})"),
+            (None, Some(t)) => format!("defaulted timeout {t}"),
+            (Some(m), Some(t)) => format!("defaulted maxConcurrency {m} ({from}), timeout {t}"),
+        };
+        let idx = i.to_string();
         if step.rollout_strategy.is_none() {
             patch.add(["spec", "plan", &idx, "rolloutStrategy"], filled);
         } else {
@@ -56,24 +65,27 @@ fn default(change: Change<'_>, ctx: &Context<'_>, patch: &mut PatchBuilder) -> V
                 patch.add(["spec", "plan", &idx, "rolloutStrategy", "timeout"], t);
             }
         }
-        // An invalid value is reported by validating rule 7; it is not passed on.
-        let effective = given.max_concurrency.unwrap_or(max);
-        previous = (effective >= 1).then_some(effective).or(previous);
-        let message = match filled {
-            RolloutStrategy { max_concurrency: None, timeout: None } => continue,
-            RolloutStrategy { max_concurrency: Some(m), timeout: None } => {
-                format!("defaulted maxConcurrency {m} ({from})")
-            }
-            RolloutStrategy { max_concurrency: None, timeout: Some(t) } => {
-                format!("defaulted timeout {t}")
-            }
-            RolloutStrategy { max_concurrency: Some(m), timeout: Some(t) } => {
-                format!("defaulted maxConcurrency {m} ({from}), timeout {t}")
-            }
-        };
         warnings.push(Warning::new(path().index(i).child("rolloutStrategy"), message));
     }
     warnings
+}
+
+/// Where a defaulted `maxConcurrency` came from, as the warning says it.
+#[derive(Clone, Copy)]
+enum Source {
+    Stored,
+    Step(usize),
+    Server,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Stored => f.write_str("stored"),
+            Source::Step(i) => write!(f, "step {i}"),
+            Source::Server => f.write_str("server default"),
+        }
+    }
 }
 
 #[cfg(test)]
