@@ -27,12 +27,12 @@
 mod endpoint;
 mod response;
 
-use kube::core::GroupVersionKind;
 use kube::core::admission::Operation;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::model::field::{ErrorList, FieldError};
+use crate::model::text::Text;
 use crate::model::{self as ibgu, ImageBasedGroupUpgrade, Stored};
 use crate::policy::facts::Facts;
 use crate::policy::{self, Change, Config};
@@ -74,9 +74,11 @@ pub enum ReviewError {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Review<R> {
-    api_version: Option<String>,
-    kind: Option<String>,
+struct Review<'a, R> {
+    #[serde(borrow)]
+    api_version: Option<Text<'a>>,
+    #[serde(borrow)]
+    kind: Option<Text<'a>>,
     request: Option<R>,
 }
 
@@ -84,27 +86,43 @@ struct Review<R> {
 /// when that failed and the field at fault is to be named.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RequestFields<N, O> {
-    uid: String,
-    kind: GroupVersionKind,
-    sub_resource: Option<String>,
-    name: Option<String>,
-    namespace: Option<String>,
+struct RequestFields<'a, N, O> {
+    #[serde(borrow)]
+    uid: Text<'a>,
+    #[serde(borrow)]
+    kind: Gvk<'a>,
+    #[serde(borrow)]
+    sub_resource: Option<Text<'a>>,
+    #[serde(borrow)]
+    name: Option<Text<'a>>,
+    #[serde(borrow)]
+    namespace: Option<Text<'a>>,
     operation: Operation,
     object: Option<N>,
     old_object: Option<O>,
     dry_run: Option<bool>,
 }
 
+/// `request.kind`: the group, version and kind of the object.
+#[derive(Deserialize)]
+struct Gvk<'a> {
+    #[serde(borrow)]
+    group: Text<'a>,
+    #[serde(borrow)]
+    version: Text<'a>,
+    #[serde(borrow)]
+    kind: Text<'a>,
+}
+
 /// A parsed admission request: who asks, and what there is to judge.
 #[derive(Debug, Clone)]
 pub struct Request<'a> {
     /// The request's uid, echoed in the response.
-    pub uid: String,
+    pub uid: Text<'a>,
     /// The object's name, as given by the request or the object (empty with `generateName`).
-    pub name: String,
+    pub name: Text<'a>,
     /// The object's namespace.
-    pub namespace: String,
+    pub namespace: Text<'a>,
     /// CREATE, UPDATE, DELETE or CONNECT.
     pub operation: Operation,
     /// Whether this is `--dry-run=server`: decided the same way, as nothing here has side effects.
@@ -187,18 +205,20 @@ pub fn parse(body: &[u8]) -> Result<Request<'_>, ReviewError> {
 }
 
 /// The request's fields other than its objects.
-struct Head {
-    uid: String,
-    name: String,
-    namespace: String,
+struct Head<'a> {
+    uid: Text<'a>,
+    name: Text<'a>,
+    namespace: Text<'a>,
     operation: Operation,
     dry_run: bool,
 }
 
-impl Head {
-    fn with(self, subject: Subject<'_>) -> Request<'_> {
+impl<'a> Head<'a> {
+    fn with(self, subject: Subject<'a>) -> Request<'a> {
         let name = match (&subject, self.name.is_empty()) {
-            (Subject::Create(o) | Subject::Update { new: o, .. }, true) => o.name().to_owned(),
+            (Subject::Create(o) | Subject::Update { new: o, .. }, true) => {
+                Text::from(o.name().to_owned())
+            }
             _ => self.name,
         };
         Request {
@@ -212,9 +232,9 @@ impl Head {
     }
 }
 
-fn head<N, O>(
-    review: Review<RequestFields<N, O>>,
-) -> Result<(Head, RequestFields<N, O>), ReviewError> {
+fn head<'a, N, O>(
+    review: Review<'a, RequestFields<'a, N, O>>,
+) -> Result<(Head<'a>, RequestFields<'a, N, O>), ReviewError> {
     match review.api_version.as_deref() {
         Some(API_VERSION) => {}
         other => return Err(ReviewError::Version(other.unwrap_or("").to_owned())),
@@ -241,15 +261,15 @@ type Decoded<'a> = Option<Result<ImageBasedGroupUpgrade<'a>, FieldError>>;
 
 /// Decides what the request asks to judge (rule 12 decides what is skipped).
 fn subject<'a, N, O>(
-    request: &RequestFields<N, O>,
+    request: &RequestFields<'_, N, O>,
     new: Decoded<'a>,
     old: Decoded<'a>,
 ) -> Result<Subject<'a>, ReviewError> {
     let gvk = &request.kind;
-    if gvk.group != ibgu::GROUP || gvk.kind != ibgu::KIND {
+    if gvk.group.as_str() != ibgu::GROUP || gvk.kind.as_str() != ibgu::KIND {
         return Ok(Subject::Skip("not an ImageBasedGroupUpgrade"));
     }
-    if gvk.version != ibgu::VERSION {
+    if gvk.version.as_str() != ibgu::VERSION {
         return Ok(Subject::Skip(
             "an ImageBasedGroupUpgrade version this webhook does not know",
         ));

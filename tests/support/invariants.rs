@@ -103,7 +103,7 @@ pub fn check_response(
     response
         .check_wire(mode)
         .map_err(|e| format!("{e}: {response:?}"))?;
-    if response.uid != admission.uid {
+    if response.uid != admission.uid.as_str() {
         return Err(format!(
             "uid {:?} is not the request's {:?}",
             response.uid, admission.uid
