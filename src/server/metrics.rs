@@ -78,29 +78,36 @@ struct CertCollector(Arc<CertStore>);
 
 impl Collector for CertCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let expiry = ConstGauge::new(self.0.not_after());
-        expiry.encode(encoder.encode_descriptor(
+        let store = &self.0;
+        describe(
+            &mut encoder,
             "certificate_expiry_timestamp_seconds",
             "When the serving certificate expires (unix seconds)",
-            None,
-            expiry.metric_type(),
-        )?)?;
-        let reloads = ConstCounter::new(self.0.reloads());
-        reloads.encode(encoder.encode_descriptor(
+            ConstGauge::new(store.not_after()),
+        )?;
+        describe(
+            &mut encoder,
             "certificate_reloads",
             "Serving certificate pairs swapped in since start",
-            None,
-            reloads.metric_type(),
-        )?)?;
-        let failures = ConstCounter::new(self.0.failures());
-        failures.encode(encoder.encode_descriptor(
+            ConstCounter::new(store.reloads()),
+        )?;
+        describe(
+            &mut encoder,
             "certificate_reload_failures",
             "New serving certificate pairs refused (the previous one kept serving)",
-            None,
-            failures.metric_type(),
-        )?)?;
-        Ok(())
+            ConstCounter::new(store.failures()),
+        )
     }
+}
+
+/// Encodes one metric with its name and help.
+fn describe(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    metric: impl EncodeMetric,
+) -> Result<(), std::fmt::Error> {
+    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
 }
 
 /// Decrements the in-flight gauge when dropped. Borrows the gauge rather than cloning
