@@ -43,6 +43,11 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    fn add(&mut self, found: rule::Findings) {
+        self.errors.extend(found.errors);
+        self.warnings.extend(found.warnings);
+    }
+
     /// Whether the request is allowed.
     pub fn allowed(&self) -> bool {
         self.errors.is_empty()
@@ -59,8 +64,9 @@ pub struct Mutation {
 }
 
 /// Validates a change with every validating rule. On UPDATE a violation the stored
-/// object already had, in a section the update leaves unchanged, is not enforced (see
-/// [`rule::Section`]); a warning says how many were let through.
+/// object already had, about a value the update leaves as it was (the same field, value
+/// and finding), is not enforced by a rule that ratchets, as Kubernetes ratchets CRD
+/// validation per field; a warning says how many were let through.
 pub fn validate(config: &Config, change: Change<'_>, facts: &Facts) -> Verdict {
     let ctx = Context { config, facts };
     let new = change.new_object();
@@ -69,26 +75,26 @@ pub fn validate(config: &Config, change: Change<'_>, facts: &Facts) -> Verdict {
     for rule in RULES.iter().filter(|r| r.kind == Kind::Validating) {
         if let Some(check) = rule.object {
             let mut found = check(new, &ctx);
-            if let (Change::Update { old, .. }, Some(section)) = (change, rule.ratchets_on)
+            if let (Change::Update { old, .. }, true) = (change, rule.ratchets)
                 && !found.errors.is_empty()
-                && section.unchanged(old, new)
             {
                 let stored = check(old, &ctx).errors;
                 let before = found.errors.len();
                 found.errors.retain(|e| !stored.iter().any(|s| s == e));
                 ratcheted += before - found.errors.len();
             }
-            verdict.errors.extend(found.errors);
-            verdict.warnings.extend(found.warnings);
+            verdict.add(found);
         }
-        if let (Some(check), Change::Update { old, new }) = (rule.update, change) {
-            let found = check(old, new, &ctx);
-            verdict.errors.extend(found.errors);
-            verdict.warnings.extend(found.warnings);
+        match (change, rule.create, rule.update) {
+            (Change::Create(new), Some(check), _) => verdict.add(check(new, &ctx)),
+            (Change::Update { old, new }, _, Some(check)) => verdict.add(check(old, new, &ctx)),
+            _ => {}
         }
     }
     if ratcheted > 0 {
-        let w = format!("{ratcheted} violation(s) already stored and unchanged were not enforced");
+        let w = format!(
+            "{ratcheted} violation(s) already stored were not enforced: this update leaves their values as they were"
+        );
         verdict.warnings.insert(0, Warning::new(Path::new(""), w));
     }
     verdict

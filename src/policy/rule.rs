@@ -28,43 +28,6 @@ impl Kind {
     }
 }
 
-/// A part of the object. On UPDATE, a violation an object check finds that the stored
-/// object already had is not enforced while the section it is about is unchanged
-/// (Kubernetes calls this ratcheting): TALM's own metadata writes, and the finalizer
-/// removal a delete waits for, must not fail on an object stored before the webhook.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Section {
-    /// `metadata.name` and `metadata.generateName`.
-    Name,
-    /// `spec.plan`.
-    Plan,
-    /// `spec.ibuSpec`.
-    IbuSpec,
-}
-
-impl Section {
-    /// Whether the update leaves this section as it was.
-    pub fn unchanged(
-        self,
-        old: &ImageBasedGroupUpgrade<'_>,
-        new: &ImageBasedGroupUpgrade<'_>,
-    ) -> bool {
-        match self {
-            Section::Name => names(old) == names(new),
-            Section::Plan => old.plan() == new.plan(),
-            Section::IbuSpec => old.ibu_spec() == new.ibu_spec(),
-        }
-    }
-}
-
-fn names<'o>(o: &'o ImageBasedGroupUpgrade<'_>) -> (Option<&'o str>, Option<&'o str>) {
-    let meta = o.metadata.as_ref();
-    (
-        meta.and_then(|m| m.name.as_deref()),
-        meta.and_then(|m| m.generate_name.as_deref()),
-    )
-}
-
 /// An outcome a rule's fixtures must show, so that both sides of it are proven.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Side {
@@ -152,14 +115,17 @@ pub struct Rule {
     pub number: u8,
     /// A short name, as in the docs' table.
     pub name: &'static str,
-    /// The section its object check ratchets on; `None`: never ratcheted.
-    pub ratchets_on: Option<Section>,
+    /// Whether its object check ratchets: on UPDATE, a violation the stored object
+    /// already had, about a value the update leaves as it was, is not enforced.
+    pub ratchets: bool,
     /// The hub facts it reads.
     pub secrets: Option<SecretsNeeded>,
     /// The outcomes its fixtures must show.
     pub covers: &'static [Side],
-    /// Its check of one object.
+    /// Its check of one object: the new one on CREATE and UPDATE.
     pub object: Option<ObjectCheck>,
+    /// Its check of a new object, on CREATE only.
+    pub create: Option<ObjectCheck>,
     /// Its check of an update.
     pub update: Option<UpdateCheck>,
     /// Its mutation.
@@ -172,10 +138,11 @@ impl Rule {
         kind: Kind::Validating,
         number: 0,
         name: "",
-        ratchets_on: None,
+        ratchets: false,
         secrets: None,
         covers: &[Side::Allowed, Side::Denied],
         object: None,
+        create: None,
         update: None,
         mutate: None,
     };

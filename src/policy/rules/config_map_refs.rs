@@ -3,13 +3,13 @@
 
 use crate::model::field::{ErrorList, FieldError, Path};
 use crate::model::{ConfigMapRef, ImageBasedGroupUpgrade};
-use crate::policy::rule::{Context, Findings, Rule, Section};
+use crate::policy::rule::{Context, Findings, Rule};
 
 /// The rule.
 pub const RULE: Rule = Rule {
     number: 10,
     name: "ConfigMap references",
-    ratchets_on: Some(Section::IbuSpec),
+    ratchets: true,
     object: Some(check),
     ..Rule::VALIDATING
 };

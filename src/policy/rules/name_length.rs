@@ -5,7 +5,7 @@
 
 use crate::model::field::{FieldError, Path};
 use crate::model::ImageBasedGroupUpgrade;
-use crate::policy::rule::{Context, Findings, Rule, Section};
+use crate::policy::rule::{Context, Findings, Rule};
 
 /// The longest name upstream accepts.
 pub const MAX_NAME: usize = 229;
@@ -16,7 +16,7 @@ const GENERATED_SUFFIX: usize = 5;
 pub const RULE: Rule = Rule {
     number: 8,
     name: "name length",
-    ratchets_on: Some(Section::Name),
+    ratchets: true,
     object: Some(check),
     ..Rule::VALIDATING
 };

@@ -5,7 +5,7 @@
 use crate::model::ImageBasedGroupUpgrade;
 use crate::model::action::{Action, step_text};
 use crate::model::field::{FieldError, Path};
-use crate::policy::rule::{Context, Findings, Rule, Section};
+use crate::policy::rule::{Context, Findings, Rule};
 use crate::policy::supported;
 
 use super::plan_shape;
@@ -14,7 +14,7 @@ use super::plan_shape;
 pub const RULE: Rule = Rule {
     number: 2,
     name: "action combinations",
-    ratchets_on: Some(Section::Plan),
+    ratchets: true,
     object: Some(check),
     ..Rule::VALIDATING
 };

@@ -4,7 +4,7 @@
 use crate::model::action::Action;
 use crate::model::field::{ErrorList, FieldError, Path};
 use crate::model::{ImageBasedGroupUpgrade, Step};
-use crate::policy::rule::{Context, Findings, Rule, Section};
+use crate::policy::rule::{Context, Findings, Rule};
 
 /// Upstream's `maxItems` for `spec.plan`.
 pub const MAX_STEPS: usize = 6;
@@ -15,7 +15,7 @@ pub const MAX_ACTIONS: usize = 4;
 pub const RULE: Rule = Rule {
     number: 1,
     name: "plan shape",
-    ratchets_on: Some(Section::Plan),
+    ratchets: true,
     object: Some(check),
     ..Rule::VALIDATING
 };

@@ -9,7 +9,7 @@
 
 use crate::model::field::{ErrorList, FieldError, Warning};
 use crate::model::{DEFAULT_TIMEOUT_MINUTES, ImageBasedGroupUpgrade, RolloutStrategy};
-use crate::policy::rule::{Context, Findings, Rule, Section};
+use crate::policy::rule::{Context, Findings, Rule};
 
 use super::append_when_idle::appends;
 use super::plan_shape::path;
@@ -18,7 +18,7 @@ use super::plan_shape::path;
 pub const RULE: Rule = Rule {
     number: 7,
     name: "rollout numbers",
-    ratchets_on: Some(Section::Plan),
+    ratchets: true,
     object: Some(check),
     update: Some(batches),
     ..Rule::VALIDATING

@@ -4,7 +4,7 @@
 use crate::model::action::Action;
 use crate::model::field::{ErrorList, FieldError, Path};
 use crate::model::ImageBasedGroupUpgrade;
-use crate::policy::rule::{Context, Findings, Rule, Section};
+use crate::policy::rule::{Context, Findings, Rule};
 
 /// The pattern upstream's CRD puts on `seedImageRef.image`.
 pub const IMAGE_PATTERN: &str = r"^([a-z0-9]+://)?[\S]+$";
@@ -13,7 +13,7 @@ pub const IMAGE_PATTERN: &str = r"^([a-z0-9]+://)?[\S]+$";
 pub const RULE: Rule = Rule {
     number: 9,
     name: "seed image",
-    ratchets_on: Some(Section::IbuSpec),
+    ratchets: true,
     object: Some(check),
     ..Rule::VALIDATING
 };
