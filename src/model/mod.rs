@@ -82,6 +82,8 @@ pub struct Metadata<'a> {
     /// `metadata.namespace`.
     #[serde(borrow)]
     pub namespace: Option<Text<'a>>,
+    /// `metadata.generation`: the apiserver counts changes of `spec`.
+    pub generation: Option<i64>,
 }
 
 /// `spec`.
@@ -326,6 +328,11 @@ impl<'a> ImageBasedGroupUpgrade<'a> {
             .as_ref()
             .and_then(|m| m.namespace.as_deref())
             .unwrap_or("")
+    }
+
+    /// `metadata.generation`, when set.
+    pub fn generation(&self) -> Option<i64> {
+        self.metadata.as_ref()?.generation
     }
 
     /// The plan's steps, empty when unset.

@@ -1,28 +1,35 @@
 //! `status`, as TALM writes it through the status subresource, and the summary the update
 //! rules read ([`Progress`]).
 //!
-//! One entry per cluster with its current and failed actions, and the IBGU's conditions.
-//! Only what a rule reads is typed; the rest (completed actions, messages, times) is
-//! skipped, so it may hold anything.
+//! TALM rebuilds `status.clusters` from all of the IBGU's ClusterGroupUpgrades on every
+//! reconcile: one entry per cluster a step's batches reached, with the actions it
+//! completed, the one it runs and the ones that failed, so a cluster that failed Prep and
+//! then completed AbortOnFailure lists both. It sets `observedGeneration` to the
+//! generation it acted on. Only what a rule reads is typed; the rest (messages, which may
+//! span lines) is skipped, so it may hold anything.
 //!
 //! ```
 //! use ibgu_webhook::model::ImageBasedGroupUpgrade;
 //!
 //! let obj = ImageBasedGroupUpgrade::stored_from_json(r#"{"status":{"clusters":[
 //!     {"name":"sno1","currentAction":{"action":"Prep"}},
-//!     {"name":"sno2","failedActions":[{"action":"Prep","message":"timed out"}]}]}}"#).unwrap();
+//!     {"name":"sno2","failedActions":[{"action":"Prep","message":"timed out"}]},
+//!     {"name":"sno3","failedActions":[{"action":"Prep"}],
+//!      "completedActions":[{"action":"AbortOnFailure"}]}]}}"#).unwrap();
 //! let progress = obj.progress().unwrap();
-//! assert_eq!((progress.clusters, progress.running_count, progress.failed), (2, 1, 1));
+//! assert_eq!((progress.clusters, progress.running_count), (3, 1));
+//! assert_eq!((progress.failed, progress.recovered), (1, 1));
 //! assert_eq!(progress.running, [("sno1".to_owned(), "Prep".to_owned())]);
 //! ```
 
 use serde::Deserialize;
 
+use super::action::Action;
 use super::text::Text;
 
 /// `status`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(expecting = "an object")]
+#[serde(rename_all = "camelCase", expecting = "an object")]
 pub struct Status<'a> {
     /// One entry per cluster TALM has batched.
     #[serde(borrow)]
@@ -30,6 +37,8 @@ pub struct Status<'a> {
     /// The IBGU's conditions.
     #[serde(borrow)]
     pub conditions: Option<Vec<Option<Condition<'a>>>>,
+    /// The `metadata.generation` TALM last acted on.
+    pub observed_generation: Option<i64>,
 }
 
 /// One cluster's progress.
@@ -39,6 +48,9 @@ pub struct ClusterStatus<'a> {
     /// The managed cluster's name.
     #[serde(borrow)]
     pub name: Option<Text<'a>>,
+    /// The actions it completed, in the order of the plan.
+    #[serde(borrow)]
+    pub completed_actions: Option<Vec<Option<ActionStatus<'a>>>>,
     /// The action running on it, if any.
     #[serde(borrow)]
     pub current_action: Option<ActionStatus<'a>>,
@@ -80,42 +92,132 @@ pub struct Progress {
     pub running_count: usize,
     /// The first few of them: (cluster, action).
     pub running: Vec<(String, String)>,
-    /// How many clusters have failed actions.
+    /// How many clusters failed an action and completed no Abort, AbortOnFailure or
+    /// Rollback since: the clusters a recovery step is for.
     pub failed: usize,
+    /// How many clusters failed an action and then completed one of those.
+    pub recovered: usize,
+    /// How many clusters are listed by name only: a step ended before their batch began.
+    pub never_ran: usize,
+    /// The first few of them.
+    pub never_ran_names: Vec<String>,
     /// The reason of condition `Progressing` when it is True.
     pub progressing: Option<String>,
+    /// `status.observedGeneration`, when TALM wrote it.
+    pub observed_generation: Option<i64>,
+    /// The clusters carrying each of TALM's labels, by which it selects a step's clusters.
+    pub labelled: Labelled,
+}
+
+/// How many clusters carry each label TALM selects by. TALM labels each cluster of the
+/// status `lcm.openshift.io/ibgu-<action>-completed` and `-failed` for its actions, and
+/// removes them all once it completed Abort, AbortOnFailure, FinalizeUpgrade or
+/// FinalizeRollback (`ensureClusterLabels`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Labelled {
+    /// `ibgu-prep-completed`.
+    pub prep_completed: usize,
+    /// `ibgu-upgrade-completed`.
+    pub upgrade_completed: usize,
+    /// `ibgu-rollback-completed`.
+    pub rollback_completed: usize,
+    /// `ibgu-prep-failed` or `ibgu-upgrade-failed`.
+    pub prep_or_upgrade_failed: usize,
 }
 
 impl Progress {
     /// How many running clusters are named in messages.
     pub const NAMES_KEPT: usize = 3;
+
+    /// How many clusters a step starting with `first` acts on, as TALM selects them by its
+    /// labels (`getLabelSelectorForPlanItem`); `None` where the status cannot tell: Prep
+    /// and Abort select clusters the status need not list.
+    pub fn selected_by(&self, first: Action) -> Option<usize> {
+        let l = &self.labelled;
+        match first {
+            Action::Upgrade => Some(l.prep_completed),
+            Action::FinalizeUpgrade | Action::Rollback => Some(l.upgrade_completed),
+            Action::FinalizeRollback => Some(l.rollback_completed),
+            Action::AbortOnFailure => Some(l.prep_or_upgrade_failed),
+            Action::Prep | Action::Abort => None,
+        }
+    }
+}
+
+/// The actions named in one of a cluster's lists.
+fn named<'s>(
+    list: &'s Option<Vec<Option<ActionStatus<'_>>>>,
+) -> impl Iterator<Item = Option<Action>> + 's {
+    list.iter()
+        .flatten()
+        .flatten()
+        .map(|a| a.action.as_deref().and_then(Action::parse))
+}
+
+impl ClusterStatus<'_> {
+    fn completed(&self, any: &[Action]) -> bool {
+        named(&self.completed_actions).any(|a| a.is_some_and(|a| any.contains(&a)))
+    }
+
+    fn failed(&self, any: &[Action]) -> bool {
+        named(&self.failed_actions).any(|a| a.is_some_and(|a| any.contains(&a)))
+    }
+
+    fn has_failures(&self) -> bool {
+        self.failed_actions.as_ref().is_some_and(|f| !f.is_empty())
+    }
+
+    fn listed_only(&self) -> bool {
+        let empty = |l: &Option<Vec<_>>| l.as_ref().is_none_or(Vec::is_empty);
+        self.current_action.is_none()
+            && empty(&self.completed_actions)
+            && empty(&self.failed_actions)
+    }
+
+    fn count_labels(&self, l: &mut Labelled) {
+        use Action::*;
+        if self.completed(&[Abort, AbortOnFailure, FinalizeUpgrade, FinalizeRollback]) {
+            return;
+        }
+        l.prep_completed += usize::from(self.completed(&[Prep]));
+        l.upgrade_completed += usize::from(self.completed(&[Upgrade]));
+        l.rollback_completed += usize::from(self.completed(&[Rollback]));
+        l.prep_or_upgrade_failed += usize::from(self.failed(&[Prep, Upgrade]));
+    }
 }
 
 impl Status<'_> {
     /// The summary: clusters, running ones (the first [`Progress::NAMES_KEPT`] named, "?"
-    /// for what is unset), failed ones, and the first `Progressing` condition that is True.
+    /// for what is unset), failed and recovered ones, those that never ran, TALM's labels,
+    /// and the first `Progressing` condition that is True.
     pub fn progress(&self) -> Progress {
         let mut p = Progress::default();
         let clusters = self.clusters.as_deref().unwrap_or(&[]);
         p.clusters = clusters.len();
         for cluster in clusters.iter().flatten() {
+            let name = cluster.name.as_deref().unwrap_or("?");
             if let Some(current) = &cluster.current_action {
                 p.running_count += 1;
                 if p.running.len() < Progress::NAMES_KEPT {
-                    let name = cluster.name.as_deref().unwrap_or("?");
-                    p.running.push((
-                        name.to_owned(),
-                        current.action.as_deref().unwrap_or("?").to_owned(),
-                    ));
+                    let action = current.action.as_deref().unwrap_or("?");
+                    p.running.push((name.to_owned(), action.to_owned()));
                 }
             }
-            if cluster
-                .failed_actions
-                .as_ref()
-                .is_some_and(|f| !f.is_empty())
-            {
-                p.failed += 1;
+            if cluster.has_failures() {
+                use Action::*;
+                if cluster.completed(&[Abort, AbortOnFailure, Rollback]) {
+                    p.recovered += 1;
+                } else {
+                    p.failed += 1;
+                }
             }
+            if cluster.listed_only() {
+                p.never_ran += 1;
+                if p.never_ran_names.len() < Progress::NAMES_KEPT {
+                    p.never_ran_names.push(name.to_owned());
+                }
+            }
+            cluster.count_labels(&mut p.labelled);
         }
         p.progressing = self
             .conditions
@@ -126,6 +228,7 @@ impl Status<'_> {
                 c.type_.as_deref() == Some("Progressing") && c.status.as_deref() == Some("True")
             })
             .map(|c| c.reason.as_deref().unwrap_or("unset").to_owned());
+        p.observed_generation = self.observed_generation;
         p
     }
 }
@@ -195,6 +298,11 @@ mod tests {
                 "status.conditions[0].status",
             ),
             (r#"{"conditions":"x","clusters":7}"#, "status.conditions"),
+            (
+                r#"{"clusters":[{"completedActions":"x"}]}"#,
+                "status.clusters[0].completedActions",
+            ),
+            (r#"{"observedGeneration":"2"}"#, "status.observedGeneration"),
         ] {
             let err = progress(status).expect_err(status);
             assert!(err.starts_with(&format!("{field}: ")), "{status}: {err}");
@@ -202,8 +310,10 @@ mod tests {
         }
         // Fields no rule reads may hold anything.
         assert!(
-            progress(r#"{"clusters":[{"completedActions":"x","name":"a"}],"startedAt":{}}"#)
-                .is_ok()
+            progress(
+                r#"{"clusters":[{"name":"a","failedActions":[{"action":"Prep","message":{"a":1}}]}],"startedAt":{}}"#
+            )
+            .is_ok()
         );
         // Broken JSON is still an error of the object.
         assert!(ImageBasedGroupUpgrade::stored_from_json(r#"{"status":{"clusters":[}"#).is_err());

@@ -1,6 +1,14 @@
 //! Validating rule 4: steps are appended only once nothing is progressing, as the
 //! stored status shows it (condition `Progressing` True, or a cluster with a
-//! `currentAction`).
+//! `currentAction`, which can briefly sit next to `Progressing` False), and only once
+//! TALM has taken the last change.
+//!
+//! TALM sets `status.observedGeneration` to `metadata.generation` on each status write.
+//! Right after an append, until its next reconcile, the stored status still says the
+//! earlier plan is complete: a status whose `observedGeneration` is below the stored
+//! generation, or a stored plan with no status at all, has not seen the last change yet.
+//! A status without `observedGeneration` (written by a TALM that does not set it) is
+//! taken as it is.
 
 use crate::model::field::FieldError;
 use crate::model::{ImageBasedGroupUpgrade, Progress};
@@ -28,13 +36,9 @@ fn check(old: &ImageBasedGroupUpgrade<'_>, new: &ImageBasedGroupUpgrade<'_>, _: 
     let at = old.plan().len();
     match old.progress() {
         Ok(progress) => progressing(progress)
-            .map(|why| {
-                FieldError::forbidden(
-                    path().index(at),
-                    format!("steps can be added only once earlier steps have completed or failed: {why}"),
-                )
-                .into()
-            })
+            .map(|why| format!("steps can be added only once earlier steps have completed or failed: {why}"))
+            .or_else(|| not_yet_seen(old, progress))
+            .map(|why| FieldError::forbidden(path().index(at), why).into())
             .unwrap_or_default(),
         Err(e) => FieldError::forbidden(
             path().index(at),
@@ -42,6 +46,19 @@ fn check(old: &ImageBasedGroupUpgrade<'_>, new: &ImageBasedGroupUpgrade<'_>, _: 
         )
         .into(),
     }
+}
+
+const NOT_YET: &str = "steps can be added only once TALM has taken the last change";
+
+/// Why the stored status may not show the last change yet, if it may not.
+fn not_yet_seen(old: &ImageBasedGroupUpgrade<'_>, progress: &Progress) -> Option<String> {
+    if old.status.is_none() && !old.plan().is_empty() {
+        return Some(format!("{NOT_YET}: the stored object has no status yet; try again once TALM has written it"));
+    }
+    let (seen, generation) = (progress.observed_generation?, old.generation()?);
+    (seen < generation).then(|| {
+        format!("{NOT_YET}: it has seen generation {seen}, the stored object is at generation {generation}; try again once status.observedGeneration is {generation}")
+    })
 }
 
 /// What is still progressing, if anything.
@@ -61,7 +78,8 @@ fn progressing(progress: &Progress) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use crate::policy::rules::tests::{RS, update_errors};
+    use crate::model::ImageBasedGroupUpgrade;
+    use crate::policy::rules::tests::{RS, run_update, update_errors};
 
     #[test]
     fn append_while_running_is_forbidden() {
@@ -80,5 +98,30 @@ mod tests {
         assert!(update_errors(4, &old, running, &old).is_empty());
         let unreadable = r#"{"clusters":[{"name":7}]}"#;
         assert!(update_errors(4, &old, unreadable, &new)[0].contains("stored status is unreadable"));
+    }
+
+    fn append_to(generation: u32, status: &str) -> Vec<String> {
+        let plan = format!(r#"[{{"actions":["Prep"],{RS}}}]"#);
+        let old = format!(r#"{{"metadata":{{"generation":{generation}}},"spec":{{"plan":{plan}}}{status}}}"#);
+        let new = format!(r#"{{"spec":{{"plan":[{{"actions":["Prep"],{RS}}},{{"actions":["Upgrade"],{RS}}}]}}}}"#);
+        let old = ImageBasedGroupUpgrade::stored_from_json(&old).unwrap();
+        let new = ImageBasedGroupUpgrade::from_json(&new).unwrap();
+        run_update(4, &old, &new).errors.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn append_before_talm_saw_the_last_change_is_forbidden() {
+        let done = r#""conditions":[{"type":"Progressing","status":"False","reason":"Completed"}]"#;
+        let seen = |g: u32| format!(r#","status":{{{done},"observedGeneration":{g}}}"#);
+        assert!(append_to(2, &seen(2)).is_empty());
+        assert_eq!(
+            append_to(3, &seen(2)),
+            ["spec.plan[1]: Forbidden: steps can be added only once TALM has taken the last change: it has seen generation 2, the stored object is at generation 3; try again once status.observedGeneration is 3"]
+        );
+        // No status at all: TALM has not reconciled the object yet.
+        assert!(append_to(1, "")[0].contains("the stored object has no status yet"));
+        assert!(append_to(1, r#","status":null"#)[0].contains("no status yet"));
+        // A TALM that does not write observedGeneration: the status is taken as it is.
+        assert!(append_to(5, &format!(r#","status":{{{done}}}"#)).is_empty());
     }
 }

@@ -1,10 +1,17 @@
-//! Validating rule 5: when clusters failed earlier steps and the first appended step does
-//! not start with Abort, AbortOnFailure or Rollback, a warning says those clusters will
-//! be skipped.
+//! Validating rule 5: when clusters failed earlier steps and were not recovered, and the
+//! first appended step does not start with Abort, AbortOnFailure or Rollback, a warning
+//! says those clusters will be skipped; clusters whose batch never started are named
+//! apart.
+//!
+//! TALM rebuilds `status.clusters` from every step's ClusterGroupUpgrade, so a cluster
+//! that failed Prep and then completed AbortOnFailure lists both: it counts as recovered.
+//! A cluster listed by name only, once nothing runs, never ran: the step ended (timed
+//! out) before its batch began. It carries no label TALM selects by, so neither the next
+//! step nor AbortOnFailure reaches it.
 
 use crate::model::action::Action;
 use crate::model::field::Warning;
-use crate::model::ImageBasedGroupUpgrade;
+use crate::model::{ImageBasedGroupUpgrade, Progress};
 use crate::policy::rule::{Context, Findings, Rule, Side};
 
 use super::append_when_idle::appends;
@@ -31,17 +38,36 @@ fn check(old: &ImageBasedGroupUpgrade<'_>, new: &ImageBasedGroupUpgrade<'_>, _: 
             Some(Action::Abort | Action::AbortOnFailure | Action::Rollback)
         )
     });
-    (!recovers && progress.failed > 0)
-        .then(|| {
-            Warning::new(
-                path().index(at),
-                format!(
-                    "{} cluster(s) failed an earlier step and will be skipped; recover them with AbortOnFailure first",
-                    progress.failed
-                ),
-            )
-        })
-        .into()
+    let mut warnings = Vec::new();
+    if !recovers && progress.failed > 0 {
+        warnings.push(Warning::new(
+            path().index(at),
+            format!(
+                "{} cluster(s) failed an earlier step and will be skipped; recover them with AbortOnFailure first",
+                progress.failed
+            ),
+        ));
+    }
+    if let Some(w) = never_ran(progress) {
+        warnings.push(Warning::new(path().index(at), w));
+    }
+    Findings {
+        warnings,
+        ..Findings::default()
+    }
+}
+
+/// The clusters listed by name only, once nothing runs.
+fn never_ran(progress: &Progress) -> Option<String> {
+    if progress.never_ran == 0 || progress.running_count > 0 || progress.progressing.is_some() {
+        return None;
+    }
+    let more = if progress.never_ran > progress.never_ran_names.len() { ", ..." } else { "" };
+    Some(format!(
+        "{} cluster(s) never ran an earlier step (it ended before their batch began): {}{more}",
+        progress.never_ran,
+        progress.never_ran_names.join(", ")
+    ))
 }
 
 #[cfg(test)]
@@ -51,12 +77,37 @@ mod tests {
     #[test]
     fn failures_warn_unless_recovering() {
         let old = format!(r#"[{{"actions":["Prep"],{RS}}}]"#);
-        let failed = r#"{"clusters":[{"name":"a","failedActions":[{"action":"Prep"}]},{"name":"b"}]}"#;
+        let failed = r#"{"clusters":[{"name":"a","failedActions":[{"action":"Prep"}]},{"name":"b","completedActions":[{"action":"Prep"}]}]}"#;
         let up = format!(r#"[{{"actions":["Prep"],{RS}}},{{"actions":["Upgrade"],{RS}}}]"#);
         let w = update_warnings(5, &old, failed, &up);
         assert_eq!(w.len(), 1);
         assert!(w[0].starts_with("spec.plan[1]: 1 cluster(s) failed"), "{}", w[0]);
         let abort = format!(r#"[{{"actions":["Prep"],{RS}}},{{"actions":["AbortOnFailure"],{RS}}}]"#);
         assert!(update_warnings(5, &old, failed, &abort).is_empty());
+    }
+
+    #[test]
+    fn recovered_clusters_keep_their_failures_and_are_not_counted() {
+        // As TALM writes it after Prep, then AbortOnFailure for the cluster that failed.
+        let old = format!(r#"[{{"actions":["Prep"],{RS}}},{{"actions":["AbortOnFailure"],{RS}}}]"#);
+        let status = r#"{"clusters":[
+            {"name":"spoke1","completedActions":[{"action":"Prep"}]},
+            {"name":"spoke6","completedActions":[{"action":"AbortOnFailure"}],
+             "failedActions":[{"action":"Prep","message":"pulling the seed image:\ntimed out"}]}],
+            "conditions":[{"type":"Progressing","status":"False","reason":"Completed"}]}"#;
+        let up = format!(r#"[{{"actions":["Prep"],{RS}}},{{"actions":["AbortOnFailure"],{RS}}},{{"actions":["Upgrade"],{RS}}}]"#);
+        assert!(update_warnings(5, &old, status, &up).is_empty());
+    }
+
+    #[test]
+    fn clusters_that_never_ran_are_named_apart() {
+        let old = format!(r#"[{{"actions":["Prep"],{RS}}}]"#);
+        let status = r#"{"clusters":[{"name":"spoke1","completedActions":[{"action":"Prep"}]},{"name":"spoke7"}],
+            "conditions":[{"type":"Progressing","status":"False","reason":"Completed"}]}"#;
+        let up = format!(r#"[{{"actions":["Prep"],{RS}}},{{"actions":["Upgrade"],{RS}}}]"#);
+        assert_eq!(
+            update_warnings(5, &old, status, &up),
+            ["spec.plan[1]: 1 cluster(s) never ran an earlier step (it ended before their batch began): spoke7"]
+        );
     }
 }

@@ -1,12 +1,19 @@
 //! Validating rule 7, rollout numbers: `maxConcurrency >= 1` and `timeout >= 1`, and a
-//! warning when a step appended to a plan whose clusters the stored status counts would
-//! have under a minute per batch.
+//! warning when the first appended step would have under a minute per batch.
+//!
+//! The clusters counted are those the step will act on, as TALM selects them by the
+//! labels it derives from the stored status (Upgrade: Prep completed; FinalizeUpgrade
+//! and Rollback: Upgrade completed; FinalizeRollback: Rollback completed;
+//! AbortOnFailure: Prep or Upgrade failed, not recovered). Prep and Abort select
+//! clusters the status need not list, and a later appended step acts on what the first
+//! leaves: no warning there.
 //!
 //! TALM batches a step's clusters `maxConcurrency` at a time and shares the step's
 //! `timeout` (minutes) across the batches: remaining time over remaining batches. It
 //! treats `maxConcurrency <= 0` as "every cluster at once", which is never what a fleet
 //! rollout wants.
 
+use crate::model::action::Action;
 use crate::model::field::{ErrorList, FieldError, Warning};
 use crate::model::{DEFAULT_TIMEOUT_MINUTES, ImageBasedGroupUpgrade, RolloutStrategy};
 use crate::policy::rule::{Context, Findings, Rule};
@@ -49,41 +56,37 @@ fn check(ibgu: &ImageBasedGroupUpgrade<'_>, _: &Context<'_>) -> Findings {
     errors.into()
 }
 
-/// The batch warning, for appended steps: only then does the stored status count the
-/// clusters.
+/// The batch warning, for the first appended step.
 fn batches(old: &ImageBasedGroupUpgrade<'_>, new: &ImageBasedGroupUpgrade<'_>, _: &Context<'_>) -> Findings {
-    let (true, Ok(progress)) = (appends(old, new), old.progress()) else {
+    let at = old.plan().len();
+    let (true, Ok(progress), Some(step)) = (appends(old, new), old.progress(), new.plan().get(at)) else {
         return Findings::default();
     };
-    let clusters = i64::try_from(progress.clusters).unwrap_or(i64::MAX);
-    if clusters == 0 {
+    let first = step.actions().first().and_then(|a| Action::parse(a));
+    let Some(clusters) = first.and_then(|a| progress.selected_by(a)) else {
+        return Findings::default();
+    };
+    let clusters = i64::try_from(clusters).unwrap_or(i64::MAX);
+    let Some(RolloutStrategy {
+        max_concurrency: Some(m),
+        timeout,
+    }) = step.rollout_strategy
+    else {
+        return Findings::default();
+    };
+    let timeout = timeout.unwrap_or(DEFAULT_TIMEOUT_MINUTES);
+    if clusters == 0 || m < 1 || timeout < 1 {
         return Findings::default();
     }
-    let mut warnings = Vec::new();
-    for (i, step) in new.plan().iter().enumerate().skip(old.plan().len()) {
-        let Some(RolloutStrategy {
-            max_concurrency: Some(m),
-            timeout,
-        }) = step.rollout_strategy
-        else {
-            continue;
-        };
-        let timeout = timeout.unwrap_or(DEFAULT_TIMEOUT_MINUTES);
-        if m < 1 || timeout < 1 {
-            continue;
-        }
-        let batches = clusters.saturating_add(m - 1) / m;
-        if timeout < batches {
-            warnings.push(Warning::new(
-                path().index(i).child("rolloutStrategy"),
+    let batches = clusters.saturating_add(m - 1) / m;
+    (timeout < batches)
+        .then(|| {
+            Warning::new(
+                path().index(at).child("rolloutStrategy"),
                 format!("timeout {timeout}m over {batches} batches of {m} leaves under 1m per batch"),
-            ));
-        }
-    }
-    Findings {
-        errors: ErrorList::new(),
-        warnings,
-    }
+            )
+        })
+        .into()
 }
 
 #[cfg(test)]
@@ -103,13 +106,23 @@ mod tests {
 
     #[test]
     fn warns_when_batches_outnumber_minutes() {
-        let clusters: Vec<String> = (0..50).map(|i| format!(r#"{{"name":"c{i}"}}"#)).collect();
-        let status = format!(r#"{{"clusters":[{}]}}"#, clusters.join(","));
+        // 50 clusters completed Prep, 30 more never ran: Upgrade acts on the 50.
+        let done: Vec<String> = (0..50)
+            .map(|i| format!(r#"{{"name":"c{i}","completedActions":[{{"action":"Prep"}}]}}"#))
+            .chain((50..80).map(|i| format!(r#"{{"name":"c{i}"}}"#)))
+            .collect();
+        let status = format!(r#"{{"clusters":[{}]}}"#, done.join(","));
         let old = r#"[{"actions":["Prep"],"rolloutStrategy":{"maxConcurrency":1}}]"#;
-        let new = r#"[{"actions":["Prep"],"rolloutStrategy":{"maxConcurrency":1}},{"actions":["Upgrade"],"rolloutStrategy":{"maxConcurrency":2,"timeout":20}}]"#;
+        let step = |actions: &str| {
+            format!(r#"[{{"actions":["Prep"],"rolloutStrategy":{{"maxConcurrency":1}}}},{{"actions":{actions},"rolloutStrategy":{{"maxConcurrency":2,"timeout":20}}}}]"#)
+        };
         assert_eq!(
-            update_warnings(7, old, &status, new),
+            update_warnings(7, old, &status, &step(r#"["Upgrade"]"#)),
             ["spec.plan[1].rolloutStrategy: timeout 20m over 25 batches of 2 leaves under 1m per batch"]
         );
+        // FinalizeUpgrade acts on clusters that completed Upgrade: none here.
+        assert!(update_warnings(7, old, &status, &step(r#"["FinalizeUpgrade"]"#)).is_empty());
+        // Abort selects clusters the status need not list: unknown, no warning.
+        assert!(update_warnings(7, old, &status, &step(r#"["Abort"]"#)).is_empty());
     }
 }
