@@ -60,6 +60,13 @@ struct PolicyArgs {
     #[arg(long, env = "IBGU_REQUIRE_PULL_SECRET",
           value_parser = clap::builder::BoolishValueParser::new())]
     require_pull_secret: bool,
+    /// Let /mutate only add what is missing and leave every refusal to /validate. By
+    /// default /mutate also refuses what validating the mutated object would: the CRD's
+    /// own rules run between the two webhooks and would otherwise answer first, with a
+    /// bare message. Takes true/false like the option above.
+    #[arg(long, env = "IBGU_MUTATE_WITHOUT_VALIDATION",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    mutate_without_validation: bool,
 }
 
 fn non_empty(s: &str) -> Result<String, String> {
@@ -76,6 +83,7 @@ impl PolicyArgs {
             default_max_concurrency: self.default_max_concurrency,
             seed_pull_secret: self.seed_pull_secret.clone(),
             require_pull_secret: self.require_pull_secret,
+            validate_on_mutate: !self.mutate_without_validation,
         }
     }
 }

@@ -55,6 +55,8 @@ struct ExpectConfig {
     seed_pull_secret: Option<String>,
     #[serde(default)]
     require_pull_secret: bool,
+    #[serde(default)]
+    mutate_without_validation: bool,
 }
 
 /// A key that is present, even as `null`.
@@ -79,6 +81,7 @@ impl Expect {
         }
         config.seed_pull_secret = self.config.seed_pull_secret.clone();
         config.require_pull_secret = self.config.require_pull_secret;
+        config.validate_on_mutate = !self.config.mutate_without_validation;
         config
     }
 

@@ -722,6 +722,7 @@ fn config() -> impl Strategy<Value = Config> {
             default_max_concurrency: m,
             seed_pull_secret: seed.map(str::to_owned),
             require_pull_secret: strict,
+            validate_on_mutate: strict,
         })
 }
 

@@ -333,6 +333,13 @@ pub fn review(
         }
         Endpoint::Mutate => {
             let mutation = policy::mutate(config, change, facts);
+            if let Some(verdict) = mutation.refusal {
+                // The validating webhook will not be called: its warnings are shown here.
+                let mut warnings = mutation.warnings;
+                warnings.extend(verdict.warnings);
+                return Response::deny(uid, &request.name, &verdict.errors)
+                    .with_warnings(&warnings);
+            }
             let mut response = Response::allow(uid).with_warnings(&mutation.warnings);
             if !mutation.patch.0.is_empty() {
                 response.patch = Some(mutation.patch);

@@ -14,6 +14,8 @@ pub struct Config {
     pub seed_pull_secret: Option<String>,
     /// Deny, rather than warn, when a named pull secret is missing or unusable.
     pub require_pull_secret: bool,
+    /// Whether `/mutate` also refuses what validating the mutated object would refuse.
+    pub validate_on_mutate: bool,
 }
 
 impl Default for Config {
@@ -22,6 +24,7 @@ impl Default for Config {
             default_max_concurrency: DEFAULT_MAX_CONCURRENCY,
             seed_pull_secret: None,
             require_pull_secret: false,
+            validate_on_mutate: true,
         }
     }
 }

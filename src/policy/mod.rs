@@ -29,7 +29,7 @@ use crate::model::field::{ErrorList, Path, Warning};
 
 pub use self::change::{Change, Config, DEFAULT_MAX_CONCURRENCY};
 use self::facts::Facts;
-use self::patch::PatchBuilder;
+use self::patch::Additions;
 use self::rule::{Context, Kind};
 use self::rules::RULES;
 
@@ -56,11 +56,16 @@ impl Verdict {
 
 /// The mutating decision: what to add, and what to tell the user about it.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Mutation {
+pub struct Mutation<'a> {
     /// `add` operations only; empty when nothing is missing.
     pub patch: json_patch::Patch,
     /// What was filled in, or why something was not.
     pub warnings: Vec<Warning>,
+    /// The object with the patch applied, as it will be stored.
+    pub object: ImageBasedGroupUpgrade<'a>,
+    /// Set when validating the mutated object refuses it (mutating rule 4): `/mutate`
+    /// answers with this verdict instead of the patch.
+    pub refusal: Option<Verdict>,
 }
 
 /// Validates a change with every validating rule. On UPDATE a violation the stored
@@ -101,17 +106,31 @@ pub fn validate(config: &Config, change: Change<'_>, facts: &Facts) -> Verdict {
 }
 
 /// Mutates a change with every mutating rule. The patch only adds what is missing, so
-/// mutating its result again yields no patch.
-pub fn mutate(config: &Config, change: Change<'_>, facts: &Facts) -> Mutation {
+/// mutating its result again yields no patch. With [`Config::validate_on_mutate`], the
+/// mutated object is validated as `/validate` would, and a refusal is kept.
+pub fn mutate<'a>(config: &Config, change: Change<'a>, facts: &Facts) -> Mutation<'a> {
     let ctx = Context { config, facts };
-    let mut patch = PatchBuilder::new();
+    let mut add = Additions::new(change.new_object());
     let mut warnings = Vec::new();
     for mutation in RULES.iter().filter_map(|r| r.mutate) {
-        warnings.extend(mutation(change, &ctx, &mut patch));
+        warnings.extend(mutation(change, &ctx, &mut add));
     }
+    let (patch, object) = add.finish();
+    let refusal = config
+        .validate_on_mutate
+        .then(|| {
+            let mutated = match change {
+                Change::Create(_) => Change::Create(&object),
+                Change::Update { old, .. } => Change::Update { old, new: &object },
+            };
+            validate(config, mutated, facts)
+        })
+        .filter(|v| !v.allowed());
     Mutation {
-        patch: patch.build(),
+        patch,
         warnings,
+        object,
+        refusal,
     }
 }
 

@@ -7,7 +7,7 @@ use crate::model::field::{ErrorList, FieldError, Warning};
 
 use super::change::{Change, Config};
 use super::facts::Facts;
-use super::patch::PatchBuilder;
+use super::patch::Additions;
 
 /// Which webhook a rule belongs to; numbers count within each, as in `docs/rules.md`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -101,8 +101,9 @@ pub type ObjectCheck = fn(&ImageBasedGroupUpgrade<'_>, &Context<'_>) -> Findings
 /// A check of an update: the stored object, then the new one.
 pub type UpdateCheck =
     fn(&ImageBasedGroupUpgrade<'_>, &ImageBasedGroupUpgrade<'_>, &Context<'_>) -> Findings;
-/// A mutation: adds what is missing to the patch, and says what it filled in.
-pub type Mutation = fn(Change<'_>, &Context<'_>, &mut PatchBuilder) -> Vec<Warning>;
+/// A mutation: adds what is missing (to the patch and the mutated copy at once), and
+/// says what it filled in.
+pub type Mutation = for<'a> fn(Change<'a>, &Context<'_>, &mut Additions<'a>) -> Vec<Warning>;
 /// The Secrets (in the IBGU's namespace) whose existence the rule reads for this object.
 pub type SecretsNeeded = fn(&Config, &ImageBasedGroupUpgrade<'_>) -> Vec<String>;
 

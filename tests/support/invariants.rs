@@ -34,11 +34,13 @@ pub fn configs() -> Vec<Config> {
             default_max_concurrency: 1,
             seed_pull_secret: Some("seed-pull".to_owned()),
             require_pull_secret: true,
+            validate_on_mutate: true,
         },
         Config {
             default_max_concurrency: i64::MAX,
             seed_pull_secret: Some("a/b~c".to_owned()),
             require_pull_secret: false,
+            validate_on_mutate: false,
         },
     ]
 }
@@ -84,6 +86,10 @@ pub fn check_admission(body: &[u8]) -> Result<bool, String> {
                 let response = admission::review(&admission, mode, &config, &hub);
                 check_response(&admission, &response, mode)
                     .map_err(|e| format!("{mode} with {config:?}, {hub:?}: {e}"))?;
+                if mode == Endpoint::Mutate {
+                    check_mutating_refusal(&admission, &response, &config, &hub)
+                        .map_err(|e| format!("mutate with {config:?}, {hub:?}: {e}"))?;
+                }
                 if let (Endpoint::Mutate, Some(request)) = (mode, &request) {
                     check_patch(request, &response, &config, &hub)
                         .map_err(|e| format!("mutate with {config:?}, {hub:?}: {e}"))?;
@@ -92,6 +98,31 @@ pub fn check_admission(body: &[u8]) -> Result<bool, String> {
         }
     }
     Ok(true)
+}
+
+/// A mutating refusal of an object that decodes is validation's (mutating rule 4): only
+/// with validation on, and with it off the same request is allowed.
+fn check_mutating_refusal(
+    admission: &Request<'_>,
+    response: &Response,
+    config: &Config,
+    hub: &Facts,
+) -> Result<(), String> {
+    if response.allowed || matches!(admission.subject, Subject::Malformed(_)) {
+        return Ok(());
+    }
+    if !config.validate_on_mutate {
+        return Err(format!("mutation denied with validation off: {:?}", response.status));
+    }
+    let off = Config {
+        validate_on_mutate: false,
+        ..config.clone()
+    };
+    let without = admission::review(admission, Endpoint::Mutate, &off, hub);
+    if !without.allowed {
+        return Err(format!("mutation denied without validation: {:?}", without.status));
+    }
+    Ok(())
 }
 
 /// The reply alone: wire rules, encoding, uid.
@@ -111,11 +142,6 @@ pub fn check_response(
     }
     if let (Subject::Skip(_), false) = (&admission.subject, response.allowed) {
         return Err("a request that is not judged was denied".to_owned());
-    }
-    // The mutating endpoint only fills in defaults: it refuses nothing it could decode.
-    let malformed = matches!(admission.subject, Subject::Malformed(_));
-    if mode == Endpoint::Mutate && !response.allowed && !malformed {
-        return Err(format!("mutation denied: {:?}", response.status));
     }
     let wire: Value = serde_json::from_slice(&response.to_review_json())
         .map_err(|e| format!("reply is not JSON: {e}"))?;

@@ -1,5 +1,5 @@
-//! Every rule, declared once: each module holds one rule (its number, name, what it
-//! ratchets on, the hub facts it reads, what its fixtures must cover, and its checks), and
+//! Every rule, declared once: each module holds one rule (its number, name, whether it
+//! ratchets, the hub facts it reads, what its fixtures must cover, and its checks), and
 //! this list, in the order the policy runs them, is the registry. Adding a rule is its
 //! module, a line here, its fixtures and a line in `docs/rules.md`.
 
@@ -31,6 +31,7 @@ registry! {
     rollout_defaults,
     seed_pull_secret,
     add_only,
+    validated,
     not_mutated,
 }
 
@@ -41,7 +42,7 @@ pub(crate) mod tests {
     use crate::model::ImageBasedGroupUpgrade;
     use crate::policy::change::{Change, Config};
     use crate::policy::facts::Facts;
-    use crate::policy::patch::PatchBuilder;
+    use crate::policy::patch::Additions;
     use crate::policy::rule::{Context, Findings, Kind, Rule};
 
     /// A complete rollout strategy, to splice into plans.
@@ -97,9 +98,9 @@ pub(crate) mod tests {
             Some(old) => Change::Update { old, new },
             None => Change::Create(new),
         };
-        let mut patch = PatchBuilder::new();
-        let warnings = ctx(&config, |c| mutate(change, c, &mut patch));
-        let patch = serde_json::to_string(&patch.build()).expect("a patch");
+        let mut add = Additions::new(change.new_object());
+        let warnings = ctx(&config, |c| mutate(change, c, &mut add));
+        let patch = serde_json::to_string(&add.finish().0).expect("a patch");
         (patch, warnings.iter().map(ToString::to_string).collect())
     }
 

@@ -11,7 +11,7 @@ use std::fmt;
 use crate::model::field::Warning;
 use crate::model::{DEFAULT_TIMEOUT_MINUTES, RolloutStrategy};
 use crate::policy::change::Change;
-use crate::policy::patch::PatchBuilder;
+use crate::policy::patch::Additions;
 use crate::policy::rule::{Context, Rule};
 
 use super::plan_shape::path;
@@ -24,7 +24,7 @@ pub const RULE: Rule = Rule {
     ..Rule::MUTATING
 };
 
-fn default(change: Change<'_>, ctx: &Context<'_>, patch: &mut PatchBuilder) -> Vec<Warning> {
+fn default<'a>(change: Change<'a>, ctx: &Context<'_>, add: &mut Additions<'a>) -> Vec<Warning> {
     let new = change.new_object();
     let mut warnings = Vec::new();
     let mut previous: Option<i64> = None;
@@ -54,17 +54,7 @@ fn default(change: Change<'_>, ctx: &Context<'_>, patch: &mut PatchBuilder) -> V
             (None, Some(t)) => format!("defaulted timeout {t}"),
             (Some(m), Some(t)) => format!("defaulted maxConcurrency {m} ({from}), timeout {t}"),
         };
-        let idx = i.to_string();
-        if step.rollout_strategy.is_none() {
-            patch.add(["spec", "plan", &idx, "rolloutStrategy"], filled);
-        } else {
-            if let Some(m) = filled.max_concurrency {
-                patch.add(["spec", "plan", &idx, "rolloutStrategy", "maxConcurrency"], m);
-            }
-            if let Some(t) = filled.timeout {
-                patch.add(["spec", "plan", &idx, "rolloutStrategy", "timeout"], t);
-            }
-        }
+        add.rollout_strategy(i, filled);
         warnings.push(Warning::new(path().index(i).child("rolloutStrategy"), message));
     }
     warnings

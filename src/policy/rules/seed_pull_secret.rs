@@ -11,13 +11,11 @@ use crate::model::action::Action;
 use crate::model::field::Warning;
 use crate::model::{ImageBasedGroupUpgrade, PullSecretRef};
 use crate::policy::facts::SecretLookup;
-use crate::policy::patch::PatchBuilder;
+use crate::policy::patch::Additions;
 use crate::policy::rule::{Context, Rule};
 use crate::policy::change::{Change, Config};
 
 use super::pull_secret::path;
-
-const TOKENS: [&str; 4] = ["spec", "ibuSpec", "seedImageRef", "pullSecretRef"];
 
 /// The rule.
 pub const RULE: Rule = Rule {
@@ -36,7 +34,7 @@ fn configured(config: &Config, new: &ImageBasedGroupUpgrade<'_>) -> Vec<String> 
     }
 }
 
-fn inject(change: Change<'_>, ctx: &Context<'_>, patch: &mut PatchBuilder) -> Vec<Warning> {
+fn inject<'a>(change: Change<'a>, ctx: &Context<'_>, add: &mut Additions<'a>) -> Vec<Warning> {
     let new = change.new_object();
     let Some(seed) = new.seed_image_ref() else {
         return Vec::new();
@@ -46,7 +44,7 @@ fn inject(change: Change<'_>, ctx: &Context<'_>, patch: &mut PatchBuilder) -> Ve
     }
     if let Some(old) = change.old_object() {
         if let Some(stored) = old.seed_image_ref().and_then(|s| s.pull_secret_ref.as_ref()) {
-            patch.add(TOKENS, stored);
+            add.pull_secret_ref(stored.clone());
         }
         return Vec::new();
     }
@@ -62,7 +60,7 @@ fn inject(change: Change<'_>, ctx: &Context<'_>, patch: &mut PatchBuilder) -> Ve
             format!("not set: seed pull secret {name:?} not found in namespace {:?}", new.namespace()),
         )],
         _ => {
-            patch.add(TOKENS, PullSecretRef { name: Some(name.as_str().into()) });
+            add.pull_secret_ref(PullSecretRef { name: Some(name.clone().into()) });
             vec![Warning::new(path().child("name"), format!("set to {name:?} (server default)"))]
         }
     }
@@ -74,7 +72,7 @@ mod tests {
 
     use super::*;
     use crate::policy::facts::Facts;
-    use crate::policy::patch::PatchBuilder;
+    use crate::policy::patch::Additions;
 
     fn json(seed: &str) -> String {
         format!(
@@ -87,9 +85,9 @@ mod tests {
             seed_pull_secret: seed.map(str::to_owned),
             ..Config::default()
         };
-        let mut patch = PatchBuilder::new();
-        let warnings = inject(change, &Context { config: &config, facts }, &mut patch);
-        let patch = serde_json::to_string(&patch.build()).unwrap();
+        let mut add = Additions::new(change.new_object());
+        let warnings = inject(change, &Context { config: &config, facts }, &mut add);
+        let patch = serde_json::to_string(&add.finish().0).unwrap();
         (patch, warnings.iter().map(ToString::to_string).collect())
     }
 
