@@ -216,6 +216,11 @@ impl FieldError {
         Self::new(ErrorType::TypeInvalid, field, None, detail)
     }
 
+    /// The value, `value` as JSON text when known, is not of the type `detail` names.
+    pub fn wrong_type(field: Path, value: Option<String>, detail: impl Into<String>) -> Self {
+        Self::new(ErrorType::TypeInvalid, field, value, detail)
+    }
+
     /// The part after the field path, as apimachinery's `ErrorBody()`.
     pub fn body(&self) -> String {
         let mut s = String::from(self.kind.as_str());
