@@ -11,22 +11,22 @@ use super::field::{FieldError, Path};
 
 /// The field error for decoder message `msg` at `field`.
 pub(crate) fn field_error(field: Path, msg: &str) -> FieldError {
-    if let Some(rest) = msg.strip_prefix("invalid type: ") {
-        if let Some((found, expected)) = rest.rsplit_once(", expected ") {
-            return wrong_type(field, found, expected);
-        }
+    if let Some(rest) = msg.strip_prefix("invalid type: ")
+        && let Some((found, expected)) = rest.rsplit_once(", expected ")
+    {
+        return wrong_type(field, found, expected);
     }
-    if let Some(rest) = msg.strip_prefix("invalid value: ") {
-        if let Some((found, expected)) = rest.rsplit_once(", expected ") {
-            return FieldError::wrong_type(field, value(found), out_of_range(expected));
-        }
+    if let Some(rest) = msg.strip_prefix("invalid value: ")
+        && let Some((found, expected)) = rest.rsplit_once(", expected ")
+    {
+        return FieldError::wrong_type(field, value(found), out_of_range(expected));
     }
-    if let Some(rest) = msg.strip_prefix("unknown variant ") {
-        if let Some((found, expected)) = rest.split_once(", expected ") {
-            let supported: Vec<&str> = backticked(expected).collect();
-            let found = backticked(found).next().unwrap_or(found);
-            return FieldError::not_supported(field, found, &supported);
-        }
+    if let Some(rest) = msg.strip_prefix("unknown variant ")
+        && let Some((found, expected)) = rest.split_once(", expected ")
+    {
+        let supported: Vec<&str> = backticked(expected).collect();
+        let found = backticked(found).next().unwrap_or(found);
+        return FieldError::not_supported(field, found, &supported);
     }
     if let Some(name) = msg.strip_prefix("missing field ") {
         let name = backticked(name).next().unwrap_or(name);
@@ -140,7 +140,7 @@ fn integral_float(found: &str) -> Option<String> {
 fn beyond_i64(found: &str) -> bool {
     integral_float(found)
         .and_then(|digits| digits.parse::<f64>().ok())
-        .is_some_and(|f| f.abs() >= 9.223_372_036_854_775_808e18)
+        .is_some_and(|f| f.abs() >= 2f64.powi(63))
 }
 
 /// The `` `quoted` `` names in serde's text.
@@ -234,7 +234,10 @@ mod tests {
         );
         assert_eq!(
             words("invalid type: floating point `-1.25e+300`, expected a string"),
-            format!("f: Invalid value: -125{}: must be of type string", "0".repeat(298))
+            format!(
+                "f: Invalid value: -125{}: must be of type string",
+                "0".repeat(298)
+            )
         );
         // A fraction is printed as serde_json read it.
         assert_eq!(
@@ -245,7 +248,10 @@ mod tests {
 
     #[test]
     fn strings_are_echoed_as_json() {
-        let msg = format!("invalid type: string {:?}, expected i64", "a\"b\n\u{7f}é, expected x");
+        let msg = format!(
+            "invalid type: string {:?}, expected i64",
+            "a\"b\n\u{7f}é, expected x"
+        );
         assert_eq!(
             words(&msg),
             "f: Invalid value: \"a\\\"b\\n\u{7f}é, expected x\": must be of type integer"

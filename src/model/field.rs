@@ -418,6 +418,18 @@ mod tests {
     }
 
     #[test]
+    fn long_values_are_printed_as_apimachinery_prints_them() {
+        // apimachinery's ErrorBody prints a bad value in full (it shortens nothing) and
+        // omits it for Required, Forbidden and Too long; so does this.
+        let long = "q".repeat(5_000);
+        let e = FieldError::invalid(Path::new("f"), &long, "why");
+        assert_eq!(e.to_string(), format!("f: Invalid value: \"{long}\": why"));
+        let mut t = FieldError::too_long(Path::new("f"), 63);
+        t.value = Some(long);
+        assert_eq!(t.to_string(), "f: Too long: may not be more than 63 bytes");
+    }
+
+    #[test]
     fn root_child_has_no_leading_dot() {
         assert_eq!(Path::new("").child("spec").as_str(), "spec");
     }

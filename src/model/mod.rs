@@ -450,7 +450,11 @@ mod tests {
 
     #[test]
     fn wrong_values_are_echoed_as_written() {
-        let err = |json: &str| ImageBasedGroupUpgrade::from_json(json).unwrap_err().to_string();
+        let err = |json: &str| {
+            ImageBasedGroupUpgrade::from_json(json)
+                .unwrap_err()
+                .to_string()
+        };
         assert_eq!(
             err(r#"{"spec":{"plan":[{"rolloutStrategy":{"timeout":100000000000000000000}}]}}"#),
             "spec.plan[0].rolloutStrategy.timeout: Invalid value: 100000000000000000000: must be an integer from -9223372036854775808 to 9223372036854775807"
@@ -463,10 +467,16 @@ mod tests {
             err(r#"{"spec":{"plan":{"actions":[]}}}"#),
             "spec.plan: Invalid value: must be of type array, not object"
         );
-        assert_eq!(err("[1]"), "Invalid value: must be of type object, not array");
-        let value = serde_json::json!({"spec": {"plan": [{"rolloutStrategy": {"maxConcurrency": 1e20}}]}});
         assert_eq!(
-            ImageBasedGroupUpgrade::from_value(&value).unwrap_err().to_string(),
+            err("[1]"),
+            "Invalid value: must be of type object, not array"
+        );
+        let value =
+            serde_json::json!({"spec": {"plan": [{"rolloutStrategy": {"maxConcurrency": 1e20}}]}});
+        assert_eq!(
+            ImageBasedGroupUpgrade::from_value(&value)
+                .unwrap_err()
+                .to_string(),
             "spec.plan[0].rolloutStrategy.maxConcurrency: Invalid value: 100000000000000000000: must be an integer from -9223372036854775808 to 9223372036854775807"
         );
     }
