@@ -216,6 +216,11 @@ impl FieldError {
         Self::new(ErrorType::TypeInvalid, field, None, detail)
     }
 
+    /// The value, `value` as JSON text when known, is not of the type `detail` names.
+    pub fn wrong_type(field: Path, value: Option<String>, detail: impl Into<String>) -> Self {
+        Self::new(ErrorType::TypeInvalid, field, value, detail)
+    }
+
     /// The part after the field path, as apimachinery's `ErrorBody()`.
     pub fn body(&self) -> String {
         let mut s = String::from(self.kind.as_str());
@@ -410,6 +415,18 @@ mod tests {
             e.to_string(),
             "Invalid value: invalid type: sequence, expected an object"
         );
+    }
+
+    #[test]
+    fn long_values_are_printed_as_apimachinery_prints_them() {
+        // apimachinery's ErrorBody prints a bad value in full (it shortens nothing) and
+        // omits it for Required, Forbidden and Too long; so does this.
+        let long = "q".repeat(5_000);
+        let e = FieldError::invalid(Path::new("f"), &long, "why");
+        assert_eq!(e.to_string(), format!("f: Invalid value: \"{long}\": why"));
+        let mut t = FieldError::too_long(Path::new("f"), 63);
+        t.value = Some(long);
+        assert_eq!(t.to_string(), "f: Too long: may not be more than 63 bytes");
     }
 
     #[test]

@@ -22,6 +22,7 @@
 //! ```
 
 pub mod action;
+mod decode;
 pub mod field;
 pub mod status;
 pub mod text;
@@ -395,25 +396,23 @@ impl Step<'_> {
 fn not_an_object(json: &str) -> Result<(), FieldError> {
     let found = match json.trim_start().as_bytes().first() {
         None | Some(b'{') => return Ok(()),
-        Some(b'[') => "sequence",
+        Some(b'[') => "array",
         Some(b'"') => "string",
         Some(b't' | b'f') => "boolean",
         Some(b'n') => "null",
         Some(_) => "number",
     };
-    Err(FieldError::type_invalid(
-        Path::new(""),
-        format!("invalid type: {found}, expected an object"),
-    ))
+    Err(decode::not_an_object(found))
 }
 
-/// Turns a decoder error into a field error at the path where it happened.
+/// Turns a decoder error into a field error at the path where it happened, in the
+/// apiserver's words (`Invalid value: "ten": must be of type integer`).
 pub(crate) fn decode_error<E: fmt::Display>(e: serde_path_to_error::Error<E>) -> FieldError {
     let path = e.path().to_string();
     let path = if path == "." { String::new() } else { path };
-    FieldError::type_invalid(
+    decode::field_error(
         Path::from(path.as_str()),
-        strip_position(&e.inner().to_string()),
+        &strip_position(&e.inner().to_string()),
     )
 }
 
@@ -450,12 +449,43 @@ mod tests {
             err.field.as_str(),
             "spec.plan[1].rolloutStrategy.maxConcurrency"
         );
-        assert!(
-            err.detail.contains("invalid type: string"),
-            "{}",
-            err.detail
+        assert_eq!(
+            err.to_string(),
+            r#"spec.plan[1].rolloutStrategy.maxConcurrency: Invalid value: "ten": must be of type integer"#
         );
-        assert!(!err.detail.contains("line"), "{}", err.detail);
+    }
+
+    #[test]
+    fn wrong_values_are_echoed_as_written() {
+        let err = |json: &str| {
+            ImageBasedGroupUpgrade::from_json(json)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            err(r#"{"spec":{"plan":[{"rolloutStrategy":{"timeout":100000000000000000000}}]}}"#),
+            "spec.plan[0].rolloutStrategy.timeout: Invalid value: 100000000000000000000: must be an integer from -9223372036854775808 to 9223372036854775807"
+        );
+        assert_eq!(
+            err(r#"{"spec":{"plan":[{"actions":[null]}]}}"#),
+            "spec.plan[0].actions[0]: Invalid value: null: must be of type string"
+        );
+        assert_eq!(
+            err(r#"{"spec":{"plan":{"actions":[]}}}"#),
+            "spec.plan: Invalid value: must be of type array, not object"
+        );
+        assert_eq!(
+            err("[1]"),
+            "Invalid value: must be of type object, not array"
+        );
+        let value =
+            serde_json::json!({"spec": {"plan": [{"rolloutStrategy": {"maxConcurrency": 1e20}}]}});
+        assert_eq!(
+            ImageBasedGroupUpgrade::from_value(&value)
+                .unwrap_err()
+                .to_string(),
+            "spec.plan[0].rolloutStrategy.maxConcurrency: Invalid value: 100000000000000000000: must be an integer from -9223372036854775808 to 9223372036854775807"
+        );
     }
 
     #[test]
@@ -495,7 +525,7 @@ mod tests {
         assert_eq!(odd.name(), "u");
         assert_eq!(
             odd.progress().unwrap_err().to_string(),
-            "status.clusters[0].name: Invalid value: invalid type: integer `7`, expected a string"
+            "status.clusters[0].name: Invalid value: 7: must be of type string"
         );
     }
 

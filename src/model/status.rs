@@ -306,7 +306,7 @@ mod tests {
         ] {
             let err = progress(status).expect_err(status);
             assert!(err.starts_with(&format!("{field}: ")), "{status}: {err}");
-            assert!(err.contains("invalid type"), "{status}: {err}");
+            assert!(err.contains(": must be of type "), "{status}: {err}");
         }
         // Fields no rule reads may hold anything.
         assert!(

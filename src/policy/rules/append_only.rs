@@ -70,12 +70,21 @@ fn changed_rollout(was: &Step<'_>, now: &Step<'_>) -> Option<String> {
     let max_changed = now.max_concurrency.is_some() && now.max_concurrency != was.max_concurrency;
     let timeout_changed = timeout(now) != timeout(&was);
     (max_changed || timeout_changed).then(|| {
-        format!(
+        let mut detail = format!(
             "the rollout strategy of an ongoing plan's step cannot change: was maxConcurrency {}, timeout {}",
             was.max_concurrency
                 .map_or_else(|| "unset".to_owned(), |m| m.to_string()),
             timeout(&was)
-        )
+        );
+        // A timeout dropped from the manifest reaches the webhooks as the CRD's default,
+        // filled in by the apiserver: the edit the user did not mean is that one.
+        if timeout_changed && timeout(now) == DEFAULT_TIMEOUT_MINUTES {
+            detail.push_str(&format!(
+                "; the apiserver filled in timeout {DEFAULT_TIMEOUT_MINUTES} (the CRD's default for a timeout left out): keep `timeout: {}` in the manifest",
+                timeout(&was)
+            ));
+        }
+        detail
     })
 }
 
@@ -110,6 +119,24 @@ mod tests {
             update_errors(3, &old, "{}", slower),
             ["spec.plan[0].rolloutStrategy: Forbidden: the rollout strategy of an ongoing plan's step cannot change: was maxConcurrency 10, timeout 240"]
         );
+    }
+
+    #[test]
+    fn a_dropped_timeout_is_named_as_the_crd_default() {
+        let old = r#"[{"actions":["Prep"],"rolloutStrategy":{"maxConcurrency":10,"timeout":60}}]"#;
+        assert_eq!(
+            update_errors(3, old, "{}", &format!(r#"[{{"actions":["Prep"],{RS}}}]"#)),
+            ["spec.plan[0].rolloutStrategy: Forbidden: the rollout strategy of an ongoing plan's step cannot change: was maxConcurrency 10, timeout 60; the apiserver filled in timeout 240 (the CRD's default for a timeout left out): keep `timeout: 60` in the manifest"]
+        );
+        // Another timeout is the user's own edit: no word about defaults.
+        let e = update_errors(
+            3,
+            old,
+            "{}",
+            r#"[{"actions":["Prep"],"rolloutStrategy":{"maxConcurrency":10,"timeout":90}}]"#,
+        );
+        assert_eq!(e.len(), 1);
+        assert!(!e[0].contains("default"), "{}", e[0]);
     }
 
     #[test]

@@ -70,6 +70,14 @@ pub(crate) mod tests {
         ctx(&Config::default(), |c| check(ibgu, c))
     }
 
+    /// Validating rule `number`'s CREATE-only check.
+    pub fn run_create(number: u8, ibgu: &ImageBasedGroupUpgrade<'_>) -> Findings {
+        let check = rule(Kind::Validating, number)
+            .create
+            .expect("a create check");
+        ctx(&Config::default(), |c| check(ibgu, c))
+    }
+
     /// Validating rule `number`'s update check.
     pub fn run_update(
         number: u8,

@@ -37,8 +37,10 @@ fn check(ibgu: &ImageBasedGroupUpgrade<'_>, _: &Context<'_>) -> Findings {
     let seed_path = path.child("seedImageRef");
     let needs_seed = ibgu.has_action(Action::Prep) || ibgu.has_action(Action::Upgrade);
     let seed = ibu.seed_image_ref.as_ref();
+    // Blank (only whitespace) is as good as missing: the seed is needed, not a space.
+    let blank = |v: Option<&str>| v.is_none_or(|v| v.trim().is_empty());
     match seed.and_then(|s| s.image.as_deref()) {
-        None | Some("") if needs_seed => errors.push(FieldError::required(
+        image if needs_seed && blank(image) => errors.push(FieldError::required(
             seed_path.child("image"),
             "Prep and Upgrade need the seed image's pull spec",
         )),
@@ -49,7 +51,7 @@ fn check(ibgu: &ImageBasedGroupUpgrade<'_>, _: &Context<'_>) -> Findings {
         )),
         _ => {}
     }
-    if needs_seed && seed.and_then(|s| s.version.as_deref()).unwrap_or("").is_empty() {
+    if needs_seed && blank(seed.and_then(|s| s.version.as_deref())) {
         errors.push(FieldError::required(
             seed_path.child("version"),
             "the OpenShift version of the seed image, e.g. 4.20.0",
@@ -87,5 +89,18 @@ mod tests {
         assert!(e[1].starts_with("spec.ibuSpec.seedImageRef.version: Required value"));
         assert!(msgs(r#"{"spec":{"ibuSpec":{},"plan":[{"actions":["Abort"]}]}}"#).is_empty());
         assert_eq!(msgs(r#"{"spec":{"plan":[{"actions":["Abort"]}]}}"#).len(), 1);
+    }
+
+    #[test]
+    fn blank_is_missing() {
+        let e = msgs(
+            r#"{"spec":{"ibuSpec":{"seedImageRef":{"image":" \t","version":"  "}},"plan":[{"actions":["Upgrade"]}]}}"#,
+        );
+        assert_eq!(e.len(), 2, "{e:#?}");
+        assert!(e[0].starts_with("spec.ibuSpec.seedImageRef.image: Required value"), "{}", e[0]);
+        assert!(e[1].starts_with("spec.ibuSpec.seedImageRef.version: Required value"), "{}", e[1]);
+        // Without Prep or Upgrade a blank image is still not a pull spec.
+        let e = msgs(r#"{"spec":{"ibuSpec":{"seedImageRef":{"image":" "}},"plan":[{"actions":["Abort"]}]}}"#);
+        assert!(e[0].starts_with("spec.ibuSpec.seedImageRef.image: Invalid value"), "{e:#?}");
     }
 }
