@@ -115,12 +115,13 @@ pub fn mutate(config: &Config, change: Change<'_>, facts: &Facts) -> Mutation {
     }
 }
 
-/// The Secrets in the object's namespace whose existence some rule reads for `new`, each
-/// once, for the server to look up before deciding.
-pub fn secrets_needed(config: &Config, new: &ImageBasedGroupUpgrade<'_>) -> Vec<String> {
+/// The Secrets in the object's namespace that some rule reads for this change, each
+/// once, for the server to look up before deciding (today on CREATE only: TALM copies the
+/// seed pull secret once, when Prep starts, and never reads it again).
+pub fn secrets_needed(config: &Config, change: Change<'_>) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for needed in RULES.iter().filter_map(|r| r.secrets) {
-        for name in needed(config, new) {
+        for name in needed(config, change) {
             if !names.contains(&name) {
                 names.push(name);
             }

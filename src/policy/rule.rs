@@ -103,8 +103,9 @@ pub type UpdateCheck =
     fn(&ImageBasedGroupUpgrade<'_>, &ImageBasedGroupUpgrade<'_>, &Context<'_>) -> Findings;
 /// A mutation: adds what is missing to the patch, and says what it filled in.
 pub type Mutation = fn(Change<'_>, &Context<'_>, &mut PatchBuilder) -> Vec<Warning>;
-/// The Secrets (in the IBGU's namespace) whose existence the rule reads for this object.
-pub type SecretsNeeded = fn(&Config, &ImageBasedGroupUpgrade<'_>) -> Vec<String>;
+/// The Secrets (in the IBGU's namespace) the rule reads for this change: each rule says
+/// on which operations, as TALM reads a Secret only at some points of an IBGU's life.
+pub type SecretsNeeded = fn(&Config, Change<'_>) -> Vec<String>;
 
 /// One rule, declared once.
 #[derive(Clone, Copy)]
