@@ -27,7 +27,7 @@ pub mod supported;
 use crate::model::ImageBasedGroupUpgrade;
 use crate::model::field::{ErrorList, Path, Warning};
 
-pub use self::change::{Change, Config, DEFAULT_MAX_CONCURRENCY};
+pub use self::change::{Change, Config, DEFAULT_MAX_CONCURRENCY, Requester};
 use self::facts::Facts;
 use self::patch::PatchBuilder;
 use self::rule::{Context, Kind};
@@ -96,6 +96,28 @@ pub fn validate(config: &Config, change: Change<'_>, facts: &Facts) -> Verdict {
             "{ratcheted} violation(s) already stored were not enforced: this update leaves their values as they were"
         );
         verdict.warnings.insert(0, Warning::new(Path::new(""), w));
+    }
+    verdict
+}
+
+/// Validates a DELETE of `stored` by `by` with every validating rule's DELETE check.
+/// No hub facts: nothing on the hub bears on a delete.
+pub fn validate_delete(
+    config: &Config,
+    stored: &ImageBasedGroupUpgrade<'_>,
+    by: Requester<'_>,
+) -> Verdict {
+    let ctx = Context {
+        config,
+        facts: &Facts::Offline,
+    };
+    let mut verdict = Verdict::default();
+    for check in RULES
+        .iter()
+        .filter(|r| r.kind == Kind::Validating)
+        .filter_map(|r| r.delete)
+    {
+        verdict.add(check(stored, by, &ctx));
     }
     verdict
 }

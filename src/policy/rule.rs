@@ -5,7 +5,7 @@
 use crate::model::ImageBasedGroupUpgrade;
 use crate::model::field::{ErrorList, FieldError, Warning};
 
-use super::change::{Change, Config};
+use super::change::{Change, Config, Requester};
 use super::facts::Facts;
 use super::patch::PatchBuilder;
 
@@ -101,6 +101,8 @@ pub type ObjectCheck = fn(&ImageBasedGroupUpgrade<'_>, &Context<'_>) -> Findings
 /// A check of an update: the stored object, then the new one.
 pub type UpdateCheck =
     fn(&ImageBasedGroupUpgrade<'_>, &ImageBasedGroupUpgrade<'_>, &Context<'_>) -> Findings;
+/// A check of a DELETE: the stored object, and who deletes it.
+pub type DeleteCheck = fn(&ImageBasedGroupUpgrade<'_>, Requester<'_>, &Context<'_>) -> Findings;
 /// A mutation: adds what is missing to the patch, and says what it filled in.
 pub type Mutation = fn(Change<'_>, &Context<'_>, &mut PatchBuilder) -> Vec<Warning>;
 /// The Secrets (in the IBGU's namespace) the rule reads for this change: each rule says
@@ -129,6 +131,8 @@ pub struct Rule {
     pub create: Option<ObjectCheck>,
     /// Its check of an update.
     pub update: Option<UpdateCheck>,
+    /// Its check of a DELETE (validating only: `/mutate` never patches a DELETE).
+    pub delete: Option<DeleteCheck>,
     /// Its mutation.
     pub mutate: Option<Mutation>,
 }
@@ -145,6 +149,7 @@ impl Rule {
         object: None,
         create: None,
         update: None,
+        delete: None,
         mutate: None,
     };
 
