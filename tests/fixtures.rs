@@ -8,6 +8,11 @@
 //!   (fragments the denial message must contain), `warnings` (one fragment per expected
 //!   warning, in order), `patched` (mutate only: the object after the patch, or null for
 //!   no patch), and optionally `config` and `hub` (Secret lookups the server would have made).
+//!
+//! `hub` maps a Secret's name to what the lookup found: `missing`, `unknown: <why>`, or
+//! `found` followed by what is worth saying about the Secret, comma-separated:
+//! `no-docker-config` (no `.dockerconfigjson` key), `type <type>`, `owned by <Kind/name>`;
+//! e.g. `"found, type kubernetes.io/tls, owned by ExternalSecret/seed"`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -16,7 +21,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use ibgu_webhook::admission::{self, Endpoint, Response};
 use ibgu_webhook::policy::Config;
-use ibgu_webhook::policy::facts::{Facts, SecretLookup};
+use ibgu_webhook::policy::facts::{Facts, FoundSecret, SecretLookup};
 use ibgu_webhook::policy::rule::{Kind, Side};
 use ibgu_webhook::policy::rules::RULES;
 use serde::{Deserialize, Deserializer};
@@ -44,7 +49,8 @@ struct Expect {
     patched: Option<Value>,
     #[serde(default)]
     config: ExpectConfig,
-    /// Secret name to `found`, `no-docker-config`, `missing` or `unknown: <why>`.
+    /// Secret name to `found[, no-docker-config][, type T][, owned by K/N]`, `missing` or
+    /// `unknown: <why>`.
     hub: Option<BTreeMap<String, String>>,
 }
 
@@ -85,30 +91,50 @@ impl Expect {
         config
     }
 
-    fn facts(&self) -> Facts {
+    fn facts(&self) -> Result<Facts, String> {
         let Some(map) = &self.hub else {
-            return Facts::Offline;
+            return Ok(Facts::Offline);
         };
         let secrets = map
             .iter()
             .map(|(name, v)| {
-                let lookup = match v.as_str() {
-                    "found" => SecretLookup::Found {
-                        docker_config: true,
-                    },
-                    "no-docker-config" => SecretLookup::Found {
-                        docker_config: false,
-                    },
-                    "missing" => SecretLookup::Missing,
-                    other => SecretLookup::Unknown(
-                        other.strip_prefix("unknown: ").unwrap_or(other).to_owned(),
-                    ),
-                };
-                (name.clone(), lookup)
+                Ok((
+                    name.clone(),
+                    lookup(v).map_err(|e| format!("hub {name:?}: {e}"))?,
+                ))
             })
-            .collect();
-        Facts::Secrets(secrets)
+            .collect::<Result<_, String>>()?;
+        Ok(Facts::Secrets(secrets))
     }
+}
+
+/// One `hub` answer, as the file's header describes it.
+fn lookup(text: &str) -> Result<SecretLookup, String> {
+    if text == "missing" {
+        return Ok(SecretLookup::Missing);
+    }
+    if let Some(why) = text.strip_prefix("unknown: ") {
+        return Ok(SecretLookup::Unknown(why.to_owned()));
+    }
+    let mut parts = text.split(", ");
+    if parts.next() != Some("found") {
+        return Err(format!("{text:?}: not found..., missing or unknown: ..."));
+    }
+    let mut secret = FoundSecret::usable();
+    for part in parts {
+        if part == "no-docker-config" {
+            secret.docker_config = false;
+        } else if let Some(t) = part.strip_prefix("type ") {
+            secret.type_ = Some(t.to_owned());
+        } else if let Some(o) = part.strip_prefix("owned by ") {
+            secret.owner = Some(o.to_owned());
+        } else {
+            return Err(format!(
+                "{part:?}: not no-docker-config, type T or owned by K/N"
+            ));
+        }
+    }
+    Ok(SecretLookup::Found(secret))
 }
 
 fn decide(body: &[u8], mode: Endpoint, config: &Config, hub: &Facts) -> Result<Response, String> {
@@ -130,7 +156,7 @@ fn run_case(dir: &Path) -> Result<Shown, Vec<String>> {
     let review: Value =
         serde_json::from_slice(&body).map_err(|e| vec![format!("review.json: {e}")])?;
     let mode = expect.endpoint().map_err(|e| vec![e])?;
-    let (config, hub) = (expect.config(), expect.facts());
+    let (config, hub) = (expect.config(), expect.facts().map_err(|e| vec![e])?);
     let response = decide(&body, mode, &config, &hub).map_err(|e| vec![e])?;
 
     if let Err(e) = response.check_wire(mode) {
@@ -330,6 +356,33 @@ fn a_misspelt_expectation_fails() {
             .expect_err(key)
             .to_string();
         assert!(err.contains(&format!("unknown field `{key}`")), "{err}");
+    }
+    let hub = |text: &str| {
+        let mut e = good.clone();
+        e["hub"] = json!({ "s": text });
+        serde_json::from_value::<Expect>(e)
+            .expect("an expectation")
+            .facts()
+    };
+    let owned = FoundSecret {
+        type_: Some("kubernetes.io/tls".into()),
+        owner: Some("ExternalSecret/seed".into()),
+        ..FoundSecret::usable()
+    };
+    assert_eq!(
+        hub("found, type kubernetes.io/tls, owned by ExternalSecret/seed"),
+        Ok(Facts::Secrets(BTreeMap::from([(
+            "s".to_owned(),
+            SecretLookup::Found(owned)
+        )])))
+    );
+    for bad in [
+        "found, owner ExternalSecret/seed",
+        "present",
+        "found,type x",
+        "no-docker-config",
+    ] {
+        assert!(hub(bad).is_err(), "{bad}");
     }
     let mut bad = good;
     bad["config"] = json!({"seedPullSecrets": "x"});

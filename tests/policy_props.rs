@@ -29,7 +29,7 @@ use base64::Engine;
 use ibgu_webhook::admission::{self, Endpoint};
 use ibgu_webhook::model::action::Action;
 use ibgu_webhook::policy::Config;
-use ibgu_webhook::policy::facts::{Facts, SecretLookup};
+use ibgu_webhook::policy::facts::{Facts, FoundSecret, SecretLookup};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::strategy::ValueTree;
@@ -728,12 +728,8 @@ fn config() -> impl Strategy<Value = Config> {
 
 fn hub() -> impl Strategy<Value = Facts> {
     let lookup = prop_oneof![
-        Just(SecretLookup::Found {
-            docker_config: true
-        }),
-        Just(SecretLookup::Found {
-            docker_config: false
-        }),
+        Just(SecretLookup::Found(FoundSecret::usable())),
+        Just(SecretLookup::Found(FoundSecret::without_docker_config())),
         Just(SecretLookup::Missing),
         Just(SecretLookup::Unknown("timed out".into())),
     ];

@@ -35,7 +35,7 @@ use crate::model::field::{ErrorList, FieldError};
 use crate::model::text::Text;
 use crate::model::{self as ibgu, ImageBasedGroupUpgrade, Stored};
 use crate::policy::facts::Facts;
-use crate::policy::{self, Change, Config};
+use crate::policy::{self, Change, Config, Requester};
 
 pub use self::endpoint::{API_VERSION, Endpoint, KIND};
 pub use self::response::{MAX_WARNING_CHARS, MAX_WARNINGS, PatchType, Response, WireError};
@@ -98,9 +98,18 @@ struct RequestFields<'a, N, O> {
     #[serde(borrow)]
     namespace: Option<Text<'a>>,
     operation: Operation,
+    #[serde(borrow)]
+    user_info: Option<UserInfo<'a>>,
     object: Option<N>,
     old_object: Option<O>,
     dry_run: Option<bool>,
+}
+
+/// `request.userInfo`: only the username is read (validating rule 13).
+#[derive(Deserialize)]
+struct UserInfo<'a> {
+    #[serde(borrow)]
+    username: Option<Text<'a>>,
 }
 
 /// `request.kind`: the group, version and kind of the object.
@@ -127,6 +136,8 @@ pub struct Request<'a> {
     pub operation: Operation,
     /// Whether this is `--dry-run=server`: decided the same way, as nothing here has side effects.
     pub dry_run: bool,
+    /// `userInfo.username`: who asks (empty when unset).
+    pub username: Text<'a>,
     /// What is to be judged.
     pub subject: Subject<'a>,
 }
@@ -142,12 +153,20 @@ impl Request<'_> {
         }
     }
 
-    /// The change to hand to the policy, when there is one.
+    /// The change to hand to the policy, when there is one (a DELETE is not a change:
+    /// it has no new object).
     pub fn change(&self) -> Option<Change<'_>> {
         match &self.subject {
             Subject::Create(new) => Some(Change::Create(new)),
             Subject::Update { old, new } => Some(Change::Update { old, new }),
-            Subject::Skip(_) | Subject::Malformed(_) => None,
+            Subject::Delete(_) | Subject::Skip(_) | Subject::Malformed(_) => None,
+        }
+    }
+
+    /// Who asks, for the policy.
+    pub fn requester(&self) -> Requester<'_> {
+        Requester {
+            username: &self.username,
         }
     }
 }
@@ -157,6 +176,8 @@ impl Request<'_> {
 pub enum Subject<'a> {
     /// Not judged; allowed untouched (validating and mutating rule 12). The text says why.
     Skip(&'static str),
+    /// A DELETE of the stored object (`oldObject`), judged by validating rule 13 only.
+    Delete(Box<ImageBasedGroupUpgrade<'a>>),
     /// The object could not be decoded as an ImageBasedGroupUpgrade.
     Malformed(FieldError),
     /// A new object.
@@ -211,6 +232,7 @@ struct Head<'a> {
     namespace: Text<'a>,
     operation: Operation,
     dry_run: bool,
+    username: Text<'a>,
 }
 
 impl<'a> Head<'a> {
@@ -227,6 +249,7 @@ impl<'a> Head<'a> {
             namespace: self.namespace,
             operation: self.operation,
             dry_run: self.dry_run,
+            username: self.username,
             subject,
         }
     }
@@ -253,6 +276,11 @@ fn head<'a, N, O>(
         namespace: request.namespace.take().unwrap_or_default(),
         operation: request.operation.clone(),
         dry_run: request.dry_run.unwrap_or(false),
+        username: request
+            .user_info
+            .take()
+            .and_then(|u| u.username)
+            .unwrap_or_default(),
     };
     Ok((head, request))
 }
@@ -284,9 +312,8 @@ fn subject<'a, N, O>(
     let (operation, needs_old) = match request.operation {
         Operation::Create => ("CREATE", false),
         Operation::Update => ("UPDATE", true),
-        Operation::Delete | Operation::Connect => {
-            return Ok(Subject::Skip("not a CREATE or UPDATE"));
-        }
+        Operation::Delete => return Ok(delete(old)),
+        Operation::Connect => return Ok(Subject::Skip("a CONNECT")),
     };
     let missing = |field| ReviewError::MissingObject { operation, field };
     let new = match new.ok_or_else(|| missing("object"))? {
@@ -305,6 +332,17 @@ fn subject<'a, N, O>(
     }
 }
 
+/// A DELETE: its stored object, judged by rule 13. A DELETE is never refused for want of
+/// an object to read: without `oldObject` (apiservers before 1.15), or with one that
+/// cannot be decoded, it is not judged.
+fn delete(old: Decoded<'_>) -> Subject<'_> {
+    match old {
+        Some(Ok(old)) => Subject::Delete(Box::new(old)),
+        None => Subject::Skip("a DELETE without oldObject"),
+        Some(Err(_)) => Subject::Skip("a DELETE whose stored object cannot be decoded"),
+    }
+}
+
 /// Answers a parsed request with the hub facts gathered for it.
 pub fn review(
     request: &Request<'_>,
@@ -313,24 +351,20 @@ pub fn review(
     facts: &Facts,
 ) -> Response {
     let uid = request.uid.as_str();
-    let change = match (&request.subject, request.change()) {
-        (Subject::Malformed(e), _) => {
+    let change = match (&request.subject, request.change(), endpoint) {
+        (Subject::Malformed(e), _, _) => {
             let errors: ErrorList = std::iter::once(e.clone()).collect();
             return Response::deny(uid, &request.name, &errors);
         }
-        (_, None) => return Response::allow(uid),
-        (_, Some(change)) => change,
+        (Subject::Delete(old), _, Endpoint::Validate) => {
+            let verdict = policy::validate_delete(config, old, request.requester());
+            return answer(uid, &request.name, &verdict);
+        }
+        (_, None, _) => return Response::allow(uid),
+        (_, Some(change), _) => change,
     };
     match endpoint {
-        Endpoint::Validate => {
-            let verdict = policy::validate(config, change, facts);
-            let response = if verdict.allowed() {
-                Response::allow(uid)
-            } else {
-                Response::deny(uid, &request.name, &verdict.errors)
-            };
-            response.with_warnings(&verdict.warnings)
-        }
+        Endpoint::Validate => answer(uid, &request.name, &policy::validate(config, change, facts)),
         Endpoint::Mutate => {
             let mutation = policy::mutate(config, change, facts);
             if let Some(verdict) = mutation.refusal {
@@ -348,6 +382,16 @@ pub fn review(
             response
         }
     }
+}
+
+/// The validating answer to a verdict.
+fn answer(uid: &str, name: &str, verdict: &policy::Verdict) -> Response {
+    let response = if verdict.allowed() {
+        Response::allow(uid)
+    } else {
+        Response::deny(uid, name, &verdict.errors)
+    };
+    response.with_warnings(&verdict.warnings)
 }
 
 /// Parses and answers one review body: what `ibgu-webhook review` does.

@@ -45,6 +45,10 @@ pub const GROUP: &str = "lcm.openshift.io";
 pub const VERSION: &str = "v1alpha1";
 /// The kind.
 pub const KIND: &str = "ImageBasedGroupUpgrade";
+/// The annotation that lets a DELETE through while a step runs (validating rule 13),
+/// when its value is `"true"`. Set it on the stored object first:
+/// `kubectl annotate ibgu NAME ibgu-webhook.openshift.io/allow-delete=true`.
+pub const ALLOW_DELETE_ANNOTATION: &str = "ibgu-webhook.openshift.io/allow-delete";
 /// The CRD default of `rolloutStrategy.timeout`, in minutes.
 pub const DEFAULT_TIMEOUT_MINUTES: i64 = 240;
 
@@ -85,6 +89,44 @@ pub struct Metadata<'a> {
     pub namespace: Option<Text<'a>>,
     /// `metadata.generation`: the apiserver counts changes of `spec`.
     pub generation: Option<i64>,
+    /// The annotations a rule reads.
+    #[serde(borrow)]
+    pub annotations: Option<Annotations<'a>>,
+}
+
+/// Of `metadata.annotations`, only what a rule reads: the others (among them kubectl's
+/// `last-applied-configuration`, a copy of the whole object) are skipped unread.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Annotations<'a> {
+    /// [`ALLOW_DELETE_ANNOTATION`]'s value.
+    pub allow_delete: Option<Text<'a>>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Annotations<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Kept;
+        impl<'de> serde::de::Visitor<'de> for Kept {
+            type Value = Annotations<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of strings")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<Annotations<'de>, M::Error> {
+                let mut kept = Annotations::default();
+                while let Some(key) = map.next_key::<Text<'de>>()? {
+                    if key.as_str() == ALLOW_DELETE_ANNOTATION {
+                        kept.allow_delete = Some(map.next_value()?);
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok(kept)
+            }
+        }
+        d.deserialize_map(Kept)
+    }
 }
 
 /// `spec`.
@@ -334,6 +376,15 @@ impl<'a> ImageBasedGroupUpgrade<'a> {
     /// `metadata.generation`, when set.
     pub fn generation(&self) -> Option<i64> {
         self.metadata.as_ref()?.generation
+    }
+
+    /// Whether [`ALLOW_DELETE_ANNOTATION`] is `"true"`.
+    pub fn allows_delete(&self) -> bool {
+        self.metadata
+            .as_ref()
+            .and_then(|m| m.annotations.as_ref())
+            .and_then(|a| a.allow_delete.as_deref())
+            == Some("true")
     }
 
     /// The plan's steps, empty when unset.

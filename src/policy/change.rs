@@ -59,3 +59,11 @@ impl<'a> Change<'a> {
         }
     }
 }
+
+/// Who asks: `request.userInfo.username`, as the apiserver authenticated it (empty when
+/// the review has none). Only DELETE reads it (validating rule 13).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Requester<'a> {
+    /// The username, such as `system:serviceaccount:kube-system:namespace-controller`.
+    pub username: &'a str,
+}

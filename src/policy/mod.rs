@@ -27,7 +27,7 @@ pub mod supported;
 use crate::model::ImageBasedGroupUpgrade;
 use crate::model::field::{ErrorList, Path, Warning};
 
-pub use self::change::{Change, Config, DEFAULT_MAX_CONCURRENCY};
+pub use self::change::{Change, Config, DEFAULT_MAX_CONCURRENCY, Requester};
 use self::facts::Facts;
 use self::patch::Additions;
 use self::rule::{Context, Kind};
@@ -105,6 +105,28 @@ pub fn validate(config: &Config, change: Change<'_>, facts: &Facts) -> Verdict {
     verdict
 }
 
+/// Validates a DELETE of `stored` by `by` with every validating rule's DELETE check.
+/// No hub facts: nothing on the hub bears on a delete.
+pub fn validate_delete(
+    config: &Config,
+    stored: &ImageBasedGroupUpgrade<'_>,
+    by: Requester<'_>,
+) -> Verdict {
+    let ctx = Context {
+        config,
+        facts: &Facts::Offline,
+    };
+    let mut verdict = Verdict::default();
+    for check in RULES
+        .iter()
+        .filter(|r| r.kind == Kind::Validating)
+        .filter_map(|r| r.delete)
+    {
+        verdict.add(check(stored, by, &ctx));
+    }
+    verdict
+}
+
 /// Mutates a change with every mutating rule. The patch only adds what is missing, so
 /// mutating its result again yields no patch. With [`Config::validate_on_mutate`], the
 /// mutated object is validated as `/validate` would, and a refusal is kept.
@@ -134,12 +156,13 @@ pub fn mutate<'a>(config: &Config, change: Change<'a>, facts: &Facts) -> Mutatio
     }
 }
 
-/// The Secrets in the object's namespace whose existence some rule reads for `new`, each
-/// once, for the server to look up before deciding.
-pub fn secrets_needed(config: &Config, new: &ImageBasedGroupUpgrade<'_>) -> Vec<String> {
+/// The Secrets in the object's namespace that some rule reads for this change, each
+/// once, for the server to look up before deciding (today on CREATE only: TALM copies the
+/// seed pull secret once, when Prep starts, and never reads it again).
+pub fn secrets_needed(config: &Config, change: Change<'_>) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for needed in RULES.iter().filter_map(|r| r.secrets) {
-        for name in needed(config, new) {
+        for name in needed(config, change) {
             if !names.contains(&name) {
                 names.push(name);
             }

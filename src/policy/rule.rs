@@ -5,7 +5,7 @@
 use crate::model::ImageBasedGroupUpgrade;
 use crate::model::field::{ErrorList, FieldError, Warning};
 
-use super::change::{Change, Config};
+use super::change::{Change, Config, Requester};
 use super::facts::Facts;
 use super::patch::Additions;
 
@@ -101,11 +101,14 @@ pub type ObjectCheck = fn(&ImageBasedGroupUpgrade<'_>, &Context<'_>) -> Findings
 /// A check of an update: the stored object, then the new one.
 pub type UpdateCheck =
     fn(&ImageBasedGroupUpgrade<'_>, &ImageBasedGroupUpgrade<'_>, &Context<'_>) -> Findings;
+/// A check of a DELETE: the stored object, and who deletes it.
+pub type DeleteCheck = fn(&ImageBasedGroupUpgrade<'_>, Requester<'_>, &Context<'_>) -> Findings;
 /// A mutation: adds what is missing (to the patch and the mutated copy at once), and
 /// says what it filled in.
 pub type Mutation = for<'a> fn(Change<'a>, &Context<'_>, &mut Additions<'a>) -> Vec<Warning>;
-/// The Secrets (in the IBGU's namespace) whose existence the rule reads for this object.
-pub type SecretsNeeded = fn(&Config, &ImageBasedGroupUpgrade<'_>) -> Vec<String>;
+/// The Secrets (in the IBGU's namespace) the rule reads for this change: each rule says
+/// on which operations, as TALM reads a Secret only at some points of an IBGU's life.
+pub type SecretsNeeded = fn(&Config, Change<'_>) -> Vec<String>;
 
 /// One rule, declared once.
 #[derive(Clone, Copy)]
@@ -129,6 +132,8 @@ pub struct Rule {
     pub create: Option<ObjectCheck>,
     /// Its check of an update.
     pub update: Option<UpdateCheck>,
+    /// Its check of a DELETE (validating only: `/mutate` never patches a DELETE).
+    pub delete: Option<DeleteCheck>,
     /// Its mutation.
     pub mutate: Option<Mutation>,
 }
@@ -145,6 +150,7 @@ impl Rule {
         object: None,
         create: None,
         update: None,
+        delete: None,
         mutate: None,
     };
 

@@ -2,8 +2,8 @@
 //!
 //! Each lookup is one `GET` of a Secret by name in the IBGU's namespace (the RBAC grants
 //! exactly that), bounded by a short timeout and by the request's own deadline. Only the
-//! answer is kept — whether the Secret exists and whether it has a `.dockerconfigjson`
-//! key — for a short time, so that a burst of applies costs one lookup; the Secret's data
+//! answer is kept — whether the Secret exists, whether it has a `.dockerconfigjson` key,
+//! its `type` and its first owner ([`FoundSecret`]) — for a short time, so that a burst of applies costs one lookup; the Secret's data
 //! is dropped as soon as it is read, and never logged. A failed or slow lookup becomes
 //! [`SecretLookup::Unknown`], which the policy turns into a warning saying what it could
 //! not check: the webhook keeps answering when the hub API does not.
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 
-use crate::policy::facts::{Facts, SecretLookup};
+use crate::policy::facts::{Facts, FoundSecret, SecretLookup};
 use crate::policy::rules::pull_secret::DOCKER_CONFIG_KEY;
 
 /// How long one lookup may take, at most.
@@ -84,16 +84,7 @@ impl SecretLookups {
                     limit.as_millis()
                 ));
             }
-            Ok(Ok(Some(secret))) => SecretLookup::Found {
-                docker_config: secret
-                    .data
-                    .as_ref()
-                    .is_some_and(|d| d.contains_key(DOCKER_CONFIG_KEY))
-                    || secret
-                        .string_data
-                        .as_ref()
-                        .is_some_and(|d| d.contains_key(DOCKER_CONFIG_KEY)),
-            },
+            Ok(Ok(Some(secret))) => SecretLookup::Found(read(&secret)),
             Ok(Ok(None)) => SecretLookup::Missing,
             Ok(Err(kube::Error::Api(status))) => {
                 return SecretLookup::Unknown(format!(
@@ -122,6 +113,28 @@ impl SecretLookups {
             }
             None => None,
         }
+    }
+}
+
+/// What the rules read of a Secret; its data is not kept.
+fn read(secret: &Secret) -> FoundSecret {
+    let owner = secret
+        .metadata
+        .owner_references
+        .as_deref()
+        .and_then(<[_]>::first)
+        .map(|o| format!("{}/{}", o.kind, o.name));
+    FoundSecret {
+        docker_config: secret
+            .data
+            .as_ref()
+            .is_some_and(|d| d.contains_key(DOCKER_CONFIG_KEY))
+            || secret
+                .string_data
+                .as_ref()
+                .is_some_and(|d| d.contains_key(DOCKER_CONFIG_KEY)),
+        type_: secret.type_.clone(),
+        owner,
     }
 }
 

@@ -287,7 +287,7 @@ async fn hub_facts(
     let (Some(lookups), Some(change)) = (&state.hub, request.change()) else {
         return Facts::Offline;
     };
-    let names = policy::secrets_needed(&state.policy, change.new_object());
+    let names = policy::secrets_needed(&state.policy, change);
     if names.is_empty() {
         return Facts::Offline;
     }

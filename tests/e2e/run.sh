@@ -202,9 +202,20 @@ grep -qF 'Warning: spec.ibuSpec.seedImageRef.pullSecretRef.name: Not found: "no-
     || fail "no warning for the missing Secret: $out"
 ok "a pullSecretRef naming a missing Secret shows the warning in kubectl's output"
 
+# Rule 13: TALM's status, as it writes it through the subresource, shows Prep running.
+kubectl -n ztp-group patch ibgu up --subresource=status --type=merge \
+    -p '{"status":{"clusters":[{"name":"spoke1","currentAction":{"action":"Prep"}}]}}' >/dev/null \
+    || fail "status not written through the subresource"
+out=$(kubectl -n ztp-group delete ibgu up 2>&1) && fail "deleting a running IBGU allowed: $out"
+grep -qF 'admission webhook "validate-delete.ibgu.lcm.openshift.io" denied the request' <<<"$out" \
+    || fail "not the webhook's denial of the delete: $out"
+grep -qF 'step 0 [Prep] runs on 1 cluster(s): spoke1 (Prep)' <<<"$out" || fail "delete denial lacks what runs: $out"
+ok "deleting an IBGU while a step runs is denied, naming the step and the cluster"
+kubectl -n ztp-group annotate ibgu up ibgu-webhook.openshift.io/allow-delete=true >/dev/null \
+    || fail "annotating the running IBGU refused"
 kubectl -n ztp-group delete ibgu up named >/dev/null || fail "delete refused"
 [ -z "$(kubectl -n ztp-group get ibgu -o name)" ] || fail "objects left after delete"
-ok "kubectl delete is not judged"
+ok "with ibgu-webhook.openshift.io/allow-delete=true, and when idle, kubectl delete is allowed"
 
 # --- the other installs, as rendered -------------------------------------------------------
 kubectl kustomize deploy/overlays/cert-manager >"$work/install-cm.yaml"

@@ -177,11 +177,15 @@ def serves(name, install, work, seeded=None):
                    f"after start (budget {probe.budget} s), then within its {probe.timeout} s timeout")
 
         # The lookup first: its answer is cached for the next request.
+        # The DELETE entry calls /validate too; it gets the DELETE fixtures.
         cases = {"/validate": ["validate-rule11-secret-found-allowed", "validate-rule2-prep-then-rollback-denied"],
+                 "/validate DELETE": ["validate-rule13-delete-while-running-denied",
+                                      "validate-rule13-namespace-controller-delete-allowed"],
                  "/mutate": ["mutate-rule2-inject-seed-pull-secret"]}
         for conf, webhook in pod.webhooks:
             path = webhook["clientConfig"]["service"].get("path")
-            for fixture in cases[path]:
+            operations = {op for rule in webhook.get("rules", []) for op in rule.get("operations", [])}
+            for fixture in cases[path if operations != {"DELETE"} else f"{path} DELETE"]:
                 HUB.secret_gets()
                 status, body = pod.webhook_call(conf, webhook, review(fixture))
                 answer = json.loads(body)

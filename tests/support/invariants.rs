@@ -21,7 +21,7 @@ use base64::Engine;
 use ibgu_webhook::admission::{self, Endpoint, Request, Response, Subject};
 use ibgu_webhook::cli::check::{self, Input};
 use ibgu_webhook::policy::Config;
-use ibgu_webhook::policy::facts::{Facts, SecretLookup};
+use ibgu_webhook::policy::facts::{Facts, FoundSecret, SecretLookup};
 use serde_json::Value;
 
 /// Policy configurations every input is decided under: the default, a strict one that
@@ -47,26 +47,27 @@ pub fn configs() -> Vec<Config> {
 
 /// The hub states an input is decided against: no hub access, and every Secret that
 /// matters for this object answering the same way, picked by `pick` so that each input
-/// gets one of the four answers without multiplying the cost per input.
+/// gets one of the five answers without multiplying the cost per input.
 pub fn hubs(config: &Config, admission: &Request<'_>, pick: usize) -> Vec<Facts> {
-    let new = match &admission.subject {
-        Subject::Create(new) | Subject::Update { new, .. } => new,
-        Subject::Skip(_) | Subject::Malformed(_) => return vec![Facts::Offline],
+    let Some(change) = admission.change() else {
+        return vec![Facts::Offline];
     };
-    let answer = match pick % 4 {
-        0 => SecretLookup::Found {
-            docker_config: true,
-        },
-        1 => SecretLookup::Found {
-            docker_config: false,
-        },
-        2 => SecretLookup::Missing,
+    let answer = match pick % 5 {
+        0 => SecretLookup::Found(FoundSecret::usable()),
+        1 => SecretLookup::Found(FoundSecret::without_docker_config()),
+        2 => SecretLookup::Found(FoundSecret {
+            type_: Some("kubernetes.io/tls".to_owned()),
+            owner: Some("ExternalSecret/seed".to_owned()),
+            ..FoundSecret::usable()
+        }),
+        3 => SecretLookup::Missing,
         _ => SecretLookup::Unknown("timed out".to_owned()),
     };
-    let secrets: BTreeMap<String, SecretLookup> = ibgu_webhook::policy::secrets_needed(config, new)
-        .into_iter()
-        .map(|name| (name, answer.clone()))
-        .collect();
+    let secrets: BTreeMap<String, SecretLookup> =
+        ibgu_webhook::policy::secrets_needed(config, change)
+            .into_iter()
+            .map(|name| (name, answer.clone()))
+            .collect();
     vec![Facts::Offline, Facts::Secrets(secrets)]
 }
 

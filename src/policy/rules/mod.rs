@@ -27,6 +27,7 @@ registry! {
     failed_clusters,
     pull_secret,
     judged,
+    delete_when_idle,
     // Mutating.
     rollout_defaults,
     seed_pull_secret,

@@ -1,5 +1,6 @@
-//! Mutating rule 12, what is mutated: the same requests as validating rule 12; anything
-//! else is answered without a patch. The admission layer decides this.
+//! Mutating rule 12, what is mutated: CREATE and UPDATE of what validating rule 12
+//! judges; anything else, DELETE included, is answered without a patch and never
+//! refused. The admission layer decides this.
 
 use crate::policy::rule::{Rule, Side};
 

@@ -1,46 +1,70 @@
-//! Validating rule 11: the `pullSecretRef` of a plan with Prep names a Secret that exists
-//! in the IBGU's namespace on the hub and has a `.dockerconfigjson` key.
+//! Validating rule 11: on CREATE, the `pullSecretRef` of a plan with Prep names a Secret
+//! that exists in the IBGU's namespace on the hub and has a `.dockerconfigjson` key.
 //!
 //! When a step contains Prep, TALM copies that Secret into the Prep manifests (into
 //! `openshift-lifecycle-agent` on every spoke), where lifecycle-agent reads the key. If
 //! the Secret is missing TALM only logs, and Prep then fails on every cluster: the
 //! webhook says so at `kubectl apply` time instead. Problems are warnings, or errors with
 //! `--require-pull-secret`; a failed lookup is a warning saying what was not checked.
+//!
+//! Only on CREATE: TALM reads the Secret once, when it first creates the Prep step's
+//! ManifestWorkReplicaSet, and never again. Prep can only be in the first step (rule 2)
+//! and `ibuSpec` never changes (rule 6), so what it reads is fixed at CREATE; checking
+//! on UPDATE would refuse TALM's own metadata writes and finalizer removal once the
+//! Secret is deleted after Prep started.
+//!
+//! Two things are only warned about, even with `--require-pull-secret`, as the copy may
+//! still work: `ownerReferences` (TALM copies the metadata, and on a spoke, where the
+//! owner does not exist, the garbage collector deletes the copy), and a `type` that does
+//! not carry `.dockerconfigjson` (lifecycle-agent reads the key, whatever the type).
 
+use crate::model::ImageBasedGroupUpgrade;
 use crate::model::action::Action;
 use crate::model::field::{ErrorList, FieldError, Path, Warning};
-use crate::model::ImageBasedGroupUpgrade;
-use crate::policy::change::Config;
-use crate::policy::facts::SecretLookup;
-use crate::policy::rule::{Context, Findings, Rule};
+use crate::policy::change::{Change, Config};
+use crate::policy::facts::{FoundSecret, SecretLookup};
+use crate::policy::rule::{Context, Findings, Rule, Side};
 
 /// The Secret key lifecycle-agent reads.
 pub const DOCKER_CONFIG_KEY: &str = ".dockerconfigjson";
+/// The Secret type that carries [`DOCKER_CONFIG_KEY`]; `Opaque` (or unset) may hold it too.
+pub const DOCKER_CONFIG_TYPE: &str = "kubernetes.io/dockerconfigjson";
 
 /// The rule.
 pub const RULE: Rule = Rule {
     number: 11,
     name: "pull secret",
     secrets: Some(named),
-    object: Some(check),
+    covers: &[Side::Allowed, Side::Denied, Side::Warned],
+    create: Some(check),
     ..Rule::VALIDATING
 };
 
 /// `spec.ibuSpec.seedImageRef.pullSecretRef`.
 pub fn path() -> Path {
-    Path::new("spec").child("ibuSpec").child("seedImageRef").child("pullSecretRef")
+    Path::new("spec")
+        .child("ibuSpec")
+        .child("seedImageRef")
+        .child("pullSecretRef")
 }
 
-/// The Secret the object names, when a step pulls the seed image (Prep).
-fn named(_: &Config, new: &ImageBasedGroupUpgrade<'_>) -> Vec<String> {
-    reference(new).map(str::to_owned).into_iter().collect()
+/// The Secret a new object names, when a step pulls the seed image (Prep).
+fn named(_: &Config, change: Change<'_>) -> Vec<String> {
+    match change {
+        Change::Create(new) => reference(new).map(str::to_owned).into_iter().collect(),
+        Change::Update { .. } => Vec::new(),
+    }
 }
 
 fn reference<'o>(new: &'o ImageBasedGroupUpgrade<'_>) -> Option<&'o str> {
     if !new.has_action(Action::Prep) {
         return None;
     }
-    new.seed_image_ref()?.pull_secret_ref.as_ref()?.name.as_deref()
+    new.seed_image_ref()?
+        .pull_secret_ref
+        .as_ref()?
+        .name
+        .as_deref()
 }
 
 fn check(new: &ImageBasedGroupUpgrade<'_>, ctx: &Context<'_>) -> Findings {
@@ -50,21 +74,30 @@ fn check(new: &ImageBasedGroupUpgrade<'_>, ctx: &Context<'_>) -> Findings {
     };
     let field = path().child("name");
     let problem = match ctx.facts.secret(name) {
-        SecretLookup::NotChecked | SecretLookup::Found { docker_config: true } => None,
+        SecretLookup::NotChecked => None,
         SecretLookup::Missing => Some(FieldError::not_found(
             field.clone(),
             name,
-            format!("no such Secret in namespace {:?}: Prep would fail", new.namespace()),
+            format!(
+                "no such Secret in namespace {:?}: Prep would fail",
+                new.namespace()
+            ),
         )),
-        SecretLookup::Found { docker_config: false } => Some(FieldError::invalid(
-            field.clone(),
-            name,
-            format!("the Secret has no {DOCKER_CONFIG_KEY} key"),
-        )),
+        SecretLookup::Found(secret) => {
+            found.warnings.extend(caveats(&field, &secret));
+            (!secret.docker_config).then(|| {
+                FieldError::invalid(
+                    field.clone(),
+                    name,
+                    format!("the Secret has no {DOCKER_CONFIG_KEY} key"),
+                )
+            })
+        }
         SecretLookup::Unknown(why) => {
-            found
-                .warnings
-                .push(Warning::new(field, format!("Secret {name:?} not checked: {why}")));
+            found.warnings.push(Warning::new(
+                field,
+                format!("Secret {name:?} not checked: {why}"),
+            ));
             None
         }
     };
@@ -74,6 +107,26 @@ fn check(new: &ImageBasedGroupUpgrade<'_>, ctx: &Context<'_>) -> Findings {
         None => {}
     }
     found
+}
+
+/// What may make the copies on the spokes fail although the Secret exists: warnings
+/// only (kept short: Kubernetes shows 120 characters of a warning).
+fn caveats(field: &Path, secret: &FoundSecret) -> Vec<Warning> {
+    let mut out = Vec::new();
+    if let Some(owner) = &secret.owner {
+        out.push(Warning::new(
+            field.clone(),
+            format!("spokes garbage-collect TALM's copies: owned by {owner}"),
+        ));
+    }
+    match secret.type_.as_deref() {
+        None | Some("" | "Opaque" | DOCKER_CONFIG_TYPE) => {}
+        Some(other) => out.push(Warning::new(
+            field.clone(),
+            format!("Secret type {other}, not {DOCKER_CONFIG_TYPE}"),
+        )),
+    }
+    out
 }
 
 #[cfg(test)]
@@ -100,7 +153,11 @@ mod tests {
         };
         let found = check(new, &Context { config: &config, facts });
         let warnings = found.warnings.iter().map(ToString::to_string).collect();
-        let errors = if found.errors.is_empty() { String::new() } else { found.errors.aggregate() };
+        let errors = if found.errors.is_empty() {
+            String::new()
+        } else {
+            found.errors.aggregate()
+        };
         (errors, warnings)
     }
 
@@ -120,13 +177,53 @@ mod tests {
         );
         let (e, _) = run(true, &facts("s", SecretLookup::Missing), &new);
         assert!(e.starts_with(r#"spec.ibuSpec.seedImageRef.pullSecretRef.name: Not found: "s": no such Secret"#));
-        let (e, _) = run(true, &facts("s", SecretLookup::Found { docker_config: false }), &new);
+        let no_key = SecretLookup::Found(FoundSecret::without_docker_config());
+        let (e, _) = run(true, &facts("s", no_key), &new);
         assert!(e.contains("has no .dockerconfigjson key"));
         let (e, w) = run(true, &facts("s", SecretLookup::Unknown("timeout".into())), &new);
         assert!(e.is_empty());
         assert!(w[0].ends_with("not checked: timeout"));
         let (e, w) = run(true, &Facts::Offline, &new);
         assert!(e.is_empty() && w.is_empty());
-        assert_eq!(named(&Config::default(), &new), ["s"]);
+        assert_eq!(named(&Config::default(), Change::Create(&new)), ["s"]);
+        // TALM reads the Secret once, at Prep's start: an UPDATE asks for no lookup.
+        let update = Change::Update { old: &new, new: &new };
+        assert!(named(&Config::default(), update).is_empty());
+    }
+
+    #[test]
+    fn owner_and_type_only_warn_even_when_strict() {
+        let text = json(r#"{"image":"i","version":"v","pullSecretRef":{"name":"s"}}"#);
+        let new = ibgu(&text);
+        let owned = FoundSecret {
+            owner: Some("ExternalSecret/seed".into()),
+            ..FoundSecret::usable()
+        };
+        let (e, w) = run(true, &facts("s", SecretLookup::Found(owned)), &new);
+        assert!(e.is_empty());
+        assert_eq!(
+            w,
+            ["spec.ibuSpec.seedImageRef.pullSecretRef.name: spokes garbage-collect TALM's copies: owned by ExternalSecret/seed"]
+        );
+        for (type_, warns) in [
+            ("kubernetes.io/tls", true),
+            ("kubernetes.io/dockercfg", true),
+            ("kubernetes.io/basic-auth", true),
+            ("Opaque", false),
+            ("", false),
+            (DOCKER_CONFIG_TYPE, false),
+        ] {
+            let typed = FoundSecret {
+                type_: Some(type_.into()),
+                ..FoundSecret::usable()
+            };
+            let (e, w) = run(true, &facts("s", SecretLookup::Found(typed)), &new);
+            assert!(e.is_empty(), "{type_}: {e}");
+            let want = format!("Secret type {type_}, not kubernetes.io/dockerconfigjson");
+            assert_eq!(w.iter().any(|w| w.ends_with(&want)), warns, "{type_}: {w:?}");
+            assert_eq!(w.len(), usize::from(warns), "{type_}: {w:?}");
+        }
+        let (e, w) = run(true, &facts("s", SecretLookup::Found(FoundSecret::usable())), &new);
+        assert!(e.is_empty() && w.is_empty());
     }
 }

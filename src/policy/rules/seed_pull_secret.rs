@@ -9,7 +9,7 @@
 
 use crate::model::action::Action;
 use crate::model::field::Warning;
-use crate::model::{ImageBasedGroupUpgrade, PullSecretRef};
+use crate::model::PullSecretRef;
 use crate::policy::facts::SecretLookup;
 use crate::policy::patch::Additions;
 use crate::policy::rule::{Context, Rule};
@@ -26,11 +26,20 @@ pub const RULE: Rule = Rule {
     ..Rule::MUTATING
 };
 
-/// The configured seed pull secret, when a step pulls the seed image (Prep).
-fn configured(config: &Config, new: &ImageBasedGroupUpgrade<'_>) -> Vec<String> {
-    match &config.seed_pull_secret {
-        Some(seed) if new.has_action(Action::Prep) => vec![seed.clone()],
-        _ => Vec::new(),
+/// The configured seed pull secret, on CREATE when it would be injected: a step pulls
+/// the seed image (Prep) and `seedImageRef` names no Secret. An UPDATE only puts back
+/// what is stored, and reads no Secret.
+fn configured(config: &Config, change: Change<'_>) -> Vec<String> {
+    let (Some(seed), Change::Create(new)) = (&config.seed_pull_secret, change) else {
+        return Vec::new();
+    };
+    let unnamed = new
+        .seed_image_ref()
+        .is_some_and(|s| s.pull_secret_ref.is_none());
+    if unnamed && new.has_action(Action::Prep) {
+        vec![seed.clone()]
+    } else {
+        Vec::new()
     }
 }
 
@@ -71,6 +80,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::model::ImageBasedGroupUpgrade;
     use crate::policy::facts::Facts;
     use crate::policy::patch::Additions;
 
@@ -105,6 +115,17 @@ mod tests {
         let (patch, w) = run(Some("seed"), Change::Create(&new), &missing);
         assert_eq!(patch, "[]");
         assert!(w[0].contains("not found in namespace \"ztp\""), "{w:?}");
+        // Looked up only when it would be injected.
+        let config = Config {
+            seed_pull_secret: Some("seed".into()),
+            ..Config::default()
+        };
+        assert_eq!(configured(&config, Change::Create(&new)), ["seed"]);
+        let named = json(r#"{"image":"i","version":"v","pullSecretRef":{"name":"mine"}}"#);
+        let named = ImageBasedGroupUpgrade::from_json(&named).unwrap();
+        assert!(configured(&config, Change::Create(&named)).is_empty());
+        let update = Change::Update { old: &new, new: &new };
+        assert!(configured(&config, update).is_empty());
     }
 
     #[test]

@@ -1,0 +1,212 @@
+//! Validating rule 13: a DELETE is refused while a step runs, as the stored status shows
+//! it (a cluster with a `currentAction`, or condition `Progressing` True).
+//!
+//! Deleting a running IBGU leaves its clusters mid-stage. It happens by accident:
+//! `kubectl apply --force`, `kubectl replace --force` and Argo CD's `Replace=true` or
+//! `Force=true` syncs delete and re-create an object whose update was refused, and the
+//! webhook then saw only the CREATE (a running IBGU came back with a step removed and a
+//! new seed version). Cancelling is an Abort step, appended once the running step ends,
+//! or a new IBGU with Abort.
+//!
+//! Allowed whatever runs: when the stored object has [`ALLOW_DELETE_ANNOTATION`] set to
+//! `"true"` (deleting on purpose), and when Kubernetes' own controllers delete (the
+//! namespace controller, the garbage collector, or the controller manager without
+//! per-controller credentials), whose deletes must never be blocked. A stored status
+//! that cannot be read allows the DELETE with a warning: refusing would wedge the object
+//! until someone fixed a status only TALM writes (unlike rule 4, whose refusal of an
+//! append leaves everything as it is).
+
+use crate::model::field::{FieldError, Path, Warning};
+use crate::model::{ALLOW_DELETE_ANNOTATION, ImageBasedGroupUpgrade, Progress};
+use crate::policy::change::Requester;
+use crate::policy::rule::{Context, Findings, Rule};
+
+/// The rule.
+pub const RULE: Rule = Rule {
+    number: 13,
+    name: "delete when idle",
+    delete: Some(check),
+    ..Rule::VALIDATING
+};
+
+/// The users whose deletes are never refused: Kubernetes deletes for them when a
+/// namespace goes, when an owner goes, and (without per-controller credentials) as the
+/// controller manager itself.
+pub const SYSTEM_DELETERS: [&str; 3] = [
+    "system:serviceaccount:kube-system:namespace-controller",
+    "system:serviceaccount:kube-system:generic-garbage-collector",
+    "system:kube-controller-manager",
+];
+
+fn check(stored: &ImageBasedGroupUpgrade<'_>, by: Requester<'_>, _: &Context<'_>) -> Findings {
+    if SYSTEM_DELETERS.contains(&by.username) || stored.allows_delete() {
+        return Findings::default();
+    }
+    match stored.progress() {
+        Ok(progress) => running(stored, progress)
+            .map(|(field, what)| {
+                let name = stored.name();
+                let ns = match stored.namespace() {
+                    "" => String::new(),
+                    ns => format!("-n {ns} "),
+                };
+                FieldError::forbidden(
+                    field,
+                    format!(
+                        "{what}: deleting the IBGU now leaves them mid-stage. To cancel, append an Abort step once this step ends, or create a new IBGU with Abort; to delete anyway: kubectl annotate {ns}ibgu {name} {ALLOW_DELETE_ANNOTATION}=true"
+                    ),
+                )
+                .into()
+            })
+            .unwrap_or_default(),
+        Err(e) => Warning::new(
+            Path::new("status"),
+            format!("deleted without checking whether a step runs: unreadable: {e}"),
+        )
+        .into(),
+    }
+}
+
+/// What runs, if anything, and the status field that shows it.
+fn running(stored: &ImageBasedGroupUpgrade<'_>, progress: &Progress) -> Option<(Path, String)> {
+    if progress.running_count > 0 {
+        let names: Vec<String> = progress
+            .running
+            .iter()
+            .map(|(n, a)| format!("{n} ({a})"))
+            .collect();
+        let more = if progress.running_count > names.len() {
+            ", ..."
+        } else {
+            ""
+        };
+        let what = format!(
+            "{} runs on {} cluster(s): {}{more}",
+            step(stored, progress),
+            progress.running_count,
+            names.join(", ")
+        );
+        return Some((Path::new("status").child("clusters"), what));
+    }
+    let reason = progress.progressing.as_ref()?;
+    let what = format!("a step runs (condition Progressing is True, reason {reason}) on its clusters");
+    Some((Path::new("status").child("conditions"), what))
+}
+
+/// The running step, `step 1 [Upgrade]` (counted from 0, as `spec.plan[1]`), when one
+/// step alone has the first running action; else `a step`: an action may stand in
+/// several steps (AbortOnFailure), and which one runs is not in the status read here.
+fn step(stored: &ImageBasedGroupUpgrade<'_>, progress: &Progress) -> String {
+    let Some((_, action)) = progress.running.first() else {
+        return "a step".to_owned();
+    };
+    let mut with = stored
+        .plan()
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.has_action(action));
+    match (with.next(), with.next()) {
+        (Some((i, s)), None) => {
+            let actions: Vec<&str> = s.actions().iter().map(|a| a.as_str()).collect();
+            format!("step {i} [{}]", actions.join(", "))
+        }
+        _ => "a step".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::change::Config;
+    use crate::policy::facts::Facts;
+
+    fn stored(annotations: &str, status: &str) -> String {
+        format!(
+            r#"{{"metadata":{{"name":"u","annotations":{annotations}}},
+                "spec":{{"plan":[{{"actions":["Prep"]}},{{"actions":["Upgrade"]}},{{"actions":["AbortOnFailure"]}},{{"actions":["FinalizeUpgrade"]}},{{"actions":["AbortOnFailure"]}}]}},
+                "status":{status}}}"#
+        )
+    }
+
+    fn run(json: &str, username: &str) -> Findings {
+        let old = ImageBasedGroupUpgrade::stored_from_json(json).expect("a stored object");
+        let config = Config::default();
+        let ctx = Context {
+            config: &config,
+            facts: &Facts::Offline,
+        };
+        check(&old, Requester { username }, &ctx)
+    }
+
+    fn errors(json: &str, username: &str) -> Vec<String> {
+        run(json, username)
+            .errors
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    const UPGRADING: &str = r#"{"clusters":[
+        {"name":"spoke1","completedActions":[{"action":"Prep"}],"currentAction":{"action":"Upgrade"}},
+        {"name":"spoke2","currentAction":{"action":"Upgrade"}},
+        {"name":"spoke3","completedActions":[{"action":"Prep"}]}]}"#;
+
+    #[test]
+    fn a_running_step_refuses_a_delete_and_says_what_runs() {
+        let e = errors(&stored("{}", UPGRADING), "alice");
+        assert_eq!(e.len(), 1);
+        assert!(
+            e[0].starts_with(
+                "status.clusters: Forbidden: step 1 [Upgrade] runs on 2 cluster(s): spoke1 (Upgrade), spoke2 (Upgrade): deleting the IBGU now leaves them mid-stage. To cancel, append an Abort step once this step ends, or create a new IBGU with Abort"
+            ),
+            "{e:?}"
+        );
+        assert!(
+            e[0].ends_with(
+                "to delete anyway: kubectl annotate ibgu u ibgu-webhook.openshift.io/allow-delete=true"
+            ),
+            "{e:?}"
+        );
+        // An action in two steps: the step is not guessed.
+        let aborting = r#"{"clusters":[{"name":"spoke1","currentAction":{"action":"AbortOnFailure"}}]}"#;
+        let e = errors(&stored("{}", aborting), "alice");
+        assert!(e[0].contains(": a step runs on 1 cluster(s): spoke1 (AbortOnFailure)"), "{e:?}");
+        let between = r#"{"conditions":[{"type":"Progressing","status":"True","reason":"InProgress"}]}"#;
+        let e = errors(&stored("{}", between), "alice");
+        assert!(
+            e[0].starts_with("status.conditions: Forbidden: a step runs (condition Progressing is True, reason InProgress)"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn idle_annotated_or_system_deletes_are_allowed() {
+        let done = r#"{"clusters":[{"name":"spoke1","completedActions":[{"action":"Prep"}]}],
+            "conditions":[{"type":"Progressing","status":"False","reason":"Completed"}]}"#;
+        assert_eq!(run(&stored("{}", done), "alice"), Findings::default());
+        assert_eq!(run(&stored("null", "null"), "alice"), Findings::default());
+        let allow = format!(r#"{{"{ALLOW_DELETE_ANNOTATION}":"true","other":"x"}}"#);
+        assert_eq!(run(&stored(&allow, UPGRADING), "alice"), Findings::default());
+        // Only "true" allows.
+        let not_true = format!(r#"{{"{ALLOW_DELETE_ANNOTATION}":"yes"}}"#);
+        assert_eq!(errors(&stored(&not_true, UPGRADING), "alice").len(), 1);
+        for user in SYSTEM_DELETERS {
+            assert_eq!(run(&stored("{}", UPGRADING), user), Findings::default(), "{user}");
+        }
+        // A lookalike is not the namespace controller.
+        let other = "system:serviceaccount:kube-system:namespace-controller2";
+        assert_eq!(errors(&stored("{}", UPGRADING), other).len(), 1);
+    }
+
+    #[test]
+    fn an_unreadable_status_allows_with_a_warning() {
+        let found = run(&stored("{}", r#"{"clusters":[{"name":7}]}"#), "alice");
+        assert!(found.errors.is_empty());
+        let w: Vec<String> = found.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(w.len(), 1);
+        assert!(
+            w[0].starts_with("status: deleted without checking whether a step runs: unreadable: status.clusters[0].name"),
+            "{w:?}"
+        );
+    }
+}
