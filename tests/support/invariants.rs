@@ -113,7 +113,10 @@ fn check_mutating_refusal(
         return Ok(());
     }
     if !config.validate_on_mutate {
-        return Err(format!("mutation denied with validation off: {:?}", response.status));
+        return Err(format!(
+            "mutation denied with validation off: {:?}",
+            response.status
+        ));
     }
     let off = Config {
         validate_on_mutate: false,
@@ -121,7 +124,10 @@ fn check_mutating_refusal(
     };
     let without = admission::review(admission, Endpoint::Mutate, &off, hub);
     if !without.allowed {
-        return Err(format!("mutation denied without validation: {:?}", without.status));
+        return Err(format!(
+            "mutation denied without validation: {:?}",
+            without.status
+        ));
     }
     Ok(())
 }
