@@ -368,11 +368,10 @@ pub fn review(
         Endpoint::Mutate => {
             let mutation = policy::mutate(config, change, facts);
             if let Some(verdict) = mutation.refusal {
-                // The validating webhook will not be called: its warnings are shown here.
-                let mut warnings = mutation.warnings;
-                warnings.extend(verdict.warnings);
+                // Validation's warnings, as /validate would show them: nothing defaulted
+                // is stored.
                 return Response::deny(uid, &request.name, &verdict.errors)
-                    .with_warnings(&warnings);
+                    .with_warnings(&verdict.warnings);
             }
             let mut response = Response::allow(uid).with_warnings(&mutation.warnings);
             if !mutation.patch.0.is_empty() {

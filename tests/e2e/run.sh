@@ -158,7 +158,8 @@ apply() { # manifest on stdin; prints kubectl's output; returns its status
 expect_denied() { # what, fragment, manifest on stdin
     local out
     if out=$(apply); then fail "$1: allowed, expected denial: $out"; fi
-    grep -qF 'admission webhook "validate.ibgu.lcm.openshift.io" denied the request' <<<"$out" || fail "$1: not the webhook's denial: $out"
+    # /mutate refuses what validating the mutated object would (mutating rule 4).
+    grep -qE 'admission webhook "(mutate|validate)\.ibgu\.lcm\.openshift\.io" denied the request' <<<"$out" || fail "$1: not the webhook's denial: $out"
     grep -qF -- "$2" <<<"$out" || fail "$1: message lacks [$2]: $out"
     ok "$1"
 }
@@ -171,6 +172,11 @@ stored() { kubectl -n ztp-group get ibgu "$1" -o "jsonpath=$2"; }
 
 ibgu bad '[{actions: [Prep]}, {actions: [Rollback]}]' | expect_denied \
     "unsupported combination denied" 'spec.plan[1].actions: Unsupported value: ["Rollback"]'
+out=$(ibgu bad '[{actions: [Prep]}, {actions: [Rollback]}]' | apply) && fail "allowed: $out"
+grep -qF 'admission webhook "mutate.ibgu.lcm.openshift.io" denied the request' <<<"$out" \
+    || fail "the mutating webhook did not refuse first: $out"
+if grep -q 'defaulted' <<<"$out"; then fail "a refused object's defaults shown as made: $out"; fi
+ok "the mutating webhook refuses it first, with the same message (the CRD's rules run before /validate)"
 out=$(ibgu bad '[{actions: [Prep]}, {actions: [Rollback]}]' | kubectl apply --validate=false --dry-run=server -f - 2>&1) && fail "dry run allowed"
 grep -qF 'Unsupported value: ["Rollback"]' <<<"$out" || fail "dry run: $out"
 ok "server-side dry run denied the same way"
@@ -183,8 +189,21 @@ ok "rollout strategy stored with the defaults (maxConcurrency 10, timeout 240)"
     || fail "pull secret not injected: $(stored up '{.spec.ibuSpec.seedImageRef}')"
 ok "seed pull secret reference injected (the Secret exists in the namespace)"
 
+# TALM's status after Prep completed, written through the subresource as TALM writes it.
+talm_status() { # name, observedGeneration, clusters JSON, Progressing status, reason
+    local cond
+    cond=$(printf '{"type":"Progressing","status":"%s","reason":"%s","message":"m","lastTransitionTime":"2026-11-20T11:00:00Z"}' "$4" "$5")
+    kubectl -n ztp-group patch ibgu "$1" --subresource=status --type=merge \
+        -p "{\"status\":{\"observedGeneration\":$2,\"clusters\":$3,\"conditions\":[$cond]}}" >/dev/null \
+        || fail "status of $1 not written through the subresource"
+}
+prepped='[{"name":"spoke1","completedActions":[{"action":"Prep"}]},{"name":"spoke4","completedActions":[{"action":"Prep"}]}]'
 two='[{actions: [Prep]}, {actions: [Upgrade], rolloutStrategy: {maxConcurrency: 5, timeout: 60}}]'
+ibgu up "$two" | expect_denied "appending before TALM wrote any status denied" "the stored object has no status yet"
+talm_status up "$(stored up '{.metadata.generation}')" "$prepped" False Completed
 ibgu up "$two" | expect_allowed "appending a valid step is allowed"
+ibgu up '[{actions: [Prep]}, {actions: [Upgrade], rolloutStrategy: {maxConcurrency: 5, timeout: 60}}, {actions: [FinalizeUpgrade]}]' \
+    | expect_denied "a second append before status.observedGeneration catches up denied" "it has seen generation 1, the stored object is at generation 2"
 ibgu up '[{actions: [Prep]}]' | expect_denied "removing a step denied" "steps cannot be removed from an ongoing plan"
 ibgu up '[{actions: [Upgrade], rolloutStrategy: {maxConcurrency: 5, timeout: 60}}, {actions: [Prep]}]' \
     | expect_denied "reordering steps denied" "cannot be reordered"
@@ -216,6 +235,65 @@ kubectl -n ztp-group annotate ibgu up ibgu-webhook.openshift.io/allow-delete=tru
 kubectl -n ztp-group delete ibgu up named >/dev/null || fail "delete refused"
 [ -z "$(kubectl -n ztp-group get ibgu -o name)" ] || fail "objects left after delete"
 ok "with ibgu-webhook.openshift.io/allow-delete=true, and when idle, kubectl delete is allowed"
+
+# --- TALM's own flow, tests/kuttl/ibgu/prep-abort-upgrade-abort-finalize ------------------
+# Prep; AbortOnFailure for the cluster that failed; Upgrade; AbortOnFailure again;
+# FinalizeUpgrade. Each status as the flow asserts it, written through the subresource
+# with observedGeneration as TALM sets it; each step appended with the flow's JSON patch.
+k=upgrade-4.15.0
+kuttl() { # plan
+    cat <<EOF
+apiVersion: lcm.openshift.io/v1alpha1
+kind: ImageBasedGroupUpgrade
+metadata: {name: $k, namespace: ztp-group, annotations: {cluster-group-upgrades-operator/name-suffix: kuttl}}
+spec:
+  clusterLabelSelectors: [{matchExpressions: [{key: name, operator: In, values: [spoke1, spoke4, spoke6]}]}]
+  ibuSpec: {seedImageRef: {image: "quay.io/seed/image:4.15.0-rc.5", version: "4.15.0-rc.5"}}
+  plan: $1
+EOF
+}
+append() { # what, step JSON: kubectl patch --type=json as the flow does; no failure warning
+    local out
+    out=$(kubectl -n ztp-group patch ibgu $k --type=json -p "[{\"op\":\"add\",\"path\":\"/spec/plan/-\",\"value\":$2}]" 2>&1) \
+        || fail "$1: denied: $out"
+    if grep -q 'failed an earlier step' <<<"$out"; then fail "$1: warned about recovered clusters: $out"; fi
+    ok "$1"
+}
+gen() { stored $k '{.metadata.generation}'; }
+c() { # name, completed actions, current action, failed actions (comma-separated)
+    local j="{\"name\":\"$1\""
+    [ -n "$2" ] && j+=",\"completedActions\":[$(sed -E 's/([A-Za-z]+)/{"action":"\1"}/g' <<<"$2")]"
+    [ -n "$3" ] && j+=",\"currentAction\":{\"action\":\"$3\"}"
+    [ -n "$4" ] && j+=",\"failedActions\":[$(sed -E 's/([A-Za-z]+)/{"action":"\1","message":"failed:\\nsee the logs"}/g' <<<"$4")]"
+    echo "$j}"
+}
+kuttl '[{actions: [Prep], rolloutStrategy: {maxConcurrency: 2, timeout: 2400}}]' | expect_allowed "TALM's flow: the IBGU with Prep created"
+talm_status $k "$(gen)" "[$(c spoke1 "" Prep ""),$(c spoke4 "" Prep "")]" True InProgress
+talm_status $k "$(gen)" "[$(c spoke1 Prep "" ""),$(c spoke4 Prep "" ""),$(c spoke6 "" "" Prep)]" False Completed
+append "TALM's flow: AbortOnFailure appended after Prep failed on spoke6" '{"actions":["AbortOnFailure"],"rolloutStrategy":{"maxConcurrency":5,"timeout":10}}'
+talm_status $k "$(gen)" "[$(c spoke1 Prep "" ""),$(c spoke4 Prep "" ""),$(c spoke6 "" AbortOnFailure Prep)]" True InProgress
+talm_status $k "$(gen)" "[$(c spoke1 Prep "" ""),$(c spoke4 Prep "" ""),$(c spoke6 AbortOnFailure "" Prep)]" False Completed
+append "TALM's flow: Upgrade appended, spoke6 recovered (no warning)" '{"actions":["Upgrade"],"rolloutStrategy":{"maxConcurrency":2,"timeout":30}}'
+talm_status $k "$(gen)" "[$(c spoke1 Prep Upgrade ""),$(c spoke4 Prep Upgrade ""),$(c spoke6 AbortOnFailure "" Prep)]" True InProgress
+talm_status $k "$(gen)" "[$(c spoke1 Prep "" Upgrade),$(c spoke4 Prep,Upgrade "" ""),$(c spoke6 AbortOnFailure "" Prep)]" False Completed
+append "TALM's flow: AbortOnFailure appended after Upgrade failed on spoke1" '{"actions":["AbortOnFailure"],"rolloutStrategy":{"maxConcurrency":5,"timeout":10}}'
+talm_status $k "$(gen)" "[$(c spoke1 Prep AbortOnFailure Upgrade),$(c spoke4 Prep,Upgrade "" ""),$(c spoke6 AbortOnFailure "" Prep)]" True InProgress
+talm_status $k "$(gen)" "[$(c spoke1 Prep,AbortOnFailure "" Upgrade),$(c spoke4 Prep,Upgrade "" ""),$(c spoke6 AbortOnFailure "" Prep)]" False Completed
+append "TALM's flow: FinalizeUpgrade appended after the second AbortOnFailure (no warning)" '{"actions":["FinalizeUpgrade"],"rolloutStrategy":{"maxConcurrency":10,"timeout":3}}'
+talm_status $k "$(gen)" "[$(c spoke1 Prep,AbortOnFailure "" Upgrade),$(c spoke4 Prep,Upgrade FinalizeUpgrade ""),$(c spoke6 AbortOnFailure "" Prep)]" True InProgress
+[ "$(stored $k '{.status.observedGeneration}/{.metadata.generation}/{.spec.plan[*].actions[0]}')" = "5/5/Prep AbortOnFailure Upgrade AbortOnFailure FinalizeUpgrade" ] \
+    || fail "TALM's flow: stored $(stored $k '{.status.observedGeneration}/{.metadata.generation}/{.spec.plan[*].actions[0]}')"
+ok "TALM's flow: five steps stored, the status TALM's of the last generation"
+
+# kubectl apply --force deletes and re-creates an object whose update is refused as a
+# conflict or invalid; a running IBGU must come out of it unchanged.
+uid=$(stored $k '{.metadata.uid}')
+out=$(kuttl '[{actions: [Prep], rolloutStrategy: {maxConcurrency: 2, timeout: 2400}}]' | kubectl apply --force --validate=false -f - 2>&1) \
+    && fail "apply --force of a running IBGU with steps removed: allowed: $out"
+[ "$(stored $k '{.metadata.uid}/{.spec.plan[*].actions[0]}')" = "$uid/Prep AbortOnFailure Upgrade AbortOnFailure FinalizeUpgrade" ] \
+    || fail "apply --force changed the running IBGU: $(stored $k '{.metadata.uid}/{.spec.plan[*].actions[0]}'): $out"
+out=$(kubectl -n ztp-group delete ibgu $k 2>&1) && fail "deleting the running IBGU allowed: $out"
+ok "kubectl apply --force on a running IBGU is refused; the stored object is unchanged"
 
 # --- the other installs, as rendered -------------------------------------------------------
 kubectl kustomize deploy/overlays/cert-manager >"$work/install-cm.yaml"
