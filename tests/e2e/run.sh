@@ -110,6 +110,16 @@ ok "IBGU CRD installed; namespace ztp-group with Secret seed-pull-secret"
 
 # --- the webhook, installed from the render ------------------------------------------
 kubectl kustomize examples/install >"$work/install.yaml"
+# A hub that refuses a CREATE naming a missing seed pull secret sets one more variable.
+python3 - "$work/install.yaml" <<'PY'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+for d in docs:
+    if d["kind"] == "Deployment":
+        d["spec"]["template"]["spec"]["containers"][0].setdefault("env", []).append(
+            {"name": "IBGU_REQUIRE_PULL_SECRET", "value": "true"})
+open(sys.argv[1], "w").write(yaml.safe_dump_all(docs))
+PY
 # Everything but the webhook configurations, which go in once the pod is ready (as a
 # GitOps sync would order them), and the PodDisruptionBudget: policy/v1 is newer than 1.20.
 python3 - "$work/install.yaml" >"$work/objects.yaml" <<'PY'
@@ -215,11 +225,9 @@ ibgu up "$two" "" "spoke1, spoke4, spoke9" | expect_denied \
     "changing clusterLabelSelectors denied" "spec.clusterLabelSelectors: Forbidden: field is immutable"
 ibgu up "$two" | expect_allowed "re-applying the original manifest (which relied on defaults) is allowed"
 
-out=$(ibgu named '[{actions: [Prep, Upgrade], rolloutStrategy: {maxConcurrency: 5, timeout: 60}}]' \
-    ', pullSecretRef: {name: no-such-secret}' | apply) || fail "missing secret denied without --require-pull-secret: $out"
-grep -qF 'Warning: spec.ibuSpec.seedImageRef.pullSecretRef.name: Not found: "no-such-secret"' <<<"$out" \
-    || fail "no warning for the missing Secret: $out"
-ok "a pullSecretRef naming a missing Secret shows the warning in kubectl's output"
+ibgu named '[{actions: [Prep, Upgrade], rolloutStrategy: {maxConcurrency: 5, timeout: 60}}]' \
+    ', pullSecretRef: {name: no-such-secret}' | expect_denied \
+    "with --require-pull-secret, a CREATE naming a missing Secret denied" 'pullSecretRef.name: Not found: "no-such-secret"'
 
 # Rule 13: TALM's status, as it writes it through the subresource, shows Prep running.
 kubectl -n ztp-group patch ibgu up --subresource=status --type=merge \
@@ -294,6 +302,19 @@ out=$(kuttl '[{actions: [Prep], rolloutStrategy: {maxConcurrency: 2, timeout: 24
     || fail "apply --force changed the running IBGU: $(stored $k '{.metadata.uid}/{.spec.plan[*].actions[0]}'): $out"
 out=$(kubectl -n ztp-group delete ibgu $k 2>&1) && fail "deleting the running IBGU allowed: $out"
 ok "kubectl apply --force on a running IBGU is refused; the stored object is unchanged"
+
+# TALM reads the seed pull secret once, when it makes Prep's manifests: with
+# --require-pull-secret, updates after the Secret is gone (TALM's label and finalizer
+# writes among them) must still pass.
+ibgu sec '[{actions: [Prep], rolloutStrategy: {maxConcurrency: 5, timeout: 60}}]' \
+    | expect_allowed "with --require-pull-secret, a CREATE whose Secret exists is allowed"
+kubectl -n ztp-group delete secret seed-pull-secret >/dev/null
+out=$(kubectl -n ztp-group label ibgu sec team=ran 2>&1) || fail "label after the Secret was deleted: $out"
+out=$(kubectl -n ztp-group patch ibgu sec --type=merge -p '{"metadata":{"finalizers":["lcm.openshift.io/e2e"]}}' 2>&1) \
+    || fail "finalizer after the Secret was deleted: $out"
+[ "$(stored sec '{.metadata.labels.team}/{.metadata.finalizers[0]}')" = "ran/lcm.openshift.io/e2e" ] \
+    || fail "label and finalizer not stored: $(stored sec '{.metadata}')"
+ok "with --require-pull-secret and the Secret deleted after CREATE, label and finalizer updates are allowed"
 
 # --- the other installs, as rendered -------------------------------------------------------
 kubectl kustomize deploy/overlays/cert-manager >"$work/install-cm.yaml"
