@@ -22,7 +22,10 @@
 //! assert_eq!(progress.running, [("sno1".to_owned(), "Prep".to_owned())]);
 //! ```
 
-use serde::Deserialize;
+use std::fmt;
+
+use serde::de::{SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 use super::action::Action;
 use super::text::Text;
@@ -48,15 +51,59 @@ pub struct ClusterStatus<'a> {
     /// The managed cluster's name.
     #[serde(borrow)]
     pub name: Option<Text<'a>>,
-    /// The actions it completed, in the order of the plan.
-    #[serde(borrow)]
-    pub completed_actions: Option<Vec<Option<ActionStatus<'a>>>>,
+    /// The actions it completed.
+    pub completed_actions: Option<Actions>,
     /// The action running on it, if any.
     #[serde(borrow)]
     pub current_action: Option<ActionStatus<'a>>,
     /// The actions that failed on it.
-    #[serde(borrow)]
-    pub failed_actions: Option<Vec<Option<ActionStatus<'a>>>>,
+    pub failed_actions: Option<Actions>,
+}
+
+/// The actions one of a cluster's lists names, as a set, and how many entries it has:
+/// all the rules ask. Read without a heap allocation per list: one per cluster and list
+/// cost a third more CPU per fleet-sized review (3,500 clusters, load.py).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Actions {
+    /// One bit per [`Action::ALL`] entry.
+    named: u8,
+    /// Entries, named or not (an unknown action, or none).
+    pub entries: usize,
+}
+
+impl Actions {
+    /// Whether the list names any of `any`.
+    pub fn any_of(&self, any: &[Action]) -> bool {
+        any.iter().any(|a| self.named & bit(*a) != 0)
+    }
+}
+
+fn bit(a: Action) -> u8 {
+    let i = Action::ALL.iter().position(|x| *x == a).unwrap_or(0);
+    1 << i
+}
+
+impl<'de> Deserialize<'de> for Actions {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Each;
+        impl<'de> Visitor<'de> for Each {
+            type Value = Actions;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a sequence")
+            }
+            fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Actions, S::Error> {
+                let mut set = Actions::default();
+                while let Some(entry) = seq.next_element::<Option<ActionStatus<'de>>>()? {
+                    set.entries += 1;
+                    if let Some(a) = entry.and_then(|e| e.action).and_then(|t| Action::parse(&t)) {
+                        set.named |= bit(a);
+                    }
+                }
+                Ok(set)
+            }
+        }
+        d.deserialize_seq(Each)
+    }
 }
 
 /// An action named in a cluster's status.
@@ -144,31 +191,21 @@ impl Progress {
     }
 }
 
-/// The actions named in one of a cluster's lists.
-fn named<'s>(
-    list: &'s Option<Vec<Option<ActionStatus<'_>>>>,
-) -> impl Iterator<Item = Option<Action>> + 's {
-    list.iter()
-        .flatten()
-        .flatten()
-        .map(|a| a.action.as_deref().and_then(Action::parse))
-}
-
 impl ClusterStatus<'_> {
     fn completed(&self, any: &[Action]) -> bool {
-        named(&self.completed_actions).any(|a| a.is_some_and(|a| any.contains(&a)))
+        self.completed_actions.is_some_and(|l| l.any_of(any))
     }
 
     fn failed(&self, any: &[Action]) -> bool {
-        named(&self.failed_actions).any(|a| a.is_some_and(|a| any.contains(&a)))
+        self.failed_actions.is_some_and(|l| l.any_of(any))
     }
 
     fn has_failures(&self) -> bool {
-        self.failed_actions.as_ref().is_some_and(|f| !f.is_empty())
+        self.failed_actions.is_some_and(|f| f.entries > 0)
     }
 
     fn listed_only(&self) -> bool {
-        let empty = |l: &Option<Vec<_>>| l.as_ref().is_none_or(Vec::is_empty);
+        let empty = |l: &Option<Actions>| l.is_none_or(|l| l.entries == 0);
         self.current_action.is_none()
             && empty(&self.completed_actions)
             && empty(&self.failed_actions)
