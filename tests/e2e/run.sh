@@ -240,7 +240,7 @@ grep -qF 'step 0 [Prep] runs on 1 cluster(s): spoke1 (Prep)' <<<"$out" || fail "
 ok "deleting an IBGU while a step runs is denied, naming the step and the cluster"
 kubectl -n ztp-group annotate ibgu up ibgu-webhook.openshift.io/allow-delete=true >/dev/null \
     || fail "annotating the running IBGU refused"
-kubectl -n ztp-group delete ibgu up named >/dev/null || fail "delete refused"
+kubectl -n ztp-group delete ibgu up >/dev/null || fail "delete refused"
 [ -z "$(kubectl -n ztp-group get ibgu -o name)" ] || fail "objects left after delete"
 ok "with ibgu-webhook.openshift.io/allow-delete=true, and when idle, kubectl delete is allowed"
 
