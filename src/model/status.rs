@@ -156,6 +156,13 @@ pub struct Progress {
     pub labelled: Labelled,
 }
 
+/// The names kept, joined, and `, ...` when there were more than were kept.
+fn listed(kept: impl Iterator<Item = String>, total: usize) -> String {
+    let kept: Vec<String> = kept.collect();
+    let more = if total > kept.len() { ", ..." } else { "" };
+    format!("{}{more}", kept.join(", "))
+}
+
 /// How many clusters carry each label TALM selects by. TALM labels each cluster of the
 /// status `lcm.openshift.io/ibgu-<action>-completed` and `-failed` for its actions, and
 /// removes them all once it completed Abort, AbortOnFailure, FinalizeUpgrade or
@@ -175,6 +182,17 @@ pub struct Labelled {
 impl Progress {
     /// How many running clusters are named in messages.
     pub const NAMES_KEPT: usize = 3;
+
+    /// The running clusters as messages name them: `spoke1 (Prep), spoke4 (Prep), ...`.
+    pub fn running_names(&self) -> String {
+        let names = self.running.iter().map(|(n, a)| format!("{n} ({a})"));
+        listed(names, self.running_count)
+    }
+
+    /// The clusters that never ran, as messages name them: `spoke6, spoke7, ...`.
+    pub fn never_ran_list(&self) -> String {
+        listed(self.never_ran_names.iter().cloned(), self.never_ran)
+    }
 
     /// How many clusters a step starting with `first` acts on, as TALM selects them by its
     /// labels (`getLabelSelectorForPlanItem`); `None` where the status cannot tell: Prep

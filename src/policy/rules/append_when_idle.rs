@@ -64,12 +64,10 @@ fn not_yet_seen(old: &ImageBasedGroupUpgrade<'_>, progress: &Progress) -> Option
 /// What is still progressing, if anything.
 fn progressing(progress: &Progress) -> Option<String> {
     if progress.running_count > 0 {
-        let names: Vec<String> = progress.running.iter().map(|(n, a)| format!("{n} ({a})")).collect();
-        let more = if progress.running_count > names.len() { ", ..." } else { "" };
         return Some(format!(
-            "{} cluster(s) still running an action: {}{more}",
+            "{} cluster(s) still running an action: {}",
             progress.running_count,
-            names.join(", ")
+            progress.running_names()
         ));
     }
     let reason = progress.progressing.as_ref()?;

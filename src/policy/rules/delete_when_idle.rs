@@ -70,21 +70,11 @@ fn check(stored: &ImageBasedGroupUpgrade<'_>, by: Requester<'_>, _: &Context<'_>
 /// What runs, if anything, and the status field that shows it.
 fn running(stored: &ImageBasedGroupUpgrade<'_>, progress: &Progress) -> Option<(Path, String)> {
     if progress.running_count > 0 {
-        let names: Vec<String> = progress
-            .running
-            .iter()
-            .map(|(n, a)| format!("{n} ({a})"))
-            .collect();
-        let more = if progress.running_count > names.len() {
-            ", ..."
-        } else {
-            ""
-        };
         let what = format!(
-            "{} runs on {} cluster(s): {}{more}",
+            "{} runs on {} cluster(s): {}",
             step(stored, progress),
             progress.running_count,
-            names.join(", ")
+            progress.running_names()
         );
         return Some((Path::new("status").child("clusters"), what));
     }

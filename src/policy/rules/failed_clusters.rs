@@ -62,11 +62,10 @@ fn never_ran(progress: &Progress) -> Option<String> {
     if progress.never_ran == 0 || progress.running_count > 0 || progress.progressing.is_some() {
         return None;
     }
-    let more = if progress.never_ran > progress.never_ran_names.len() { ", ..." } else { "" };
     Some(format!(
-        "{} cluster(s) never ran an earlier step (it ended before their batch began): {}{more}",
+        "{} cluster(s) never ran an earlier step (it ended before their batch began): {}",
         progress.never_ran,
-        progress.never_ran_names.join(", ")
+        progress.never_ran_list()
     ))
 }
 
