@@ -34,14 +34,43 @@ use super::text::Text;
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", expecting = "an object")]
 pub struct Status<'a> {
-    /// One entry per cluster TALM has batched.
-    #[serde(borrow)]
-    pub clusters: Option<Vec<Option<ClusterStatus<'a>>>>,
+    /// One entry per cluster TALM has batched, summarised as it is read.
+    pub clusters: Option<Clusters>,
     /// The IBGU's conditions.
     #[serde(borrow)]
     pub conditions: Option<Vec<Option<Condition<'a>>>>,
     /// The `metadata.generation` TALM last acted on.
     pub observed_generation: Option<i64>,
+}
+
+/// `status.clusters`, summarised entry by entry as it is read, so that a fleet's list is
+/// never held: the [`Progress`] fields that come from the clusters. Holding the list
+/// cost 6 to 15% more CPU per fleet-sized review (3,500 clusters; two A/B runs of
+/// load.py's servers).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Clusters(Progress);
+
+impl<'de> Deserialize<'de> for Clusters {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Each;
+        impl<'de> Visitor<'de> for Each {
+            type Value = Clusters;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a sequence")
+            }
+            fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Clusters, S::Error> {
+                let mut p = Progress::default();
+                while let Some(cluster) = seq.next_element::<Option<ClusterStatus<'de>>>()? {
+                    p.clusters += 1;
+                    if let Some(cluster) = cluster {
+                        p.count(&cluster);
+                    }
+                }
+                Ok(Clusters(p))
+            }
+        }
+        d.deserialize_seq(Each)
+    }
 }
 
 /// One cluster's progress.
@@ -207,6 +236,33 @@ impl Progress {
             Action::Prep | Action::Abort => None,
         }
     }
+
+    /// Counts one entry of `status.clusters`.
+    fn count(&mut self, cluster: &ClusterStatus<'_>) {
+        let name = cluster.name.as_deref().unwrap_or("?");
+        if let Some(current) = &cluster.current_action {
+            self.running_count += 1;
+            if self.running.len() < Progress::NAMES_KEPT {
+                let action = current.action.as_deref().unwrap_or("?");
+                self.running.push((name.to_owned(), action.to_owned()));
+            }
+        }
+        if cluster.has_failures() {
+            use Action::*;
+            if cluster.completed(&[Abort, AbortOnFailure, Rollback]) {
+                self.recovered += 1;
+            } else {
+                self.failed += 1;
+            }
+        }
+        if cluster.listed_only() {
+            self.never_ran += 1;
+            if self.never_ran_names.len() < Progress::NAMES_KEPT {
+                self.never_ran_names.push(name.to_owned());
+            }
+        }
+        cluster.count_labels(&mut self.labelled);
+    }
 }
 
 impl ClusterStatus<'_> {
@@ -246,34 +302,7 @@ impl Status<'_> {
     /// for what is unset), failed and recovered ones, those that never ran, TALM's labels,
     /// and the first `Progressing` condition that is True.
     pub fn progress(&self) -> Progress {
-        let mut p = Progress::default();
-        let clusters = self.clusters.as_deref().unwrap_or(&[]);
-        p.clusters = clusters.len();
-        for cluster in clusters.iter().flatten() {
-            let name = cluster.name.as_deref().unwrap_or("?");
-            if let Some(current) = &cluster.current_action {
-                p.running_count += 1;
-                if p.running.len() < Progress::NAMES_KEPT {
-                    let action = current.action.as_deref().unwrap_or("?");
-                    p.running.push((name.to_owned(), action.to_owned()));
-                }
-            }
-            if cluster.has_failures() {
-                use Action::*;
-                if cluster.completed(&[Abort, AbortOnFailure, Rollback]) {
-                    p.recovered += 1;
-                } else {
-                    p.failed += 1;
-                }
-            }
-            if cluster.listed_only() {
-                p.never_ran += 1;
-                if p.never_ran_names.len() < Progress::NAMES_KEPT {
-                    p.never_ran_names.push(name.to_owned());
-                }
-            }
-            cluster.count_labels(&mut p.labelled);
-        }
+        let mut p = self.clusters.clone().map(|c| c.0).unwrap_or_default();
         p.progressing = self
             .conditions
             .iter()

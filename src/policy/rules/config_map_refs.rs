@@ -19,20 +19,20 @@ fn check(ibgu: &ImageBasedGroupUpgrade<'_>, _: &Context<'_>) -> Findings {
     let Some(ibu) = ibgu.ibu_spec() else {
         return errors.into();
     };
-    let path = Path::new("spec").child("ibuSpec");
-    refs(ibu.extra_manifests.as_deref(), &path.child("extraManifests"), &mut errors);
-    refs(ibu.oadp_content.as_deref(), &path.child("oadpContent"), &mut errors);
+    refs(ibu.extra_manifests.as_deref(), "spec.ibuSpec.extraManifests", &mut errors);
+    refs(ibu.oadp_content.as_deref(), "spec.ibuSpec.oadpContent", &mut errors);
     errors.into()
 }
 
-fn refs(refs: Option<&[ConfigMapRef<'_>]>, path: &Path, errors: &mut ErrorList) {
+fn refs(refs: Option<&[ConfigMapRef<'_>]>, list: &str, errors: &mut ErrorList) {
     for (i, r) in refs.unwrap_or_default().iter().enumerate() {
+        let at = |field| Path::from(list).index(i).child(field);
         if r.name.as_deref().unwrap_or("").is_empty() {
-            errors.push(FieldError::required(path.index(i).child("name"), "the ConfigMap's name"));
+            errors.push(FieldError::required(at("name"), "the ConfigMap's name"));
         }
         if r.namespace.as_deref().unwrap_or("").is_empty() {
             errors.push(FieldError::required(
-                path.index(i).child("namespace"),
+                at("namespace"),
                 "the ConfigMap's namespace on the managed cluster",
             ));
         }

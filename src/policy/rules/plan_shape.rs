@@ -22,7 +22,7 @@ pub const RULE: Rule = Rule {
 
 /// The path of `spec.plan`.
 pub fn path() -> Path {
-    Path::new("spec").child("plan")
+    Path::from("spec.plan")
 }
 
 fn check(ibgu: &ImageBasedGroupUpgrade<'_>, _: &Context<'_>) -> Findings {

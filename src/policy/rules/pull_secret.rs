@@ -42,10 +42,7 @@ pub const RULE: Rule = Rule {
 
 /// `spec.ibuSpec.seedImageRef.pullSecretRef`.
 pub fn path() -> Path {
-    Path::new("spec")
-        .child("ibuSpec")
-        .child("seedImageRef")
-        .child("pullSecretRef")
+    Path::from("spec.ibuSpec.seedImageRef.pullSecretRef")
 }
 
 /// The Secret a new object names, when a step pulls the seed image (Prep).

@@ -37,17 +37,17 @@ fn check(ibgu: &ImageBasedGroupUpgrade<'_>, _: &Context<'_>) -> Findings {
         let Some(rs) = &step.rollout_strategy else {
             continue;
         };
-        let at = path().index(i).child("rolloutStrategy");
+        let at = |field| path().index(i).child("rolloutStrategy").child(field);
         if let Some(m) = rs.max_concurrency.filter(|m| *m < 1) {
             errors.push(FieldError::invalid(
-                at.child("maxConcurrency"),
+                at("maxConcurrency"),
                 m,
                 "must be greater than or equal to 1 (TALM would take every cluster in one batch)",
             ));
         }
         if let Some(t) = rs.timeout.filter(|t| *t < 1) {
             errors.push(FieldError::invalid(
-                at.child("timeout"),
+                at("timeout"),
                 t,
                 "must be greater than or equal to 1 (minutes for the whole step)",
             ));

@@ -29,23 +29,25 @@ pub fn image_matches(image: &str) -> bool {
 
 fn check(ibgu: &ImageBasedGroupUpgrade<'_>, _: &Context<'_>) -> Findings {
     let mut errors = ErrorList::new();
-    let path = Path::new("spec").child("ibuSpec");
     let Some(ibu) = ibgu.ibu_spec() else {
-        errors.push(FieldError::required(path, "the seed image and version to upgrade to"));
+        errors.push(FieldError::required(
+            Path::from("spec.ibuSpec"),
+            "the seed image and version to upgrade to",
+        ));
         return errors.into();
     };
-    let seed_path = path.child("seedImageRef");
+    let seed_path = |field| Path::from("spec.ibuSpec.seedImageRef").child(field);
     let needs_seed = ibgu.has_action(Action::Prep) || ibgu.has_action(Action::Upgrade);
     let seed = ibu.seed_image_ref.as_ref();
     // Blank (only whitespace) is as good as missing: the seed is needed, not a space.
     let blank = |v: Option<&str>| v.is_none_or(|v| v.trim().is_empty());
     match seed.and_then(|s| s.image.as_deref()) {
         image if needs_seed && blank(image) => errors.push(FieldError::required(
-            seed_path.child("image"),
+            seed_path("image"),
             "Prep and Upgrade need the seed image's pull spec",
         )),
         Some(image) if !image_matches(image) => errors.push(FieldError::invalid(
-            seed_path.child("image"),
+            seed_path("image"),
             image,
             format!("must match {IMAGE_PATTERN}: a pull spec without whitespace"),
         )),
@@ -53,7 +55,7 @@ fn check(ibgu: &ImageBasedGroupUpgrade<'_>, _: &Context<'_>) -> Findings {
     }
     if needs_seed && blank(seed.and_then(|s| s.version.as_deref())) {
         errors.push(FieldError::required(
-            seed_path.child("version"),
+            seed_path("version"),
             "the OpenShift version of the seed image, e.g. 4.20.0",
         ));
     }
