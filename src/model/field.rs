@@ -34,7 +34,12 @@ impl Path {
     /// The path of a list element.
     #[must_use]
     pub fn index(&self, i: usize) -> Self {
-        Path(format!("{}[{i}]", self.0))
+        use fmt::Write;
+        let mut s = String::with_capacity(self.0.len() + 8);
+        s.push_str(&self.0);
+        // Writing to a String cannot fail.
+        let _ = write!(s, "[{i}]");
+        Path(s)
     }
 
     /// The path as text.
