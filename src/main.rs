@@ -278,8 +278,8 @@ fn seconds(s: f64, flag: &str) -> anyhow::Result<Duration> {
 /// dropped.
 /// Lines queued for the log thread at most. The queue is allocated whole at start-up, 32
 /// bytes a line: the library's default of 128K lines held 4 MiB, most of the idle
-/// process's memory. One line per denied or mutated request (allowed ones are debug), so
-/// 8K lines ride out a stalled stderr for seconds at thousands of requests a second.
+/// process's memory. One line per admission, so 8K lines ride out a stalled stderr for
+/// seconds at a busy hub's rate, and for half a second under a load benchmark.
 const LOG_LINES_QUEUED: usize = 8 * 1024;
 
 fn init_logging(format: LogFormat) -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {

@@ -52,6 +52,8 @@ struct Expect {
     /// Secret name to `found[, no-docker-config][, type T][, owned by K/N]`, `missing` or
     /// `unknown: <why>`.
     hub: Option<BTreeMap<String, String>>,
+    /// The reply's `auditAnnotations`, exactly, when given.
+    audit: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -197,6 +199,32 @@ fn run_case(dir: &Path) -> Result<Shown, Vec<String>> {
         problems.push(format!(
             "warnings {:?}, want fragments {:?}",
             response.warnings, expect.warnings
+        ));
+    }
+
+    // Every reply says its decision for the audit log, and it agrees with the reply.
+    let decision = response
+        .audit_annotations
+        .get("decision")
+        .map_or("", String::as_str);
+    let agrees = match (response.allowed, response.patch.is_some()) {
+        (false, _) => decision == "denied",
+        (true, true) => decision == "patched",
+        (true, false) => decision == "allowed" || decision == "skipped",
+    };
+    if !agrees {
+        problems.push(format!(
+            "audit decision {decision:?} for allowed = {}, patch = {}",
+            response.allowed,
+            response.patch.is_some()
+        ));
+    }
+    if let Some(want) = &expect.audit
+        && &response.audit_annotations != want
+    {
+        problems.push(format!(
+            "auditAnnotations {:?}, want {want:?}",
+            response.audit_annotations
         ));
     }
 

@@ -24,6 +24,7 @@
 //! assert!(status.message.contains("spec.plan[1].actions: Unsupported value: [\"Rollback\"]"));
 //! ```
 
+pub mod audit;
 mod endpoint;
 mod response;
 
@@ -354,13 +355,17 @@ pub fn review(
     let change = match (&request.subject, request.change(), endpoint) {
         (Subject::Malformed(e), _, _) => {
             let errors: ErrorList = std::iter::once(e.clone()).collect();
-            return Response::deny(uid, &request.name, &errors);
+            return Response::deny(uid, &request.name, &errors)
+                .with_audit(audit::unreadable(e.field.as_str()));
         }
         (Subject::Delete(old), _, Endpoint::Validate) => {
             let verdict = policy::validate_delete(config, old, request.requester());
             return answer(uid, &request.name, &verdict);
         }
-        (_, None, _) => return Response::allow(uid),
+        (Subject::Skip(why), _, _) => return Response::allow(uid).with_audit(audit::skipped(why)),
+        (_, None, _) => {
+            return Response::allow(uid).with_audit(audit::judged("allowed", &[], None));
+        }
         (_, Some(change), _) => change,
     };
     match endpoint {
@@ -371,26 +376,33 @@ pub fn review(
                 // Validation's warnings, as /validate would show them: nothing defaulted
                 // is stored.
                 return Response::deny(uid, &request.name, &verdict.errors)
-                    .with_warnings(&verdict.warnings);
+                    .with_warnings(&verdict.warnings)
+                    .with_audit(audit::judged("denied", &verdict.findings, None));
             }
             let mut response = Response::allow(uid).with_warnings(&mutation.warnings);
-            if !mutation.patch.0.is_empty() {
+            if mutation.patch.0.is_empty() {
+                response.with_audit(audit::judged("allowed", &mutation.findings, None))
+            } else {
+                let annotations =
+                    audit::judged("patched", &mutation.findings, Some(&mutation.patch));
                 response.patch = Some(mutation.patch);
                 response.patch_type = Some(PatchType::JsonPatch);
+                response.with_audit(annotations)
             }
-            response
         }
     }
 }
 
 /// The validating answer to a verdict.
 fn answer(uid: &str, name: &str, verdict: &policy::Verdict) -> Response {
-    let response = if verdict.allowed() {
-        Response::allow(uid)
+    let (response, decision) = if verdict.allowed() {
+        (Response::allow(uid), "allowed")
     } else {
-        Response::deny(uid, name, &verdict.errors)
+        (Response::deny(uid, name, &verdict.errors), "denied")
     };
-    response.with_warnings(&verdict.warnings)
+    response
+        .with_warnings(&verdict.warnings)
+        .with_audit(audit::judged(decision, &verdict.findings, None))
 }
 
 /// Parses and answers one review body: what `ibgu-webhook review` does.

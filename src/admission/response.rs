@@ -12,6 +12,9 @@ use kube::core::response::{StatusCause, StatusDetails, StatusSummary};
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 
+use std::collections::BTreeMap;
+
+use super::audit::Annotations;
 use super::endpoint::{API_VERSION, Endpoint, KIND};
 use crate::model::field::{ErrorList, Warning};
 use crate::model::{self as ibgu};
@@ -52,6 +55,9 @@ pub struct Response {
     /// Shown by kubectl as `Warning: ...`; short, at most [`MAX_WARNINGS`].
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Why the write was allowed, changed or refused, for the apiserver's audit log.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub audit_annotations: Annotations,
 }
 
 fn base64_json<S: Serializer>(patch: &Option<json_patch::Patch>, s: S) -> Result<S::Ok, S::Error> {
@@ -90,6 +96,7 @@ impl Response {
             patch: None,
             patch_type: None,
             warnings: Vec::new(),
+            audit_annotations: Annotations::new(),
         }
     }
 
@@ -142,9 +149,9 @@ impl Response {
         self
     }
 
-    /// How many operations the patch holds (for logs).
-    pub fn patch_ops(&self) -> usize {
-        self.patch.as_ref().map_or(0, |p| p.0.len())
+    pub(super) fn with_audit(mut self, annotations: Annotations) -> Self {
+        self.audit_annotations = annotations;
+        self
     }
 
     /// The AdmissionReview JSON to send.
@@ -190,6 +197,11 @@ impl Response {
                 return Err(WireError("a denial needs a status.message"));
             }
         }
+        if !self.audit_annotations.keys().all(|k| is_annotation_name(k)) {
+            return Err(WireError(
+                "an audit annotation key is not the name part of a qualified name",
+            ));
+        }
         if self.warnings.len() > MAX_WARNINGS || self.warnings.iter().any(|w| !fits_a_warning(w)) {
             return Err(WireError(
                 "warnings too many, too long, or with control characters",
@@ -197,6 +209,18 @@ impl Response {
         }
         Ok(())
     }
+}
+
+/// Whether `k` is what the apiserver takes as an audit annotation key (it prefixes the
+/// webhook's name and a slash): the name part of a qualified name.
+fn is_annotation_name(k: &str) -> bool {
+    let b = k.as_bytes();
+    let edge = |c: &u8| c.is_ascii_alphanumeric();
+    (1..=63).contains(&b.len())
+        && b.first().is_some_and(edge)
+        && b.last().is_some_and(edge)
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
 /// Whether `w` is one line of at most [`MAX_WARNING_CHARS`] characters.
@@ -281,6 +305,16 @@ mod tests {
         let mut zero = d.clone();
         zero.status.as_mut().unwrap().code = 0;
         assert!(zero.check_wire(Endpoint::Validate).is_err());
+        // The apiserver prefixes `<webhook name>/`: a key must be a name part alone.
+        for bad in ["", "a/b", "-a", "a-", &"a".repeat(64)] {
+            let mut keyed = d.clone();
+            keyed.audit_annotations.insert(bad.to_owned(), "v".into());
+            assert!(keyed.check_wire(Endpoint::Validate).is_err(), "{bad:?}");
+        }
+        let mut fine = d.clone();
+        fine.audit_annotations
+            .insert("denied".into(), "validating rule 2".into());
+        assert!(fine.check_wire(Endpoint::Validate).is_ok());
     }
 
     #[test]

@@ -30,7 +30,7 @@ use crate::model::field::{ErrorList, Path, Warning};
 pub use self::change::{Change, Config, DEFAULT_MAX_CONCURRENCY, Requester};
 use self::facts::Facts;
 use self::patch::Additions;
-use self::rule::{Context, Kind};
+use self::rule::{Context, Kind, Rule};
 use self::rules::RULES;
 
 /// The validating decision.
@@ -40,12 +40,78 @@ pub struct Verdict {
     pub errors: ErrorList,
     /// Shown to the user whatever the verdict.
     pub warnings: Vec<Warning>,
+    /// Which rule found each error and warning, and which stored violations were let
+    /// through: what the logs and the audit annotations say.
+    pub findings: Vec<Finding>,
+}
+
+/// What one rule found about one field, as the logs and the audit annotations name it:
+/// `validating rule 7 denied spec.plan[0].rolloutStrategy.maxConcurrency`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The rule's webhook.
+    pub kind: Kind,
+    /// The rule's number in `docs/rules.md`.
+    pub rule: u8,
+    /// What it did.
+    pub outcome: Outcome,
+    /// The field; empty for the whole object.
+    pub field: Path,
+}
+
+/// What a rule did about a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// An error: the request is denied.
+    Denied,
+    /// A warning.
+    Warned,
+    /// An error the stored object already had, about a value the update leaves as it
+    /// was: not enforced (ratcheting).
+    Ratcheted,
+}
+
+impl Finding {
+    fn new(rule: &Rule, outcome: Outcome, field: &Path) -> Self {
+        Finding {
+            kind: rule.kind,
+            rule: rule.number,
+            outcome,
+            field: field.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.kind {
+            Kind::Validating => "validating",
+            Kind::Mutating => "mutating",
+        };
+        match self.field.as_str() {
+            "" => write!(f, "{kind} rule {}", self.rule),
+            field => write!(f, "{kind} rule {} at {field}", self.rule),
+        }
+    }
 }
 
 impl Verdict {
-    fn add(&mut self, found: rule::Findings) {
+    fn add(&mut self, rule: &Rule, found: rule::Findings) {
+        for e in &found.errors {
+            self.findings
+                .push(Finding::new(rule, Outcome::Denied, &e.field));
+        }
+        for w in &found.warnings {
+            self.findings
+                .push(Finding::new(rule, Outcome::Warned, &w.field));
+        }
         self.errors.extend(found.errors);
         self.warnings.extend(found.warnings);
+    }
+
+    /// The findings with `outcome`, in the order the rules met them.
+    pub fn found(&self, outcome: Outcome) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(move |f| f.outcome == outcome)
     }
 
     /// Whether the request is allowed.
@@ -61,6 +127,8 @@ pub struct Mutation<'a> {
     pub patch: json_patch::Patch,
     /// What was filled in, or why something was not.
     pub warnings: Vec<Warning>,
+    /// Which mutating rule gave each warning.
+    pub findings: Vec<Finding>,
     /// The object with the patch applied, as it will be stored.
     pub object: ImageBasedGroupUpgrade<'a>,
     /// Set when validating the mutated object refuses it (mutating rule 4): `/mutate`
@@ -84,15 +152,23 @@ pub fn validate(config: &Config, change: Change<'_>, facts: &Facts) -> Verdict {
                 && !found.errors.is_empty()
             {
                 let stored = check(old, &ctx).errors;
-                let before = found.errors.len();
-                found.errors.retain(|e| !stored.iter().any(|s| s == e));
-                ratcheted += before - found.errors.len();
+                found.errors.retain(|e| {
+                    let kept = !stored.iter().any(|s| s == e);
+                    if !kept {
+                        ratcheted += 1;
+                        let finding = Finding::new(rule, Outcome::Ratcheted, &e.field);
+                        verdict.findings.push(finding);
+                    }
+                    kept
+                });
             }
-            verdict.add(found);
+            verdict.add(rule, found);
         }
         match (change, rule.create, rule.update) {
-            (Change::Create(new), Some(check), _) => verdict.add(check(new, &ctx)),
-            (Change::Update { old, new }, _, Some(check)) => verdict.add(check(old, new, &ctx)),
+            (Change::Create(new), Some(check), _) => verdict.add(rule, check(new, &ctx)),
+            (Change::Update { old, new }, _, Some(check)) => {
+                verdict.add(rule, check(old, new, &ctx));
+            }
             _ => {}
         }
     }
@@ -117,12 +193,10 @@ pub fn validate_delete(
         facts: &Facts::Offline,
     };
     let mut verdict = Verdict::default();
-    for check in RULES
-        .iter()
-        .filter(|r| r.kind == Kind::Validating)
-        .filter_map(|r| r.delete)
-    {
-        verdict.add(check(stored, by, &ctx));
+    for rule in RULES.iter().filter(|r| r.kind == Kind::Validating) {
+        if let Some(check) = rule.delete {
+            verdict.add(rule, check(stored, by, &ctx));
+        }
     }
     verdict
 }
@@ -134,8 +208,14 @@ pub fn mutate<'a>(config: &Config, change: Change<'a>, facts: &Facts) -> Mutatio
     let ctx = Context { config, facts };
     let mut add = Additions::new(change.new_object());
     let mut warnings = Vec::new();
-    for mutation in RULES.iter().filter_map(|r| r.mutate) {
-        warnings.extend(mutation(change, &ctx, &mut add));
+    let mut findings = Vec::new();
+    for rule in RULES.iter() {
+        if let Some(mutation) = rule.mutate {
+            for w in mutation(change, &ctx, &mut add) {
+                findings.push(Finding::new(rule, Outcome::Warned, &w.field));
+                warnings.push(w);
+            }
+        }
     }
     let (patch, object) = add.finish();
     let refusal = config
@@ -151,6 +231,7 @@ pub fn mutate<'a>(config: &Config, change: Change<'a>, facts: &Facts) -> Mutatio
     Mutation {
         patch,
         warnings,
+        findings,
         object,
         refusal,
     }

@@ -241,32 +241,34 @@ async fn reply(
         let r = error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
         return (r, Outcome::failed, operation);
     }
-    // Denials are logged at info: they are what an operator looks for. Allowed requests
-    // are at debug (`RUST_LOG=ibgu_webhook=debug`): the apiserver's audit log and the
-    // metrics already count them.
-    macro_rules! log_review {
-        ($level:expr) => {
-            tracing::event!(
-                $level,
-                uid = %request.uid,
-                %endpoint,
-                operation,
-                namespace = %request.namespace,
-                name = %request.name,
-                allowed = response.allowed,
-                patch_ops = response.patch_ops(),
-                warnings = response.warnings.len(),
-                dry_run = request.dry_run,
-                latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-                "admission"
-            )
-        };
-    }
+    // Every admission at info, with what its audit annotations say (the rules and fields
+    // that denied, warned or were let through under ratcheting, and the paths patched):
+    // an operator reads why each IBGU write was allowed, changed or refused.
+    let said = |key: &str| {
+        response
+            .audit_annotations
+            .get(key)
+            .map_or("", String::as_str)
+    };
+    tracing::info!(
+        uid = %request.uid,
+        %endpoint,
+        operation,
+        namespace = %request.namespace,
+        name = %request.name,
+        decision = said("decision"),
+        denied = said("denied"),
+        warned = said("warned"),
+        ratcheted = said("ratcheted"),
+        patch = said("patch"),
+        skipped = said("skipped"),
+        dry_run = request.dry_run,
+        latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        "admission"
+    );
     let outcome = if response.allowed {
-        log_review!(tracing::Level::DEBUG);
         Outcome::allowed
     } else {
-        log_review!(tracing::Level::INFO);
         Outcome::denied
     };
     let reply = (

@@ -342,6 +342,14 @@ ok "the static install passes kubectl apply --dry-run=server"
 # --- the pod's end -----------------------------------------------------------------------
 log=$work/pod/pod/container.log
 grep -q '"message":"admission"' "$log" || fail "no admission log lines in the pod's log"
+# Every admission at info, saying why: a denial names its rule and field, a mutation the
+# paths it added, an allowed write its decision.
+grep -q '"decision":"denied".*"denied":"validating rule 2 at spec.plan' "$log" \
+    || fail "no log line names the rule that denied the unsupported plan"
+grep -q '"decision":"patched".*"patch":"/spec/plan/0/rolloutStrategy' "$log" \
+    || fail "no log line names what a mutation added"
+grep -q '"decision":"allowed"' "$log" || fail "no log line for an allowed admission"
+ok "the pod logs every admission with its decision, the rules and fields, and the patch"
 if grep '"level":"ERROR"' "$log"; then fail "error lines in the pod's log"; fi
 kill -TERM $kubelet_pid
 wait $kubelet_pid || fail "the pod ended with $? after SIGTERM: $(tail -5 "$log")"

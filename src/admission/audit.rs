@@ -1,0 +1,159 @@
+//! The reply's `auditAnnotations`: why a write was allowed, changed or refused. The
+//! apiserver records each in its audit log (at level Metadata and above) as
+//! `<webhook name>/<key>`, e.g. `validate.ibgu.lcm.openshift.io/denied`; the server logs
+//! the same at info.
+//!
+//! | key | value |
+//! |---|---|
+//! | `decision` | `allowed`, `denied`, `patched` (/mutate added something) or `skipped` |
+//! | `skipped` | why the request was not judged (another kind, a subresource, ...) |
+//! | `denied`, `warned`, `ratcheted` | the rules and fields, in the order the rules met them: `validating rule 7 at spec.plan[0].rolloutStrategy.maxConcurrency, ...`; `unreadable object at FIELD` for an object that does not decode |
+//! | `patch` | the paths the patch adds: `/spec/plan/0/rolloutStrategy, ...` |
+
+use std::collections::BTreeMap;
+
+use crate::policy::{Finding, Outcome};
+
+/// The annotations, keyed as the apiserver takes them (a qualified name's name part).
+pub type Annotations = BTreeMap<String, String>;
+
+/// What a judged request's annotations say: its decision, the rules' findings and the
+/// patch's paths. Keys with nothing to say are left out.
+pub fn judged(
+    decision: &str,
+    findings: &[Finding],
+    patch: Option<&json_patch::Patch>,
+) -> Annotations {
+    let mut out = Annotations::new();
+    out.insert("decision".into(), decision.into());
+    for (key, outcome) in [
+        ("denied", Outcome::Denied),
+        ("warned", Outcome::Warned),
+        ("ratcheted", Outcome::Ratcheted),
+    ] {
+        let named: Vec<String> = findings
+            .iter()
+            .filter(|f| f.outcome == outcome)
+            .map(ToString::to_string)
+            .collect();
+        if !named.is_empty() {
+            out.insert(key.into(), named.join(", "));
+        }
+    }
+    let paths: Vec<&str> = patch
+        .iter()
+        .flat_map(|p| p.0.iter())
+        .map(|op| op.path().as_str())
+        .collect();
+    if !paths.is_empty() {
+        out.insert("patch".into(), paths.join(", "));
+    }
+    out
+}
+
+/// An object that does not decode: denied, naming the field.
+pub fn unreadable(field: &str) -> Annotations {
+    Annotations::from([
+        ("decision".to_owned(), "denied".to_owned()),
+        ("denied".to_owned(), format!("unreadable object at {field}")),
+    ])
+}
+
+/// A request not judged: why.
+pub fn skipped(why: &str) -> Annotations {
+    Annotations::from([
+        ("decision".to_owned(), "skipped".to_owned()),
+        ("skipped".to_owned(), why.to_owned()),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admission::{Endpoint, review_body};
+    use crate::policy::Config;
+    use crate::policy::facts::Facts;
+
+    fn review(operation: &str, old: &str, new: &str, endpoint: Endpoint) -> Annotations {
+        let body = format!(
+            r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"1",
+              "kind":{{"group":"lcm.openshift.io","version":"v1alpha1","kind":"ImageBasedGroupUpgrade"}},
+              "operation":"{operation}","namespace":"ztp","name":"u","oldObject":{old},"object":{new}}}}}"#
+        );
+        let r = review_body(
+            body.as_bytes(),
+            endpoint,
+            &Config::default(),
+            &Facts::Offline,
+        )
+        .unwrap();
+        assert!(r.check_wire(endpoint).is_ok());
+        r.audit_annotations
+    }
+
+    fn ibgu(plan: &str) -> String {
+        format!(
+            r#"{{"metadata":{{"name":"u","namespace":"ztp","generation":1}},"spec":{{"plan":{plan},
+              "ibuSpec":{{"seedImageRef":{{"image":"quay.io/s:4.20","version":"4.20.0"}}}}}},
+              "status":{{"observedGeneration":1,"clusters":[{{"name":"a","completedActions":[{{"action":"Prep"}}]}}]}}}}"#
+        )
+    }
+
+    #[test]
+    fn every_finding_is_named_in_order_with_its_rule_and_field() {
+        let stored =
+            ibgu(r#"[{"actions":["Prep"],"rolloutStrategy":{"maxConcurrency":0,"timeout":60}}]"#);
+        // The stored maxConcurrency 0 is let through; the appended step's is not, and its
+        // timeout is refused too.
+        let appended = ibgu(
+            r#"[{"actions":["Prep"],"rolloutStrategy":{"maxConcurrency":0,"timeout":60}},
+               {"actions":["Upgrade"],"rolloutStrategy":{"maxConcurrency":0,"timeout":0}}]"#,
+        );
+        let a = review("UPDATE", &stored, &appended, Endpoint::Validate);
+        assert_eq!(a["decision"], "denied");
+        assert_eq!(
+            a["denied"],
+            "validating rule 7 at spec.plan[1].rolloutStrategy.maxConcurrency, \
+             validating rule 7 at spec.plan[1].rolloutStrategy.timeout"
+        );
+        assert_eq!(
+            a["ratcheted"],
+            "validating rule 7 at spec.plan[0].rolloutStrategy.maxConcurrency"
+        );
+        assert!(!a.contains_key("patch"));
+    }
+
+    #[test]
+    fn a_mutation_names_what_it_added() {
+        let new = ibgu(r#"[{"actions":["Prep","Upgrade"]}]"#);
+        let a = review("CREATE", "null", &new, Endpoint::Mutate);
+        assert_eq!(a["decision"], "patched");
+        assert_eq!(a["patch"], "/spec/plan/0/rolloutStrategy");
+        assert_eq!(
+            a["warned"],
+            "mutating rule 1 at spec.plan[0].rolloutStrategy"
+        );
+        // Nothing left to add: allowed, and no patch named.
+        let complete = ibgu(
+            r#"[{"actions":["Prep","Upgrade"],"rolloutStrategy":{"maxConcurrency":5,"timeout":60}}]"#,
+        );
+        let a = review("CREATE", "null", &complete, Endpoint::Mutate);
+        assert_eq!(
+            a,
+            Annotations::from([("decision".into(), "allowed".into())])
+        );
+    }
+
+    #[test]
+    fn unreadable_and_skipped_requests_say_why() {
+        let a = review(
+            "CREATE",
+            "null",
+            r#"{"spec":{"plan":"x"}}"#,
+            Endpoint::Validate,
+        );
+        assert_eq!(a["decision"], "denied");
+        assert_eq!(a["denied"], "unreadable object at spec.plan");
+        assert_eq!(skipped("a subresource")["skipped"], "a subresource");
+    }
+}
