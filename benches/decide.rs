@@ -87,7 +87,10 @@ fn decide(c: &mut Criterion) {
     endpoints(c, "update_review_585kb", FLEET, &config, &hub);
 
     let m = admission::review_body(CREATE, Endpoint::Mutate, &config, &hub).expect("review");
-    assert!(m.allowed && m.patch.as_ref().is_some_and(|p| p.0.len() == 4), "{m:?}");
+    assert!(
+        m.allowed && m.patch.as_ref().is_some_and(|p| p.0.len() == 4),
+        "{m:?}"
+    );
     endpoints(c, "create_review_4kb", CREATE, &config, &hub);
 }
 
