@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::policy::{Finding, Outcome};
+use crate::policy::{Effect, Finding};
 
 /// The annotations, keyed as the apiserver takes them (a qualified name's name part).
 pub type Annotations = BTreeMap<String, String>;
@@ -26,14 +26,14 @@ pub fn judged(
 ) -> Annotations {
     let mut out = Annotations::new();
     out.insert("decision".into(), decision.into());
-    for (key, outcome) in [
-        ("denied", Outcome::Denied),
-        ("warned", Outcome::Warned),
-        ("ratcheted", Outcome::Ratcheted),
+    for (key, effect) in [
+        ("denied", Effect::Denied),
+        ("warned", Effect::Warned),
+        ("ratcheted", Effect::Ratcheted),
     ] {
         let named: Vec<String> = findings
             .iter()
-            .filter(|f| f.outcome == outcome)
+            .filter(|f| f.effect == effect)
             .map(ToString::to_string)
             .collect();
         if !named.is_empty() {

@@ -46,7 +46,7 @@ pub struct Verdict {
 }
 
 /// What one rule found about one field, as the logs and the audit annotations name it:
-/// `validating rule 7 denied spec.plan[0].rolloutStrategy.maxConcurrency`.
+/// `validating rule 7 at spec.plan[0].rolloutStrategy.maxConcurrency`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
     /// The rule's webhook.
@@ -54,14 +54,14 @@ pub struct Finding {
     /// The rule's number in `docs/rules.md`.
     pub rule: u8,
     /// What it did.
-    pub outcome: Outcome,
+    pub effect: Effect,
     /// The field; empty for the whole object.
     pub field: Path,
 }
 
 /// What a rule did about a field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Outcome {
+pub enum Effect {
     /// An error: the request is denied.
     Denied,
     /// A warning.
@@ -72,11 +72,11 @@ pub enum Outcome {
 }
 
 impl Finding {
-    fn new(rule: &Rule, outcome: Outcome, field: &Path) -> Self {
+    fn new(rule: &Rule, effect: Effect, field: &Path) -> Self {
         Finding {
             kind: rule.kind,
             rule: rule.number,
-            outcome,
+            effect,
             field: field.clone(),
         }
     }
@@ -99,19 +99,14 @@ impl Verdict {
     fn add(&mut self, rule: &Rule, found: rule::Findings) {
         for e in &found.errors {
             self.findings
-                .push(Finding::new(rule, Outcome::Denied, &e.field));
+                .push(Finding::new(rule, Effect::Denied, &e.field));
         }
         for w in &found.warnings {
             self.findings
-                .push(Finding::new(rule, Outcome::Warned, &w.field));
+                .push(Finding::new(rule, Effect::Warned, &w.field));
         }
         self.errors.extend(found.errors);
         self.warnings.extend(found.warnings);
-    }
-
-    /// The findings with `outcome`, in the order the rules met them.
-    pub fn found(&self, outcome: Outcome) -> impl Iterator<Item = &Finding> {
-        self.findings.iter().filter(move |f| f.outcome == outcome)
     }
 
     /// Whether the request is allowed.
@@ -156,7 +151,7 @@ pub fn validate(config: &Config, change: Change<'_>, facts: &Facts) -> Verdict {
                     let kept = !stored.iter().any(|s| s == e);
                     if !kept {
                         ratcheted += 1;
-                        let finding = Finding::new(rule, Outcome::Ratcheted, &e.field);
+                        let finding = Finding::new(rule, Effect::Ratcheted, &e.field);
                         verdict.findings.push(finding);
                     }
                     kept
@@ -212,7 +207,7 @@ pub fn mutate<'a>(config: &Config, change: Change<'a>, facts: &Facts) -> Mutatio
     for rule in RULES.iter() {
         if let Some(mutation) = rule.mutate {
             for w in mutation(change, &ctx, &mut add) {
-                findings.push(Finding::new(rule, Outcome::Warned, &w.field));
+                findings.push(Finding::new(rule, Effect::Warned, &w.field));
                 warnings.push(w);
             }
         }
