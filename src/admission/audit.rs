@@ -86,7 +86,7 @@ mod tests {
             &Config::default(),
             &Facts::Offline,
         )
-        .unwrap();
+        .expect("an AdmissionReview it answers");
         assert!(r.check_wire(endpoint).is_ok());
         r.audit_annotations
     }
