@@ -43,13 +43,16 @@ if [ -z "${IBGU_E2E_INSIDE:-}" ]; then
     fi
     kas=$(bash tests/e2e/kube-apiserver.sh)
     cargo build --release --locked -q --bin ibgu-webhook
-    IBGU_E2E_INSIDE=1 IBGU_E2E_KAS=$kas IBGU_E2E_STARTED=$started IBGU_E2E_PASSED=$passed \
+    # Copied at once: a shared target directory's binary can be rebuilt from other sources.
+    bin_dir=$(mktemp -d /tmp/ibgu-e2e-bin.XXXXXX)
+    cp "${CARGO_TARGET_DIR:-$root/target}/release/ibgu-webhook" "$bin_dir/"
+    IBGU_E2E_INSIDE=1 IBGU_E2E_KAS=$kas IBGU_E2E_STARTED=$started IBGU_E2E_PASSED=$passed IBGU_E2E_BIN=$bin_dir/ibgu-webhook \
         exec unshare --net --mount --propagation private bash "$0"
 fi
 ip link set lo up
 kas=$IBGU_E2E_KAS
 echo "e2e: kube-apiserver $("$kas" --version)"
-webhook_bin=$root/target/release/ibgu-webhook
+webhook_bin=$IBGU_E2E_BIN
 
 # --- cluster on loopback -----------------------------------------------------------
 work=$(mktemp -d /tmp/ibgu-e2e.XXXXXX)
@@ -57,7 +60,7 @@ pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
-    rm -rf "$work"
+    rm -rf "$work" "${IBGU_E2E_BIN%/*}"
 }
 trap cleanup EXIT
 # The namespace's own loopback: fixed ports cannot collide with anything outside it.
@@ -81,7 +84,9 @@ openssl rsa -in "$work/sa.key" -pubout -out "$work/sa.pub" 2>/dev/null
     --authorization-mode=RBAC --service-account-key-file="$work/sa.pub" \
     --service-account-signing-key-file="$work/sa.key" --service-account-issuer=https://kubernetes.default.svc \
     --service-cluster-ip-range=10.0.0.0/24 \
-    --enable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionWebhook >"$work/kas.log" 2>&1 &
+    --enable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionWebhook \
+    --audit-policy-file="$root/tests/e2e/audit-policy.yaml" --audit-log-path="$work/audit.log" \
+    --audit-log-format=json >"$work/kas.log" 2>&1 &
 pids+=($!)
 
 export KUBECONFIG=$work/kubeconfig
@@ -338,6 +343,11 @@ for kind in deployment.apps/ibgu-webhook service/ibgu-webhook secret/ibgu-webhoo
     grep -qF "$kind" <<<"$out" || fail "dry run did not cover $kind: $out"
 done
 ok "the static install passes kubectl apply --dry-run=server"
+
+# --- the apiserver's audit log ------------------------------------------------------------
+# The webhook's auditAnnotations, as the apiserver records them (`<webhook name>/<key>`).
+out=$(python3 tests/e2e/audit.py "$work/audit.log") || fail "the audit log lacks the webhook's annotations (above)"
+while IFS= read -r line; do ok "$line"; done <<<"$out"
 
 # --- the pod's end -----------------------------------------------------------------------
 log=$work/pod/pod/container.log
