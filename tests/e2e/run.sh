@@ -321,6 +321,9 @@ out=$(kubectl -n ztp-group patch ibgu sec --type=merge -p '{"metadata":{"finaliz
     || fail "label and finalizer not stored: $(stored sec '{.metadata}')"
 ok "with --require-pull-secret and the Secret deleted after CREATE, label and finalizer updates are allowed"
 
+# --- the OpenShift docs' example manifests: the apiserver's verdict and check's ------------
+source tests/e2e/docs-examples.sh
+
 # --- the other installs, as rendered -------------------------------------------------------
 kubectl kustomize deploy/overlays/cert-manager >"$work/install-cm.yaml"
 mkdir -p "$work/static" && cp -r deploy "$work/static/"
@@ -370,5 +373,6 @@ grace = next(d for d in yaml.safe_load_all(open(sys.argv[2])) if d and d["kind"]
 sys.exit(0 if stopped["code"] == 0 and not stopped["killed"] and stopped["seconds"] < grace else 1)
 PY
 ok "SIGTERM ended the pod with code 0 within terminationGracePeriodSeconds ($(cat "$work/pod/stopped"))"
+[ "$docs_disagreements" = 0 ] || fail "$docs_disagreements docs example(s): ibgu-webhook check disagrees with the apiserver (table above)"
 echo "e2e: $(wc -l <"$passed") checks passed in $(($(date +%s) - started))s"
 rm -f "$passed"
