@@ -1,0 +1,729 @@
+//! Where a finding's field is in the file: line and column of every field of every
+//! document, so that `check` can point at `maxConcurrency:` and not only name
+//! `spec.plan[0].rolloutStrategy.maxConcurrency`.
+//!
+//! The text is read a second time, by serde-saphyr into a tree of nodes whose map keys and
+//! sequence items are [`Spanned`], with the same document dropping and `List` expansion as
+//! [`Input::parse`](super::check::Input::parse), so that the n-th [`Positions`] is the n-th
+//! document `check` judges. A map entry is located at its key (where a user looks for the
+//! field), a sequence item at its first token, a document at its first node; an alias at
+//! the place it is used. JSON streams (`{...} {...}`) are not one YAML document: they are
+//! cut into objects with serde_json's byte offsets and each object is read as YAML flow
+//! syntax, its positions shifted to the file's lines.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::{Location, Spanned};
+
+/// 1-based line and column of a node in the file's text (columns count characters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Position {
+    /// The line, from 1.
+    pub line: u32,
+    /// The column, from 1, in characters.
+    pub column: u32,
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.line, self.column)
+    }
+}
+
+/// Where each field of one document is (after `List` expansion: an item's paths start at
+/// the item).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Positions {
+    root: Tree,
+}
+
+/// A node and where it is; `at` is `None` where the parser knew no location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Tree {
+    at: Option<Position>,
+    kids: Kids,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Kids {
+    Leaf,
+    Map(Vec<(String, Tree)>),
+    Seq(Vec<Tree>),
+}
+
+impl Positions {
+    /// The position of `path` (the field path text as `FieldError` prints it), or of its
+    /// nearest ancestor that the document has (a missing `spec.plan[0].rolloutStrategy`
+    /// points at `spec.plan[0]`); the document's start for the empty path.
+    ///
+    /// A map key may be written `.key`, `[key]` (apimachinery's `field.Path.Key`) or
+    /// `["key"]`; keys with dots written after a dot (`metadata.labels.app.kubernetes.io/name`)
+    /// are found too, by trying the keys the map has.
+    pub fn of(&self, path: &str) -> Option<Position> {
+        resolve(&self.root, path, true).1
+    }
+
+    /// Every located node as (path, position), parents before children, with keys
+    /// rendered `.key` when they are plain names and `[key]` otherwise.
+    pub fn entries(&self) -> Vec<(String, Position)> {
+        let mut out = Vec::new();
+        walk(&self.root, String::new(), &mut out);
+        out
+    }
+}
+
+fn walk(t: &Tree, path: String, out: &mut Vec<(String, Position)>) {
+    if let Some(at) = t.at {
+        out.push((path.clone(), at));
+    }
+    match &t.kids {
+        Kids::Leaf => {}
+        Kids::Map(entries) => {
+            for (k, child) in entries {
+                walk(child, render_key(&path, k), out);
+            }
+        }
+        Kids::Seq(items) => {
+            for (i, child) in items.iter().enumerate() {
+                walk(child, format!("{path}[{i}]"), out);
+            }
+        }
+    }
+}
+
+/// `parent.key` for names apimachinery writes as struct fields, `parent[key]` otherwise.
+pub fn render_key(parent: &str, key: &str) -> String {
+    let plain = key
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == '-');
+    if !plain {
+        format!("{parent}[{key}]")
+    } else if parent.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+/// Follows `rest` down from `t`: returns how much of `rest` is left unmatched and the
+/// deepest located node on the way. Where several keys match (`a` and `a.b` after a dot),
+/// the one that matches more wins.
+fn resolve(t: &Tree, rest: &str, first: bool) -> (usize, Option<Position>) {
+    let here = (rest.len(), t.at);
+    if rest.is_empty() {
+        return here;
+    }
+    let mut best = here;
+    let mut consider = |candidate: (usize, Option<Position>)| {
+        if candidate.1.is_some() && (candidate.0 < best.0 || best.1.is_none()) {
+            best = candidate;
+        }
+    };
+    match &t.kids {
+        Kids::Leaf => {}
+        Kids::Map(entries) => {
+            for (k, child) in entries {
+                for after in key_matches(rest, k, first) {
+                    consider(resolve(child, after, false));
+                }
+            }
+        }
+        Kids::Seq(items) => {
+            if let Some((i, after)) = index_match(rest)
+                && let Some(child) = items.get(i)
+            {
+                consider(resolve(child, after, false));
+            }
+        }
+    }
+    best
+}
+
+/// What follows key `k` in `rest`, for each way of writing it that `rest` starts with.
+fn key_matches<'a>(rest: &'a str, k: &str, first: bool) -> Vec<&'a str> {
+    let mut out = Vec::new();
+    let dotted = if first {
+        Some(rest)
+    } else {
+        rest.strip_prefix('.')
+    };
+    if let Some(after) = dotted.and_then(|s| s.strip_prefix(k))
+        && (after.is_empty() || after.starts_with('.') || after.starts_with('['))
+    {
+        out.push(after);
+    }
+    if let Some(inner) = rest.strip_prefix('[') {
+        if let Some(after) = inner.strip_prefix(k).and_then(|s| s.strip_prefix(']')) {
+            out.push(after);
+        }
+        if let Ok(quoted) = serde_json::to_string(k)
+            && let Some(after) = inner
+                .strip_prefix(quoted.as_str())
+                .and_then(|s| s.strip_prefix(']'))
+        {
+            out.push(after);
+        }
+    }
+    out
+}
+
+/// `[i]` at the start of `rest`: the index and what follows.
+fn index_match(rest: &str) -> Option<(usize, &str)> {
+    let inner = rest.strip_prefix('[')?;
+    let close = inner.find(']')?;
+    let i = inner[..close].parse().ok()?;
+    Some((i, &inner[close + 1..]))
+}
+
+/// One `Positions` per document of `text`, in the same order and with the same dropping
+/// and `List` expansion as `Input::parse`; best effort: text the position parser cannot
+/// read gives an empty Vec (`Input::parse` reports the error).
+pub fn index(text: &str) -> Vec<Positions> {
+    let docs = if text.trim_start().starts_with('{') {
+        json_documents(text)
+    } else {
+        serde_saphyr::from_multiple::<Spanned<Node>>(text)
+            .ok()
+            .map(|docs| docs.into_iter().map(|d| (d, Shift::NONE)).collect())
+    };
+    let mut out = Vec::new();
+    for (doc, by) in docs.unwrap_or_default() {
+        expand(located(doc, by), &mut out);
+    }
+    out
+}
+
+/// The objects of a JSON stream, each read as YAML and shifted to where it is in `text`.
+fn json_documents(text: &str) -> Option<Vec<(Spanned<Node>, Shift)>> {
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<IgnoredAny>();
+    let mut docs = Vec::new();
+    let mut end = 0;
+    while let Some(item) = stream.next() {
+        item.ok()?;
+        let start = end + text.get(end..)?.len() - text.get(end..)?.trim_start().len();
+        end = stream.byte_offset();
+        let doc = serde_saphyr::from_str::<Spanned<Node>>(text.get(start..end)?).ok()?;
+        docs.push((doc, Shift::to(text, start)));
+    }
+    Some(docs)
+}
+
+/// How far a sub-text's positions are from the file's: lines below, and columns right on
+/// its first line.
+#[derive(Clone, Copy)]
+struct Shift {
+    lines: u32,
+    columns: u32,
+}
+
+impl Shift {
+    const NONE: Shift = Shift {
+        lines: 0,
+        columns: 0,
+    };
+
+    /// The shift of the text starting at byte `start` of `text` (line breaks as YAML
+    /// counts them: LF, CRLF, CR).
+    fn to(text: &str, start: usize) -> Shift {
+        let before = text.get(..start).unwrap_or_default();
+        let breaks = before.matches('\n').count() + before.matches('\r').count()
+            - before.matches("\r\n").count();
+        let line_start = before.rfind(['\n', '\r']).map_or(0, |i| i + 1);
+        Shift {
+            lines: u32::try_from(breaks).unwrap_or(u32::MAX),
+            columns: u32::try_from(before[line_start..].chars().count()).unwrap_or(u32::MAX),
+        }
+    }
+
+    fn apply(self, p: Position) -> Position {
+        Position {
+            line: p.line.saturating_add(self.lines),
+            column: if p.line == 1 {
+                p.column.saturating_add(self.columns)
+            } else {
+                p.column
+            },
+        }
+    }
+}
+
+/// Drops null documents and expands `List`s, as `check`'s `expand` does with values.
+fn expand(doc: Located, out: &mut Vec<Positions>) {
+    match doc.node {
+        Node::Scalar(Scalar::Null) => {}
+        Node::Map(ref entries) if is_list(entries) => {
+            if let Some(items) = doc.take_items() {
+                out.extend(
+                    items
+                        .into_iter()
+                        .filter(|item| !matches!(item.node, Node::Scalar(Scalar::Null)))
+                        .map(|item| Positions { root: item.tree() }),
+                );
+            }
+        }
+        _ => out.push(Positions { root: doc.tree() }),
+    }
+}
+
+fn is_list(entries: &[Entry]) -> bool {
+    let kind = entries
+        .iter()
+        .rev()
+        .find(|e| e.key.value == "kind")
+        .map(|e| &e.value);
+    let items = entries
+        .iter()
+        .rev()
+        .find(|e| e.key.value == "items")
+        .map(|e| &e.value);
+    matches!(kind, Some(Node::Scalar(Scalar::Str(k))) if k.ends_with("List"))
+        && matches!(items, Some(Node::Seq(_)))
+}
+
+/// A node with its position in the file (after any JSON shift).
+struct Located {
+    at: Option<Position>,
+    node: Node,
+    by: Shift,
+}
+
+fn located(doc: Spanned<Node>, by: Shift) -> Located {
+    Located {
+        at: position(doc.referenced).map(|p| by.apply(p)),
+        node: doc.value,
+        by,
+    }
+}
+
+impl Located {
+    /// A `List`'s items, each located.
+    fn take_items(self) -> Option<Vec<Located>> {
+        let Node::Map(entries) = self.node else {
+            return None;
+        };
+        let by = self.by;
+        let items = entries.into_iter().rev().find(|e| e.key.value == "items")?;
+        match items.value {
+            Node::Seq(seq) => Some(seq.into_iter().map(|i| located(i, by)).collect()),
+            _ => None,
+        }
+    }
+
+    fn tree(self) -> Tree {
+        let by = self.by;
+        let kids = match self.node {
+            Node::Map(entries) => Kids::Map(
+                entries
+                    .into_iter()
+                    .map(|e| {
+                        let at = position(e.key.referenced).map(|p| by.apply(p));
+                        let child = Located {
+                            at,
+                            node: e.value,
+                            by,
+                        };
+                        (e.key.value, child.tree())
+                    })
+                    .collect(),
+            ),
+            Node::Seq(items) => {
+                Kids::Seq(items.into_iter().map(|i| located(i, by).tree()).collect())
+            }
+            Node::Scalar(_) => Kids::Leaf,
+        };
+        Tree { at: self.at, kids }
+    }
+}
+
+fn position(l: Location) -> Option<Position> {
+    let line = u32::try_from(l.line()).ok().filter(|&n| n > 0)?;
+    let column = u32::try_from(l.column()).ok().filter(|&n| n > 0)?;
+    Some(Position { line, column })
+}
+
+/// A YAML node as far as positions need it: the structure, and the scalars `List`
+/// expansion looks at.
+#[derive(Debug)]
+enum Node {
+    Map(Vec<Entry>),
+    Seq(Vec<Spanned<Node>>),
+    Scalar(Scalar),
+}
+
+#[derive(Debug)]
+enum Scalar {
+    Null,
+    Str(String),
+    Other,
+}
+
+#[derive(Debug)]
+struct Entry {
+    key: Spanned<String>,
+    value: Node,
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NodeVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = Node;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any YAML node")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Node, E> {
+        Ok(Node::Scalar(Scalar::Other))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Node, E> {
+        Ok(Node::Scalar(Scalar::Other))
+    }
+    fn visit_i128<E: de::Error>(self, _: i128) -> Result<Node, E> {
+        Ok(Node::Scalar(Scalar::Other))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Node, E> {
+        Ok(Node::Scalar(Scalar::Other))
+    }
+    fn visit_u128<E: de::Error>(self, _: u128) -> Result<Node, E> {
+        Ok(Node::Scalar(Scalar::Other))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Node, E> {
+        Ok(Node::Scalar(Scalar::Other))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Node, E> {
+        Ok(Node::Scalar(Scalar::Str(v.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Node, E> {
+        Ok(Node::Scalar(Scalar::Str(v)))
+    }
+    fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Node, E> {
+        Ok(Node::Scalar(Scalar::Other))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Node, E> {
+        Ok(Node::Scalar(Scalar::Null))
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Node, E> {
+        Ok(Node::Scalar(Scalar::Null))
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+        Node::deserialize(d)
+    }
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+        Node::deserialize(d)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Spanned<Node>>()? {
+            items.push(item);
+        }
+        Ok(Node::Seq(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(key) = map.next_key_seed(SpannedKey)? {
+            let value = map.next_value::<Node>()?;
+            entries.push(Entry { key, value });
+        }
+        Ok(Node::Map(entries))
+    }
+}
+
+/// A map key, as text (serde_json's `Value` takes keys as strings too), with its location.
+struct SpannedKey;
+
+impl<'de> DeserializeSeed<'de> for SpannedKey {
+    type Value = Spanned<String>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        let key = Spanned::<KeyText>::deserialize(d)?;
+        Ok(Spanned::new(key.value.0, key.referenced, key.defined))
+    }
+}
+
+struct KeyText(String);
+
+impl<'de> Deserialize<'de> for KeyText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(KeyVisitor).map(KeyText)
+    }
+}
+
+struct KeyVisitor;
+
+impl Visitor<'_> for KeyVisitor {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a map key")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_owned())
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<String, E> {
+        Ok(v)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(line: u32, column: u32) -> Option<Position> {
+        Some(Position { line, column })
+    }
+
+    #[test]
+    fn block_yaml_keys_and_items() {
+        let text = "\
+apiVersion: lcm.openshift.io/v1alpha1
+kind: ImageBasedGroupUpgrade
+metadata:
+  name: u
+spec:
+  plan:
+  - actions: [Prep]
+    rolloutStrategy:
+      maxConcurrency: 2
+  - actions: [Upgrade]
+";
+        let docs = index(text);
+        assert_eq!(docs.len(), 1);
+        let d = &docs[0];
+        assert_eq!(d.of(""), at(1, 1));
+        assert_eq!(d.of("metadata.name"), at(4, 3));
+        assert_eq!(
+            d.of("spec.plan[0].rolloutStrategy.maxConcurrency"),
+            at(9, 7)
+        );
+        assert_eq!(d.of("spec.plan[1].actions"), at(10, 5));
+        assert_eq!(d.of("spec.plan[1].actions[0]"), at(10, 15));
+        // Missing fields point at their nearest ancestor.
+        assert_eq!(
+            d.of("spec.plan[1].rolloutStrategy.timeout"),
+            d.of("spec.plan[1]")
+        );
+        assert_eq!(d.of("spec.plan[7]"), at(6, 3));
+        assert_eq!(d.of("status.clusters"), at(1, 1));
+    }
+
+    #[test]
+    fn documents_follow_check_dropping_and_list_expansion() {
+        // Same input as check's own test: two items of a List, two empty documents, C.
+        let text = "---\nkind: List\nitems:\n- kind: A\n- kind: B\n---\n---\nkind: C\n";
+        let docs = index(text);
+        assert_eq!(docs.len(), 3);
+        assert_eq!(docs[0].of("kind"), at(4, 3));
+        assert_eq!(docs[1].of("kind"), at(5, 3));
+        assert_eq!(docs[2].of("kind"), at(8, 1));
+        assert_eq!(docs[2].of(""), at(8, 1));
+    }
+
+    #[test]
+    fn list_items_paths_start_at_the_item_and_lines_are_the_files() {
+        let text = "\
+# exported with kubectl
+apiVersion: v1
+kind: ImageBasedGroupUpgradeList
+items:
+- metadata:
+    name: one
+- ~
+-   metadata:
+      name: two
+    spec:
+      plan:
+      - actions: [Prep]
+---
+kind: C
+";
+        let docs = index(text);
+        assert_eq!(
+            docs.len(),
+            3,
+            "the null item is dropped, like check drops it"
+        );
+        assert_eq!(docs[0].of(""), at(5, 3));
+        assert_eq!(docs[0].of("metadata.name"), at(6, 5));
+        assert_eq!(docs[1].of(""), at(8, 5));
+        assert_eq!(docs[1].of("metadata.name"), at(9, 7));
+        assert_eq!(docs[1].of("spec.plan[0].actions"), at(12, 9));
+        assert_eq!(
+            docs[1].of("items"),
+            at(8, 5),
+            "item paths do not see the List"
+        );
+        assert_eq!(docs[2].of("kind"), at(14, 1));
+    }
+
+    #[test]
+    fn a_list_needs_a_kind_ending_in_list_and_items_that_are_a_sequence() {
+        let text = "kind: List\nitems: {a: 1}\n---\nkind: Listing\nitems: [{a: 1}]\n";
+        let docs = index(text);
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0].of("items.a"), at(2, 9));
+        assert_eq!(docs[1].of("items[0].a"), at(5, 10));
+    }
+
+    #[test]
+    fn keys_that_need_brackets_and_keys_with_dots() {
+        let text = "\
+metadata:
+  labels:
+    app.kubernetes.io/name: ibgu
+    'with space': x
+  annotations: {\"lcm.openshift.io/x\": \"1\", plain: 2}
+";
+        let d = &index(text)[0];
+        let label = at(3, 5);
+        assert_eq!(d.of("metadata.labels[app.kubernetes.io/name]"), label);
+        assert_eq!(d.of("metadata.labels[\"app.kubernetes.io/name\"]"), label);
+        assert_eq!(d.of("metadata.labels.app.kubernetes.io/name"), label);
+        assert_eq!(d.of("metadata.labels[with space]"), at(4, 5));
+        assert_eq!(d.of("metadata.annotations[lcm.openshift.io/x]"), at(5, 17));
+        assert_eq!(d.of("metadata.annotations.plain"), at(5, 44));
+        // A key is matched whole: `metadata.label` is not `metadata.labels`.
+        assert_eq!(d.of("metadata.label"), at(1, 1));
+        assert_eq!(d.of("metadata.labelsx"), d.of("metadata"));
+        let rendered: Vec<String> = d.entries().into_iter().map(|(p, _)| p).collect();
+        assert!(rendered.contains(&"metadata.labels[app.kubernetes.io/name]".to_owned()));
+        assert!(rendered.contains(&"metadata.annotations.plain".to_owned()));
+    }
+
+    #[test]
+    fn prefers_the_key_that_matches_more_of_the_path() {
+        let text = "a:\n  b: 1\na.b:\n  c: 2\n";
+        let d = &index(text)[0];
+        assert_eq!(d.of("a.b.c"), at(4, 3));
+        assert_eq!(
+            d.of("a.b"),
+            at(2, 3),
+            "a full match on the first key stands"
+        );
+    }
+
+    #[test]
+    fn flow_style_comments_and_blank_lines() {
+        let text = "\n\
+# a comment
+
+spec: {plan: [{actions: [Prep], rolloutStrategy: {maxConcurrency: 1}},   # trailing
+  # between
+  {actions: [Upgrade]}]}
+";
+        let d = &index(text)[0];
+        assert_eq!(d.of(""), at(4, 1));
+        assert_eq!(
+            d.of("spec.plan[0].rolloutStrategy.maxConcurrency"),
+            at(4, 51)
+        );
+        assert_eq!(d.of("spec.plan[1]"), at(6, 3));
+        assert_eq!(d.of("spec.plan[1].actions"), at(6, 4));
+    }
+
+    #[test]
+    fn an_alias_is_where_it_is_used() {
+        let text = "\
+defaults: &strategy
+  maxConcurrency: 1
+spec:
+  plan:
+  - rolloutStrategy: *strategy
+  - rolloutStrategy:
+      <<: *strategy
+      timeout: 5
+";
+        let d = &index(text)[0];
+        assert_eq!(d.of("defaults.maxConcurrency"), at(2, 3));
+        let used = d.of("spec.plan[0].rolloutStrategy.maxConcurrency");
+        assert_eq!(used.map(|p| p.line), Some(5), "{used:?}");
+        let merged = d.of("spec.plan[1].rolloutStrategy.maxConcurrency");
+        assert_eq!(merged.map(|p| p.line), Some(7), "{merged:?}");
+        assert_eq!(d.of("spec.plan[1].rolloutStrategy.timeout"), at(8, 7));
+    }
+
+    #[test]
+    fn json_streams_of_one_or_more_objects() {
+        let one = "{\n  \"kind\": \"A\",\n  \"spec\": {\"plan\": [{\"actions\": [\"Prep\"]}]}\n}\n";
+        let d = index(one);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].of("kind"), at(2, 3));
+        assert_eq!(d[0].of("spec.plan[0].actions"), at(3, 22));
+
+        let stream = "{\"a\":1} {\"b\":2}\n  {\"kind\": \"List\", \"items\": [{\"c\": 3}, null, {\"d\": 4}]}\nnull\n{\n\"e\": 5}";
+        let d = index(stream);
+        assert_eq!(d.len(), 5);
+        assert_eq!(d[0].of("a"), at(1, 2));
+        assert_eq!(d[1].of(""), at(1, 9));
+        assert_eq!(d[1].of("b"), at(1, 10));
+        assert_eq!(d[2].of("c"), at(2, 31));
+        assert_eq!(d[3].of("d"), at(2, 47));
+        assert_eq!(d[4].of("e"), at(5, 1));
+    }
+
+    #[test]
+    fn crlf_line_endings() {
+        let text = "kind: A\r\nspec:\r\n  plan:\r\n  - actions: [Prep]\r\n---\r\nkind: B\r\n";
+        let d = index(text);
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[0].of("spec.plan[0].actions"), at(4, 5));
+        assert_eq!(d[1].of("kind"), at(6, 1));
+        let json = "{\"a\": 1}\r\n{\r\n  \"b\": 2}";
+        let d = index(json);
+        assert_eq!(d[1].of("b"), at(3, 3));
+    }
+
+    #[test]
+    fn text_the_parser_rejects_gives_nothing() {
+        for bad in [
+            "a: [1, 2\n",
+            "a: 1\n a: 2\n  - x",
+            "a: 1\na: 2\n",
+            "{\"a\": 1} {",
+            "{\"a\": }",
+            "*undefined\n",
+        ] {
+            assert_eq!(index(bad), Vec::new(), "{bad:?}");
+        }
+        assert!(index("").is_empty());
+        assert!(index("---\n...\n").is_empty());
+    }
+
+    #[test]
+    fn agrees_with_check_on_how_many_documents() {
+        for text in [
+            "a: 1\n---\n~\n---\nkind: List\nitems: [~, {a: 1}, 2]\n",
+            "{\"kind\": \"List\", \"items\": []} {\"a\": null}",
+            "- 1\n- 2\n",
+            "just a string\n",
+        ] {
+            let docs = super::super::check::Input::parse("f", text).map(|i| i.documents.len());
+            assert_eq!(docs.ok(), Some(index(text).len()), "{text:?}");
+        }
+    }
+}
