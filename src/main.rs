@@ -12,6 +12,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use ibgu_webhook::admission::{self, Endpoint};
 use ibgu_webhook::cli::certs;
 use ibgu_webhook::cli::check::{self, Input};
+use ibgu_webhook::cli::schema::Schema;
 use ibgu_webhook::policy::facts::Facts;
 use ibgu_webhook::policy::{Config, DEFAULT_MAX_CONCURRENCY};
 use ibgu_webhook::server::tls::{CertFiles, CertStore, LoadedCert};
@@ -53,7 +54,7 @@ struct PolicyArgs {
           value_parser = clap::value_parser!(i64).range(1..))]
     default_max_concurrency: i64,
     /// Seed pull secret injected as spec.ibuSpec.seedImageRef.pullSecretRef on CREATE.
-    #[arg(long, env = "IBGU_SEED_PULL_SECRET", value_parser = non_empty)]
+    #[arg(long, env = "IBGU_SEED_PULL_SECRET", value_parser = secret_name)]
     seed_pull_secret: Option<String>,
     /// Deny, rather than warn, when a named pull secret is missing (needs hub access). The
     /// variable takes true/false, yes/no, on/off or 1/0.
@@ -67,6 +68,16 @@ struct PolicyArgs {
     #[arg(long, env = "IBGU_MUTATE_WITHOUT_VALIDATION",
           value_parser = clap::builder::BoolishValueParser::new())]
     mutate_without_validation: bool,
+}
+
+/// A Secret's name: a DNS-1123 subdomain, or validating rule 10 would refuse every
+/// object the injection touched.
+fn secret_name(s: &str) -> Result<String, String> {
+    let s = non_empty(s)?;
+    match ibgu_webhook::model::name::dns1123_subdomain(&s).first() {
+        Some(problem) => Err(format!("not a Secret name: {problem}")),
+        None => Ok(s),
+    }
 }
 
 fn non_empty(s: &str) -> Result<String, String> {
@@ -196,6 +207,11 @@ struct CheckArgs {
     /// The namespace of manifests that name none.
     #[arg(long, short = 'n', default_value = "default")]
     namespace: String,
+    /// The ImageBasedGroupUpgrade CRD to check against, as installed on the hub (`kubectl
+    /// get crd imagebasedgroupupgrades.lcm.openshift.io -o yaml`); TALM's vendored CRD
+    /// by default.
+    #[arg(long, value_name = "FILE")]
+    crd: Option<String>,
     /// Report format.
     #[arg(long, short = 'o', value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -238,6 +254,7 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         .files
         .iter()
         .chain(&args.old)
+        .chain(&args.crd)
         .filter(|f| *f == "-")
         .count()
         > 1
@@ -254,7 +271,22 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|f| load(f))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let report = check::run(&args.policy.config(), &inputs, &old, &args.namespace);
+    let schema = match &args.crd {
+        None => Schema::vendored(ibgu_webhook::model::VERSION)?,
+        Some(file) => {
+            let text = String::from_utf8(read_input(Some(file))?)
+                .with_context(|| format!("{file}: not UTF-8 text"))?;
+            Schema::from_crd(&text, ibgu_webhook::model::VERSION)
+                .with_context(|| format!("{file}"))?
+        }
+    };
+    let report = check::run(
+        &args.policy.config(),
+        &schema,
+        &inputs,
+        &old,
+        &args.namespace,
+    );
     match args.output {
         Output::Text => print!("{}", report.to_text()),
         Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),

@@ -195,13 +195,13 @@ fn check_reports_unreadable_input_with_exit_2() {
     let out = run(bin().args(["check", "-", "--old", "-"]), Some(b""));
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("stdin (-) can be read only once"));
-    // A wrongly typed field is a denial naming its path, not a crash.
+    // A wrongly typed field is a denial naming its path in the apiserver's words, not a crash.
     let doc = b"apiVersion: lcm.openshift.io/v1alpha1\nkind: ImageBasedGroupUpgrade\nmetadata: {name: x}\nspec:\n  plan: [{actions: Prep}]\n";
     let out = run(bin().args(["check", "-"]), Some(doc));
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stdout).contains(
-            "error: spec.plan[0].actions: Invalid value: \"Prep\": must be of type array"
+            "error: spec.plan[0].actions: Invalid value: \"string\": spec.plan[0].actions in body must be of type array: \"string\" [CRD schema]"
         ),
         "{}",
         text(&out.stdout)

@@ -1,6 +1,10 @@
 //! `ibgu-webhook check`: lints ImageBasedGroupUpgrade manifests before they are merged,
-//! the way the apiserver would admit them: mutation first, then validation of the
-//! mutated object, with the same [`policy`](crate::policy) the webhook runs.
+//! the way the apiserver would admit them, in its order: decoding against the CRD's
+//! structural schema (unknown fields, as kubectl's strict field validation refuses them;
+//! schema defaults), the mutating webhook, then the schema's validation and the object
+//! metadata checks, then the validating webhook, with the same
+//! [`policy`](crate::policy) the webhook runs. Every finding says which of these found
+//! it and where it is in the file (line and column).
 //!
 //! Input is YAML (several documents separated by `---`) or JSON; `List` kinds are
 //! expanded; other kinds are skipped. With old manifests (for instance
@@ -9,6 +13,7 @@
 //!
 //! ```
 //! use ibgu_webhook::cli::check::{self, Input};
+//! use ibgu_webhook::cli::schema::Schema;
 //! use ibgu_webhook::policy::Config;
 //!
 //! let text = "apiVersion: lcm.openshift.io/v1alpha1\nkind: ImageBasedGroupUpgrade\n\
@@ -16,7 +21,8 @@
 //!   spec:\n  ibuSpec: {seedImageRef: {image: quay.io/s:4.20, version: 4.20.0}}\n\
 //!   \x20 plan:\n  - actions: [Prep, Upgrade, FinalizeUpgrade]\n";
 //! let new = vec![Input::parse("ibgu.yaml", text).unwrap()];
-//! let report = check::run(&Config::default(), &new, &[], "default");
+//! let schema = Schema::vendored("v1alpha1").unwrap();
+//! let report = check::run(&Config::default(), &schema, &new, &[], "default");
 //! assert_eq!(report.denied(), 0);
 //! assert_eq!(report.objects[0].warnings.len(), 1); // the defaulted rolloutStrategy
 //! ```
@@ -27,10 +33,13 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::model::field::{ErrorList, FieldError, Path};
+use super::object_meta;
+use super::position::{self, Position, Positions};
+use super::schema::Schema;
+use crate::model::field::{ErrorList, ErrorType, FieldError, Path, Warning};
 use crate::model::{self as ibgu, ImageBasedGroupUpgrade, Text};
 use crate::policy::facts::Facts;
-use crate::policy::{self, Change, Config};
+use crate::policy::{self, Change, Config, Effect, Finding};
 
 /// A manifest file that could not be read as YAML or JSON.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +58,9 @@ pub struct Input {
     pub file: String,
     /// Its documents, in order (empty documents dropped, `List` kinds expanded).
     pub documents: Vec<Value>,
+    /// Where each document's fields are in the text, document by document (empty when
+    /// the positions could not be read).
+    pub positions: Vec<Positions>,
 }
 
 impl Input {
@@ -72,9 +84,14 @@ impl Input {
         for doc in raw {
             expand(doc, &mut documents);
         }
+        let mut positions = position::index(text);
+        if positions.len() != documents.len() {
+            positions.clear();
+        }
         Ok(Input {
             file: file.to_owned(),
             documents,
+            positions,
         })
     }
 }
@@ -116,14 +133,77 @@ fn key(doc: &Value, default_namespace: &str) -> (String, String) {
     )
 }
 
-/// One error in the report, with its rendered message.
+/// Which part of the apiserver's admission finds a problem, in the order it runs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// Decoding: a field the CRD's schema does not declare (kubectl's default
+    /// `--validate=strict` makes the apiserver refuse it).
+    Decoding,
+    /// The mutating webhook (its rules, and validating the mutated object).
+    Mutating,
+    /// The CRD's structural schema, on the mutated object.
+    Schema,
+    /// Object metadata: name, generateName, namespace.
+    Metadata,
+    /// The validating webhook.
+    Validating,
+}
+
+impl Stage {
+    /// The stage's name, as reports print it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Decoding => "decoding",
+            Stage::Mutating => "mutating webhook",
+            Stage::Schema => "CRD schema",
+            Stage::Metadata => "object metadata",
+            Stage::Validating => "validating webhook",
+        }
+    }
+}
+
+/// One error in the report: where it is, what found it, and the whole message.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReportedError {
-    /// The error's parts.
-    #[serde(flatten)]
-    pub error: FieldError,
+    /// What found it.
+    pub stage: Stage,
+    /// The webhook rule that found it (`validating rule 2`), for webhook errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// apimachinery's error type; absent for an unknown field, which is the decoder's.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ErrorType>,
+    /// The field path: `spec.plan[1].actions`.
+    pub field: Path,
+    /// The offending value, as JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// What would be valid.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub detail: String,
     /// The whole line, as kubectl would show it.
     pub message: String,
+    /// Where the field (or the nearest part of it the file has) is in the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
+}
+
+/// One warning in the report, located like an error.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportedWarning {
+    /// What gave it.
+    pub stage: Stage,
+    /// The webhook rule that gave it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// The field it is about (empty for the whole object).
+    pub field: Path,
+    /// The whole line, as kubectl would show it.
+    pub message: String,
+    /// Where the field is in the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
 }
 
 /// The outcome for one object.
@@ -133,6 +213,9 @@ pub struct Outcome {
     pub file: String,
     /// The document's position in the file, from 1 (after `List` expansion).
     pub document: usize,
+    /// Where the document starts in the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
     /// The namespace (the default when the manifest has none).
     pub namespace: String,
     /// The name.
@@ -141,10 +224,10 @@ pub struct Outcome {
     pub operation: &'static str,
     /// Whether the apiserver would admit it.
     pub allowed: bool,
-    /// Every violation.
+    /// Every violation, in the order the apiserver's stages run.
     pub errors: Vec<ReportedError>,
     /// Every warning (mutation's, then validation's).
-    pub warnings: Vec<String>,
+    pub warnings: Vec<ReportedWarning>,
     /// The JSON Patch the mutating webhook would apply.
     pub patch: json_patch::Patch,
 }
@@ -164,7 +247,8 @@ impl Report {
         self.objects.iter().filter(|o| !o.allowed).count()
     }
 
-    /// A human-readable report: one header line per object, one line per finding.
+    /// A human-readable report: one header line per object, then one line per finding,
+    /// `file:line:column: error: message (what found it)`, as compilers print them.
     pub fn to_text(&self) -> String {
         let mut s = String::new();
         for o in &self.objects {
@@ -179,11 +263,21 @@ impl Report {
                 o.name,
                 o.operation
             );
+            let at = |p: Option<Position>| match p {
+                Some(p) => format!("{}:{}:{}", o.file, p.line, p.column),
+                None => o.file.clone(),
+            };
+            let by = |stage: Stage, rule: &Option<String>| match rule {
+                Some(r) => r.clone(),
+                None => stage.as_str().to_owned(),
+            };
             for e in &o.errors {
-                let _ = writeln!(s, "  error: {}", e.message);
+                let (at, by) = (at(e.position), by(e.stage, &e.rule));
+                let _ = writeln!(s, "  {at}: error: {} [{by}]", e.message);
             }
             for w in &o.warnings {
-                let _ = writeln!(s, "  warning: {w}");
+                let (at, by) = (at(w.position), by(w.stage, &w.rule));
+                let _ = writeln!(s, "  {at}: warning: {} [{by}]", w.message);
             }
         }
         let _ = writeln!(
@@ -197,9 +291,15 @@ impl Report {
     }
 }
 
-/// Checks every ImageBasedGroupUpgrade in `inputs`, as an UPDATE of the object in `old`
-/// with the same namespace and name, else as a CREATE.
-pub fn run(config: &Config, inputs: &[Input], old: &[Input], default_namespace: &str) -> Report {
+/// Checks every ImageBasedGroupUpgrade in `inputs` against `schema` and the policy, as
+/// an UPDATE of the object in `old` with the same namespace and name, else as a CREATE.
+pub fn run(
+    config: &Config,
+    schema: &Schema,
+    inputs: &[Input],
+    old: &[Input],
+    default_namespace: &str,
+) -> Report {
     let stored: BTreeMap<(String, String), &Value> = old
         .iter()
         .flat_map(|i| i.documents.iter())
@@ -215,27 +315,145 @@ pub fn run(config: &Config, inputs: &[Input], old: &[Input], default_namespace: 
             }
             let (namespace, name) = key(doc, default_namespace);
             let old = stored.get(&(namespace.clone(), name.clone())).copied();
-            let (errors, warnings, patch) = check_one(config, doc, old, &namespace);
+            let positions = input.positions.get(i);
+            let found = check_one(config, schema, doc, old, &namespace);
+            let locate = |field: &Path| positions.and_then(|p| p.of(field.as_str()));
             report.objects.push(Outcome {
                 file: input.file.clone(),
                 document: i + 1,
+                position: locate(&Path::new("")),
                 namespace,
                 name,
                 operation: if old.is_some() { "UPDATE" } else { "CREATE" },
-                allowed: errors.is_empty(),
-                errors: errors
+                allowed: found.errors.is_empty(),
+                errors: found
+                    .errors
                     .into_iter()
-                    .map(|e| ReportedError {
-                        message: e.to_string(),
-                        error: e,
-                    })
+                    .map(|e| e.located(&locate))
                     .collect(),
-                warnings,
-                patch,
+                warnings: found
+                    .warnings
+                    .into_iter()
+                    .map(|w| w.located(&locate))
+                    .collect(),
+                patch: found.patch,
             });
         }
     }
     report
+}
+
+/// An error before it is located.
+struct Found {
+    stage: Stage,
+    rule: Option<String>,
+    error: Result<FieldError, Path>,
+}
+
+impl Found {
+    fn at(stage: Stage, error: FieldError) -> Self {
+        Found {
+            stage,
+            rule: None,
+            error: Ok(error),
+        }
+    }
+
+    fn located(self, locate: &impl Fn(&Path) -> Option<Position>) -> ReportedError {
+        match self.error {
+            Ok(e) => ReportedError {
+                stage: self.stage,
+                rule: self.rule,
+                kind: Some(e.kind),
+                position: locate(&e.field),
+                message: e.to_string(),
+                field: e.field,
+                value: e.value,
+                detail: e.detail,
+            },
+            Err(unknown) => ReportedError {
+                stage: self.stage,
+                rule: None,
+                kind: None,
+                position: locate(&unknown),
+                message: format!("strict decoding error: unknown field \"{unknown}\""),
+                field: unknown,
+                value: None,
+                detail: String::new(),
+            },
+        }
+    }
+}
+
+/// A warning before it is located.
+struct Warned {
+    stage: Stage,
+    rule: Option<String>,
+    warning: Warning,
+}
+
+impl Warned {
+    fn located(self, locate: &impl Fn(&Path) -> Option<Position>) -> ReportedWarning {
+        ReportedWarning {
+            stage: self.stage,
+            rule: self.rule,
+            position: locate(&self.warning.field),
+            message: self.warning.line(),
+            field: self.warning.field,
+        }
+    }
+}
+
+/// What checking one object found.
+#[derive(Default)]
+struct Findings {
+    errors: Vec<Found>,
+    warnings: Vec<Warned>,
+    patch: json_patch::Patch,
+}
+
+impl Findings {
+    fn error(&mut self, stage: Stage, e: FieldError) {
+        self.errors.push(Found::at(stage, e));
+    }
+
+    /// The policy's errors and warnings, each with the rule that found it.
+    fn from_policy(
+        &mut self,
+        stage: Stage,
+        errors: ErrorList,
+        warnings: &[Warning],
+        findings: &[Finding],
+    ) {
+        let rule = |effect: Effect| findings.iter().filter(move |f| f.effect == effect);
+        let mut denied = rule(Effect::Denied);
+        for e in errors.iter() {
+            self.errors.push(Found {
+                stage,
+                rule: denied.next().map(ToString::to_string).map(rule_of),
+                error: Ok(e.clone()),
+            });
+        }
+        // A ratcheting summary, when there is one, leads the warnings and has no rule.
+        let warned: Vec<&Finding> = rule(Effect::Warned).collect();
+        let unattributed = warnings.len().saturating_sub(warned.len());
+        for (i, w) in warnings.iter().enumerate() {
+            let by = i.checked_sub(unattributed).and_then(|j| warned.get(j));
+            self.warnings.push(Warned {
+                stage,
+                rule: by.map(ToString::to_string).map(rule_of),
+                warning: w.clone(),
+            });
+        }
+    }
+}
+
+/// `validating rule 7 at spec.x` without the field, which the finding's line shows.
+fn rule_of(finding: String) -> String {
+    match finding.split_once(" at ") {
+        Some((rule, _)) => rule.to_owned(),
+        None => finding,
+    }
 }
 
 fn with_namespace<'a>(
@@ -249,19 +467,47 @@ fn with_namespace<'a>(
     o
 }
 
-/// Admits one object as the apiserver would: mutate, apply the patch, validate.
+/// Admits one object as the apiserver would: decode against the schema, mutate, apply
+/// the patch, validate against the schema and the metadata rules, then the webhook.
 fn check_one(
     config: &Config,
+    schema: &Schema,
     doc: &Value,
     old: Option<&Value>,
     namespace: &str,
-) -> (ErrorList, Vec<String>, json_patch::Patch) {
-    let single = |e: FieldError| -> ErrorList { std::iter::once(e).collect() };
+) -> Findings {
+    let mut found = Findings::default();
+    let mut decoded = doc.clone();
+    // The status subresource: the apiserver keeps the stored status on every write.
+    if let Some(o) = decoded.as_object_mut() {
+        o.remove("status");
+    }
+    for unknown in schema.decode(&mut decoded).unknown {
+        found.errors.push(Found {
+            stage: Stage::Decoding,
+            rule: None,
+            error: Err(unknown),
+        });
+    }
     // The apiserver fills the namespace from the request; so does `check`.
-    let new = match ImageBasedGroupUpgrade::from_value(doc).map(|o| with_namespace(o, namespace)) {
-        Ok(o) => o,
-        Err(e) => return (single(e), Vec::new(), json_patch::Patch::default()),
-    };
+    let new =
+        match ImageBasedGroupUpgrade::from_value(&decoded).map(|o| with_namespace(o, namespace)) {
+            Ok(o) => o,
+            Err(e) => {
+                // The schema names every such field; the model's decoder only the first.
+                found.errors.extend(
+                    schema
+                        .validate(&decoded)
+                        .iter()
+                        .cloned()
+                        .map(|e| Found::at(Stage::Schema, e)),
+                );
+                if found.errors.iter().all(|f| f.stage != Stage::Schema) {
+                    found.error(Stage::Schema, e);
+                }
+                return found;
+            }
+        };
     let old = match old
         .map(|o| ImageBasedGroupUpgrade::stored_from_value(o).map(|o| with_namespace(o, namespace)))
         .transpose()
@@ -272,7 +518,8 @@ fn check_one(
                 detail: format!("old object: {}", e.detail),
                 ..e
             };
-            return (single(e), Vec::new(), json_patch::Patch::default());
+            found.error(Stage::Validating, e);
+            return found;
         }
     };
     let change = |new| match &old {
@@ -280,22 +527,42 @@ fn check_one(
         None => Change::Create(new),
     };
     let mutation = policy::mutate(config, change(&new), &Facts::Offline);
-    let mut warnings: Vec<String> = mutation.warnings.iter().map(ToString::to_string).collect();
-    let patch = mutation.patch;
-    let mut mutated = doc.clone();
-    if let Err(e) = json_patch::patch(&mut mutated, &patch) {
+    found.from_policy(
+        Stage::Mutating,
+        ErrorList::new(),
+        &mutation.warnings,
+        &mutation.findings,
+    );
+    found.patch = mutation.patch;
+    let mut mutated = decoded.clone();
+    if let Err(e) = json_patch::patch(&mut mutated, &found.patch) {
         let e =
             FieldError::type_invalid(Path::new(""), format!("defaults could not be applied: {e}"));
-        return (single(e), warnings, patch);
+        found.error(Stage::Mutating, e);
+        return found;
+    }
+    for e in schema.validate(&mutated).iter() {
+        found.error(Stage::Schema, e.clone());
+    }
+    for e in object_meta::validate(mutated.get("metadata")).iter() {
+        found.error(Stage::Metadata, e.clone());
     }
     let mutated =
         match ImageBasedGroupUpgrade::from_value(&mutated).map(|o| with_namespace(o, namespace)) {
             Ok(m) => m,
-            Err(e) => return (single(e), warnings, patch),
+            Err(e) => {
+                found.error(Stage::Mutating, e);
+                return found;
+            }
         };
     let verdict = policy::validate(config, change(&mutated), &Facts::Offline);
-    warnings.extend(verdict.warnings.iter().map(ToString::to_string));
-    (verdict.errors, warnings, patch)
+    found.from_policy(
+        Stage::Validating,
+        verdict.errors,
+        &verdict.warnings,
+        &verdict.findings,
+    );
+    found
 }
 
 #[cfg(test)]

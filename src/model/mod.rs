@@ -24,6 +24,7 @@
 pub mod action;
 mod decode;
 pub mod field;
+pub mod name;
 pub mod status;
 pub mod text;
 

@@ -16,10 +16,12 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use base64::Engine;
 use ibgu_webhook::admission::{self, Endpoint, Request, Response, Subject};
 use ibgu_webhook::cli::check::{self, Input};
+use ibgu_webhook::cli::schema::Schema;
 use ibgu_webhook::policy::Config;
 use ibgu_webhook::policy::facts::{Facts, FoundSecret, SecretLookup};
 use serde_json::Value;
@@ -272,6 +274,10 @@ pub fn kept(before: &Value, after: &Value) -> bool {
 /// parser's node budget (250,000 nodes, a few tenths of a second per check in a release
 /// build): every extra run multiplies that under the fuzzer's sanitizer.
 pub fn check_manifest(text: &str) -> Result<bool, String> {
+    fn schema() -> &'static Schema {
+        static SCHEMA: OnceLock<Schema> = OnceLock::new();
+        SCHEMA.get_or_init(|| Schema::vendored("v1alpha1").expect("the vendored CRD"))
+    }
     let Ok(input) = Input::parse("fuzz.yaml", text) else {
         return Ok(false);
     };
@@ -287,7 +293,7 @@ pub fn check_manifest(text: &str) -> Result<bool, String> {
         .map(|c| (c, &[][..]))
         .chain(std::iter::once((Config::default(), &inputs[..])));
     for (config, old) in runs {
-        let report = check::run(&config, &inputs, old, "default");
+        let report = check::run(&config, schema(), &inputs, old, "default");
         if report.objects.len() + report.skipped != documents || report.objects.len() > of_the_kind
         {
             return Err(format!(

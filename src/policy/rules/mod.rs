@@ -20,7 +20,7 @@ registry! {
     plan_combination,
     rollout_numbers,
     seed_image,
-    config_map_refs,
+    references,
     append_only,
     immutable_fields,
     append_when_idle,

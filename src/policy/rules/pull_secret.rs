@@ -21,6 +21,7 @@
 use crate::model::ImageBasedGroupUpgrade;
 use crate::model::action::Action;
 use crate::model::field::{ErrorList, FieldError, Path, Warning};
+use crate::model::name::dns1123_subdomain;
 use crate::policy::change::{Change, Config};
 use crate::policy::facts::{FoundSecret, SecretLookup};
 use crate::policy::rule::{Context, Findings, Rule, Side};
@@ -53,6 +54,8 @@ fn named(_: &Config, change: Change<'_>) -> Vec<String> {
     }
 }
 
+/// The Secret to look up; none for a name no Secret can have, which rule 10 refuses (the
+/// hub cannot even be asked about it).
 fn reference<'o>(new: &'o ImageBasedGroupUpgrade<'_>) -> Option<&'o str> {
     if !new.has_action(Action::Prep) {
         return None;
@@ -62,6 +65,7 @@ fn reference<'o>(new: &'o ImageBasedGroupUpgrade<'_>) -> Option<&'o str> {
         .as_ref()?
         .name
         .as_deref()
+        .filter(|name| dns1123_subdomain(name).is_empty())
 }
 
 fn check(new: &ImageBasedGroupUpgrade<'_>, ctx: &Context<'_>) -> Findings {
