@@ -505,6 +505,9 @@ fn check_one(
                 if found.errors.iter().all(|f| f.stage != Stage::Schema) {
                     found.error(Stage::Schema, e);
                 }
+                for e in object_meta::validate(decoded.get("metadata")).iter() {
+                    found.error(Stage::Metadata, e.clone());
+                }
                 return found;
             }
         };
