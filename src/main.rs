@@ -12,6 +12,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use ibgu_webhook::admission::{self, Endpoint};
 use ibgu_webhook::cli::certs;
 use ibgu_webhook::cli::check::{self, Input};
+use ibgu_webhook::cli::next;
 use ibgu_webhook::policy::facts::Facts;
 use ibgu_webhook::policy::{Config, DEFAULT_MAX_CONCURRENCY};
 use ibgu_webhook::server::tls::{CertFiles, CertStore, LoadedCert};
@@ -43,7 +44,21 @@ enum Command {
     /// Lint ImageBasedGroupUpgrade manifests (YAML or JSON) as the apiserver would admit them.
     #[command(after_help = ENV_HELP)]
     Check(CheckArgs),
+    /// Say whether a step may be appended to a live ImageBasedGroupUpgrade now, which, and
+    /// the kubectl patch that appends each.
+    #[command(after_help = NEXT_HELP)]
+    Next(NextArgs),
 }
+
+/// `next`'s exit codes, then the environment.
+const NEXT_HELP: &str = "Exit codes: 0 a step may be appended now (a command is printed for \
+each continuation the webhook would admit); 3 not now: a step runs, or TALM has not taken the \
+last change yet (run again later); 4 nothing may be appended: the plan is complete, or the \
+webhook would deny every continuation for a reason waiting does not cure; 2 the input could \
+not be read or the usage is wrong.
+
+Each option shown with [env: NAME] can also be set by that environment variable; the flag \
+wins over the variable. An empty value means the option is not set: its default applies.";
 
 /// The policy options, the same on every command that decides.
 #[derive(Args)]
@@ -203,6 +218,18 @@ struct CheckArgs {
     policy: PolicyArgs,
 }
 
+#[derive(Args)]
+struct NextArgs {
+    /// The live object, as `kubectl get ibgu NAME -o yaml` (or `-o json`) prints it; `-`
+    /// for stdin.
+    file: String,
+    /// Report format.
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Text)]
+    output: Output,
+    #[command(flatten)]
+    policy: PolicyArgs,
+}
+
 fn read_input(file: Option<&str>) -> anyhow::Result<Vec<u8>> {
     match file {
         None | Some("-") => {
@@ -264,6 +291,16 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn next(args: &NextArgs) -> anyhow::Result<ExitCode> {
+    let input = load(&args.file)?;
+    let report = next::Report::of_input(&args.policy.config(), &input)?;
+    match args.output {
+        Output::Text => print!("{}", report.to_text()),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+    }
+    Ok(ExitCode::from(report.exit_code()))
 }
 
 fn seconds(s: f64, flag: &str) -> anyhow::Result<Duration> {
@@ -475,6 +512,7 @@ fn main() -> ExitCode {
         Command::Certs(args) => write_certs(args),
         Command::Review(args) => review(args),
         Command::Check(args) => check(args),
+        Command::Next(args) => next(args),
     };
     match result {
         Ok(code) => code,
