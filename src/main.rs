@@ -46,19 +46,20 @@ enum Command {
     Check(CheckArgs),
     /// Say whether a step may be appended to a live ImageBasedGroupUpgrade now, which, and
     /// the kubectl patch that appends each.
-    #[command(after_help = NEXT_HELP)]
+    #[command(after_help = next_help())]
     Next(NextArgs),
 }
 
-/// `next`'s exit codes, then the environment.
-const NEXT_HELP: &str = "Exit codes: 0 a step may be appended now (a command is printed for \
-each continuation the webhook would admit); 3 not now: a step runs, or TALM has not taken the \
-last change yet (run again later); 4 nothing may be appended: the plan is complete, or the \
+/// `next`'s exit codes.
+const NEXT_EXIT_CODES: &str = "Exit codes: 0 a step may be appended now (a command is printed \
+for each continuation the webhook would admit); 3 not now: a step runs, or TALM has not taken \
+the last change yet (run again later); 4 nothing may be appended: the plan is complete, or the \
 webhook would deny every continuation for a reason waiting does not cure; 2 the input could \
-not be read or the usage is wrong.
+not be read or the usage is wrong.";
 
-Each option shown with [env: NAME] can also be set by that environment variable; the flag \
-wins over the variable. An empty value means the option is not set: its default applies.";
+fn next_help() -> String {
+    format!("{NEXT_EXIT_CODES}\n\n{ENV_HELP}")
+}
 
 /// The policy options, the same on every command that decides.
 #[derive(Args)]

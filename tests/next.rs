@@ -145,7 +145,7 @@ fn ready_prints_each_admitted_continuation_with_its_command() {
         "    warning: spec.plan[1]: 1 cluster(s) failed an earlier step and will be skipped; recover them with AbortOnFailure first\n",
         "  [AbortOnFailure] (maxConcurrency 50, timeout 240): acts on 1 cluster(s): spoke6\n",
         r#"    kubectl patch ibgu upgrade-4-20 -n ztp-group --type=json -p '[{"op":"test","path":"/metadata/resourceVersion","value":"48213"},{"op":"add","path":"/spec/plan/-","value":{"actions":["AbortOnFailure"],"rolloutStrategy":{"maxConcurrency":50,"timeout":240}}}]'"#,
-        "  [Abort] (maxConcurrency 50, timeout 240): acts on every selected cluster except those that completed Upgrade (0: none); the status lists 4 it acts on: spoke1, spoke4, spoke6, spoke7\n",
+        "  [Abort] (maxConcurrency 50, timeout 240): acts on every selected cluster that did not complete Upgrade; 4 listed: spoke1, spoke4, spoke6, spoke7\n",
         "Each patch first tests resourceVersion 48213",
     ] {
         assert!(stdout.contains(want), "missing {want:?} in:\n{stdout}");
@@ -291,6 +291,13 @@ fn a_running_step_means_wait_with_exit_3_read_from_stdin_as_json() {
         "{stdout}"
     );
     assert!(!stdout.contains("kubectl patch"), "{stdout}");
+    // Rule 4's refusal is said once, not again under each continuation.
+    assert_eq!(
+        stdout.matches("steps can be added only once").count(),
+        1,
+        "{stdout}"
+    );
+    assert!(stdout.contains("  [FinalizeUpgrade] (maxConcurrency 50, timeout 240) (not now): acts on 0 cluster(s): none\n"), "{stdout}");
 }
 
 #[test]
@@ -347,6 +354,11 @@ fn a_list_of_one_is_read_and_anything_else_is_exit_2() {
         text(&out.stdout),
         text(&out.stderr)
     );
+    // `-o json` prints JSON.
+    let object: Value = serde_saphyr::from_str(&prep_done()).expect("the live object");
+    let json = serde_json::to_vec_pretty(&object).expect("json");
+    let out = run(bin().args(["next", "-"]), Some(&json));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let two = format!("{}---\n{}", prep_done(), upgrade_running());
     for (input, want) in [
         (

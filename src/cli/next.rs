@@ -202,7 +202,11 @@ impl Report {
         }
         let mut proposals = self.proposals.iter();
         for c in &n.continuations {
-            continuation_text(&mut s, c);
+            continuation_text(
+                &mut s,
+                c,
+                n.why.as_deref().filter(|_| n.state == State::Wait),
+            );
             if c.allowed
                 && let Some(p) = proposals.next()
             {
@@ -229,7 +233,8 @@ impl Report {
     }
 }
 
-fn continuation_text(s: &mut String, c: &Continuation) {
+/// One continuation; in `wait`, the error saying so (`waiting`) is said once, above.
+fn continuation_text(s: &mut String, c: &Continuation, waiting: Option<&str>) {
     let rs = &c.rollout_strategy;
     let strategy = format!(
         "maxConcurrency {}, timeout {}",
@@ -244,30 +249,42 @@ fn continuation_text(s: &mut String, c: &Continuation) {
         }
     };
     let reach = match &c.acts_on {
-        Reach::EverySelected { listed } => {
+        Reach::EverySelected { listed } => format!(
+            "every selected cluster; {} listed: {}",
+            listed.len(),
+            list(listed)
+        ),
+        Reach::EverySelectedExcept { except, listed } => {
+            let not = if except.is_empty() {
+                String::new()
+            } else {
+                format!("; not {}", except.join(", "))
+            };
             format!(
-                "every selected cluster (the status lists {}: {})",
+                "every selected cluster that did not complete Upgrade; {} listed: {}{not}",
                 listed.len(),
                 list(listed)
             )
         }
-        Reach::EverySelectedExcept { except, listed } => format!(
-            "every selected cluster except those that completed Upgrade ({}: {}); the status lists {} it acts on: {}",
-            except.len(),
-            list(except),
-            listed.len(),
-            list(listed)
-        ),
         Reach::Only { clusters } => format!("{} cluster(s): {}", clusters.len(), list(clusters)),
     };
     let actions: Vec<&str> = c.actions.clone();
-    let verdict = if c.allowed { "" } else { " (would be denied)" };
+    let errors: Vec<&String> = c
+        .errors
+        .iter()
+        .filter(|e| waiting.is_none_or(|w| !e.ends_with(w)))
+        .collect();
+    let verdict = match (c.allowed, errors.is_empty()) {
+        (true, _) => "",
+        (false, true) => " (not now)",
+        (false, false) => " (would be denied)",
+    };
     let _ = writeln!(
         s,
         "  [{}] ({strategy}){verdict}: acts on {reach}",
         actions.join(", ")
     );
-    for e in &c.errors {
+    for e in errors {
         let _ = writeln!(s, "    error: {e}");
     }
     for w in &c.warnings {

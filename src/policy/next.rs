@@ -123,16 +123,6 @@ pub enum Reach {
     },
 }
 
-impl Reach {
-    /// The listed clusters it acts on.
-    pub fn listed(&self) -> &[String] {
-        match self {
-            Reach::EverySelected { listed } | Reach::EverySelectedExcept { listed, .. } => listed,
-            Reach::Only { clusters } => clusters,
-        }
-    }
-}
-
 /// A supported next step, and what the webhook says of appending it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
