@@ -13,6 +13,7 @@ use ibgu_webhook::admission::{self, Endpoint};
 use ibgu_webhook::cli::certs;
 use ibgu_webhook::cli::check::{self, Input};
 use ibgu_webhook::cli::schema::Schema;
+use ibgu_webhook::cli::next;
 use ibgu_webhook::policy::facts::Facts;
 use ibgu_webhook::policy::{Config, DEFAULT_MAX_CONCURRENCY};
 use ibgu_webhook::server::tls::{CertFiles, CertStore, LoadedCert};
@@ -44,6 +45,21 @@ enum Command {
     /// Lint ImageBasedGroupUpgrade manifests (YAML or JSON) as the apiserver would admit them.
     #[command(after_help = ENV_HELP)]
     Check(CheckArgs),
+    /// Say whether a step may be appended to a live ImageBasedGroupUpgrade now, which, and
+    /// the kubectl patch that appends each.
+    #[command(after_help = next_help())]
+    Next(NextArgs),
+}
+
+/// `next`'s exit codes.
+const NEXT_EXIT_CODES: &str = "Exit codes: 0 a step may be appended now (a command is printed \
+for each continuation the webhook would admit); 3 not now: a step runs, or TALM has not taken \
+the last change yet (run again later); 4 nothing may be appended: the plan is complete, or the \
+webhook would deny every continuation for a reason waiting does not cure; 2 the input could \
+not be read or the usage is wrong.";
+
+fn next_help() -> String {
+    format!("{NEXT_EXIT_CODES}\n\n{ENV_HELP}")
 }
 
 /// The policy options, the same on every command that decides.
@@ -219,6 +235,18 @@ struct CheckArgs {
     policy: PolicyArgs,
 }
 
+#[derive(Args)]
+struct NextArgs {
+    /// The live object, as `kubectl get ibgu NAME -o yaml` (or `-o json`) prints it; `-`
+    /// for stdin.
+    file: String,
+    /// Report format.
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Text)]
+    output: Output,
+    #[command(flatten)]
+    policy: PolicyArgs,
+}
+
 fn read_input(file: Option<&str>) -> anyhow::Result<Vec<u8>> {
     match file {
         None | Some("-") => {
@@ -296,6 +324,16 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn next(args: &NextArgs) -> anyhow::Result<ExitCode> {
+    let input = load(&args.file)?;
+    let report = next::Report::of_input(&args.policy.config(), &input)?;
+    match args.output {
+        Output::Text => print!("{}", report.to_text()),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+    }
+    Ok(ExitCode::from(report.exit_code()))
 }
 
 fn seconds(s: f64, flag: &str) -> anyhow::Result<Duration> {
@@ -507,6 +545,7 @@ fn main() -> ExitCode {
         Command::Certs(args) => write_certs(args),
         Command::Review(args) => review(args),
         Command::Check(args) => check(args),
+        Command::Next(args) => next(args),
     };
     match result {
         Ok(code) => code,

@@ -208,6 +208,22 @@ pub struct Labelled {
     pub prep_or_upgrade_failed: usize,
 }
 
+impl Labelled {
+    /// How many of these clusters a step starting with `first` acts on, as TALM selects
+    /// them by its labels (`getLabelSelectorForPlanItem`); `None` for Prep and Abort,
+    /// which select clusters the status need not list. Of one cluster's [`ClusterStatus::labels`],
+    /// `Some(1)` when the step acts on it.
+    pub fn selected_by(&self, first: Action) -> Option<usize> {
+        match first {
+            Action::Upgrade => Some(self.prep_completed),
+            Action::FinalizeUpgrade | Action::Rollback => Some(self.upgrade_completed),
+            Action::FinalizeRollback => Some(self.rollback_completed),
+            Action::AbortOnFailure => Some(self.prep_or_upgrade_failed),
+            Action::Prep | Action::Abort => None,
+        }
+    }
+}
+
 impl Progress {
     /// How many running clusters are named in messages.
     pub const NAMES_KEPT: usize = 3;
@@ -227,14 +243,7 @@ impl Progress {
     /// labels (`getLabelSelectorForPlanItem`); `None` where the status cannot tell: Prep
     /// and Abort select clusters the status need not list.
     pub fn selected_by(&self, first: Action) -> Option<usize> {
-        let l = &self.labelled;
-        match first {
-            Action::Upgrade => Some(l.prep_completed),
-            Action::FinalizeUpgrade | Action::Rollback => Some(l.upgrade_completed),
-            Action::FinalizeRollback => Some(l.rollback_completed),
-            Action::AbortOnFailure => Some(l.prep_or_upgrade_failed),
-            Action::Prep | Action::Abort => None,
-        }
+        self.labelled.selected_by(first)
     }
 
     /// Counts one entry of `status.clusters`.
@@ -278,22 +287,47 @@ impl ClusterStatus<'_> {
         self.failed_actions.is_some_and(|f| f.entries > 0)
     }
 
-    fn listed_only(&self) -> bool {
+    /// Whether the entry is a name only: once the step ended, its batch never began.
+    pub fn listed_only(&self) -> bool {
         let empty = |l: &Option<Actions>| l.is_none_or(|l| l.entries == 0);
         self.current_action.is_none()
             && empty(&self.completed_actions)
             && empty(&self.failed_actions)
     }
 
-    fn count_labels(&self, l: &mut Labelled) {
+    /// The labels TALM keeps on this cluster, as counts of 0 or 1: the one place the label
+    /// rules are written, read by the summary and by `next`.
+    pub fn labels(&self) -> Labelled {
         use Action::*;
         if self.completed(&[Abort, AbortOnFailure, FinalizeUpgrade, FinalizeRollback]) {
-            return;
+            return Labelled::default();
         }
-        l.prep_completed += usize::from(self.completed(&[Prep]));
-        l.upgrade_completed += usize::from(self.completed(&[Upgrade]));
-        l.rollback_completed += usize::from(self.completed(&[Rollback]));
-        l.prep_or_upgrade_failed += usize::from(self.failed(&[Prep, Upgrade]));
+        Labelled {
+            prep_completed: usize::from(self.completed(&[Prep])),
+            upgrade_completed: usize::from(self.completed(&[Upgrade])),
+            rollback_completed: usize::from(self.completed(&[Rollback])),
+            prep_or_upgrade_failed: usize::from(self.failed(&[Prep, Upgrade])),
+        }
+    }
+
+    /// Whether a step starting with `first` acts on this cluster, by TALM's labels: Prep
+    /// every selected cluster, Abort those that did not complete Upgrade, the others as
+    /// [`Labelled::selected_by`] counts them.
+    pub fn acted_on_by(&self, first: Action) -> bool {
+        let labels = self.labels();
+        match (first, labels.selected_by(first)) {
+            (_, Some(n)) => n > 0,
+            (Action::Abort, None) => labels.upgrade_completed == 0,
+            (_, None) => true,
+        }
+    }
+
+    fn count_labels(&self, l: &mut Labelled) {
+        let one = self.labels();
+        l.prep_completed += one.prep_completed;
+        l.upgrade_completed += one.upgrade_completed;
+        l.rollback_completed += one.rollback_completed;
+        l.prep_or_upgrade_failed += one.prep_or_upgrade_failed;
     }
 }
 

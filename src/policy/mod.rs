@@ -19,6 +19,7 @@
 
 pub mod change;
 pub mod facts;
+pub mod next;
 pub mod patch;
 pub mod rule;
 pub mod rules;

@@ -1,0 +1,422 @@
+//! The `next` command, run as an operator or a script would run it, on live objects as
+//! `kubectl get ibgu NAME -o yaml` prints them: text and JSON, stdin, exit codes, and the
+//! printed `kubectl patch` run through a real shell, its patch applied to the object and
+//! the result admitted by `check` as the UPDATE it is.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ibgu-webhook"))
+}
+
+fn run(cmd: &mut Command, stdin: Option<&[u8]>) -> Output {
+    // The caller's own settings, never the developer's or a CI pod's.
+    for name in [
+        "IBGU_DEFAULT_MAX_CONCURRENCY",
+        "IBGU_MUTATE_WITHOUT_VALIDATION",
+    ] {
+        if !cmd.get_envs().any(|(k, _)| k == name) {
+            cmd.env_remove(name);
+        }
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut pipe = child.stdin.take().expect("stdin");
+    pipe.write_all(stdin.unwrap_or_default())
+        .expect("write stdin");
+    drop(pipe);
+    child.wait_with_output().expect("wait")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A scratch directory of its own for each test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ibgu-next-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// The header every live object has, as `kubectl get -o yaml` prints it.
+const HEAD: &str = "apiVersion: lcm.openshift.io/v1alpha1
+kind: ImageBasedGroupUpgrade
+metadata:
+  creationTimestamp: \"2026-11-20T10:00:00Z\"
+  finalizers:
+  - lcm.openshift.io/ibgu
+  generation: 2
+  name: upgrade-4-20
+  namespace: ztp-group
+  resourceVersion: \"48213\"
+  uid: 6b1f0a52-3c4d-4e8f-9a10-2b3c4d5e6f70
+spec:
+  clusterLabelSelectors:
+  - matchLabels:
+      upgrade: \"4.20\"
+  ibuSpec:
+    seedImageRef:
+      image: quay.io/seed/image:4.20.0
+      version: 4.20.0
+";
+
+/// Prep done: two clusters completed it, one failed it (a message over two lines), one
+/// never ran.
+fn prep_done() -> String {
+    format!(
+        "{HEAD}  plan:
+  - actions:
+    - Prep
+    rolloutStrategy:
+      maxConcurrency: 50
+      timeout: 300
+status:
+  clusters:
+  - completedActions:
+    - action: Prep
+    name: spoke1
+  - completedActions:
+    - action: Prep
+    name: spoke4
+  - failedActions:
+    - action: Prep
+      message: |-
+        failed to pull the seed image
+        manifest unknown
+    name: spoke6
+  - name: spoke7
+  conditions:
+  - lastTransitionTime: \"2026-11-20T11:00:00Z\"
+    message: All plan steps are completed
+    reason: Completed
+    status: \"False\"
+    type: Progressing
+  observedGeneration: 2
+"
+    )
+}
+
+/// Upgrade running on two clusters.
+fn upgrade_running() -> String {
+    format!(
+        "{HEAD}  plan:
+  - actions: [Prep]
+    rolloutStrategy: {{maxConcurrency: 50, timeout: 300}}
+  - actions: [Upgrade]
+    rolloutStrategy: {{maxConcurrency: 50, timeout: 240}}
+status:
+  clusters:
+  - completedActions: [{{action: Prep}}]
+    currentAction: {{action: Upgrade}}
+    name: spoke1
+  - completedActions: [{{action: Prep}}]
+    currentAction: {{action: Upgrade}}
+    name: spoke4
+  conditions:
+  - {{type: Progressing, status: \"True\", reason: InProgress, message: Plan step 1 is in progress}}
+  observedGeneration: 2
+"
+    )
+}
+
+#[test]
+fn ready_prints_each_admitted_continuation_with_its_command() {
+    let dir = scratch("ready");
+    let file = dir.join("live.yaml");
+    std::fs::write(&file, prep_done()).expect("write");
+    let out = run(bin().arg("next").arg(&file), None);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    for want in [
+        "ImageBasedGroupUpgrade ztp-group/upgrade-4-20\n",
+        "plan: [Prep] (generation 2; TALM has seen generation 2)\n",
+        "may append now: 4 of 4 continuation(s) would be admitted\n",
+        "  [Upgrade] (maxConcurrency 50, timeout 240): acts on 2 cluster(s): spoke1, spoke4\n",
+        "    warning: spec.plan[1]: 1 cluster(s) failed an earlier step and will be skipped; recover them with AbortOnFailure first\n",
+        "  [AbortOnFailure] (maxConcurrency 50, timeout 240): acts on 1 cluster(s): spoke6\n",
+        r#"    kubectl patch ibgu upgrade-4-20 -n ztp-group --type=json -p '[{"op":"test","path":"/metadata/resourceVersion","value":"48213"},{"op":"add","path":"/spec/plan/-","value":{"actions":["AbortOnFailure"],"rolloutStrategy":{"maxConcurrency":50,"timeout":240}}}]'"#,
+        "  [Abort] (maxConcurrency 50, timeout 240): acts on every selected cluster that did not complete Upgrade; 4 listed: spoke1, spoke4, spoke6, spoke7\n",
+        "Each patch first tests resourceVersion 48213",
+    ] {
+        assert!(stdout.contains(want), "missing {want:?} in:\n{stdout}");
+    }
+    assert_eq!(stdout.matches("kubectl patch").count(), 4, "{stdout}");
+}
+
+/// Runs `command` in a POSIX shell with a stand-in `kubectl` that writes each argument
+/// it got on a line of its own: the words the shell made of the printed command.
+fn shell_words(dir: &Path, command: &str) -> Vec<String> {
+    let fake = dir.join("kubectl");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\0' \"$a\"; done\n",
+    )
+    .expect("write the stand-in");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .env("PATH", path)
+        .output()
+        .expect("sh runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+        .split('\0')
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn each_printed_command_appends_a_step_the_webhook_admits() {
+    let dir = scratch("commands");
+    let live = dir.join("live.yaml");
+    std::fs::write(&live, prep_done()).expect("write");
+    let out = run(bin().args(["next", "-o", "json"]).arg(&live), None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let proposals = report["proposals"].as_array().expect("proposals");
+    assert_eq!(proposals.len(), 4);
+    let stored: Value = serde_saphyr::from_str(&prep_done()).expect("the live object");
+    let old = dir.join("old.json");
+    std::fs::write(&old, serde_json::to_vec(&stored).expect("json")).expect("write");
+    for p in proposals {
+        let command = p["command"].as_str().expect("command");
+        let words = shell_words(&dir, command);
+        assert_eq!(
+            words[..7],
+            [
+                "patch",
+                "ibgu",
+                "upgrade-4-20",
+                "-n",
+                "ztp-group",
+                "--type=json",
+                "-p"
+            ],
+            "{command}"
+        );
+        assert_eq!(words.len(), 8, "{words:?}");
+        // The shell hands kubectl exactly the patch the report has.
+        let patch: json_patch::Patch = serde_json::from_str(&words[7]).expect("a JSON Patch");
+        let reported: json_patch::Patch =
+            serde_json::from_value(p["patch"].clone()).expect("patch");
+        assert_eq!(patch, reported);
+        // Applied as the apiserver applies it, then admitted as that UPDATE.
+        let mut new = stored.clone();
+        json_patch::patch(&mut new, &patch).expect("the patch applies to the object read");
+        assert_eq!(new["spec"]["plan"].as_array().map(Vec::len), Some(2));
+        let new_file = dir.join("new.json");
+        std::fs::write(&new_file, serde_json::to_vec(&new).expect("json")).expect("write");
+        let check = run(
+            bin().arg("check").arg(&new_file).arg("--old").arg(&old),
+            None,
+        );
+        let said = text(&check.stdout);
+        assert_eq!(check.status.code(), Some(0), "{command}\n{said}");
+        assert!(said.contains("(UPDATE): allowed"), "{said}");
+        // Once the object changed, the same patch fails its test and changes nothing.
+        let mut changed = stored.clone();
+        changed["metadata"]["resourceVersion"] = "48214".into();
+        let before = changed.clone();
+        assert!(json_patch::patch(&mut changed, &patch).is_err());
+        assert_eq!(changed, before);
+    }
+}
+
+#[test]
+fn a_running_step_means_wait_with_exit_3_read_from_stdin_as_json() {
+    let out = run(
+        bin().args(["next", "-", "--output", "json"]),
+        Some(upgrade_running().as_bytes()),
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(v["state"], "wait");
+    assert_eq!(
+        v["why"],
+        "steps can be added only once earlier steps have completed or failed: 2 cluster(s) still running an action: spoke1 (Upgrade), spoke4 (Upgrade)"
+    );
+    assert_eq!(v["runningStep"], 1);
+    assert_eq!(v["running"][1]["cluster"], "spoke4");
+    assert_eq!(v["proposals"], serde_json::json!([]));
+    let listed: Vec<&str> = v["continuations"]
+        .as_array()
+        .expect("continuations")
+        .iter()
+        .map(|c| c["actions"][0].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(listed, ["FinalizeUpgrade", "AbortOnFailure"]);
+    assert!(
+        v["continuations"]
+            .as_array()
+            .is_some_and(|c| c.iter().all(|c| c["allowed"] == false))
+    );
+    // The same in text: the reason and the running clusters, and no command.
+    let out = run(
+        bin().args(["next", "-"]),
+        Some(upgrade_running().as_bytes()),
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stdout.contains(
+            "not now: steps can be added only once earlier steps have completed or failed"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "running: step 1 [Upgrade] on 2 cluster(s): spoke1 (Upgrade), spoke4 (Upgrade)\n"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("kubectl patch"), "{stdout}");
+    // Rule 4's refusal is said once, not again under each continuation.
+    assert_eq!(
+        stdout.matches("steps can be added only once").count(),
+        1,
+        "{stdout}"
+    );
+    assert!(stdout.contains("  [FinalizeUpgrade] (maxConcurrency 50, timeout 240) (not now): acts on 0 cluster(s): none\n"), "{stdout}");
+}
+
+#[test]
+fn a_stale_generation_means_wait() {
+    let stale = prep_done().replace("observedGeneration: 2", "observedGeneration: 1");
+    let out = run(bin().args(["next", "-"]), Some(stale.as_bytes()));
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(
+        stdout.contains("it has seen generation 1, the stored object is at generation 2"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_complete_plan_exits_4() {
+    let done = format!(
+        "{HEAD}  plan:
+  - actions: [Prep, Upgrade, FinalizeUpgrade]
+    rolloutStrategy: {{maxConcurrency: 10, timeout: 240}}
+status:
+  clusters:
+  - completedActions: [{{action: Prep}}, {{action: Upgrade}}, {{action: FinalizeUpgrade}}]
+    name: spoke1
+  conditions:
+  - {{type: Progressing, status: \"False\", reason: Completed}}
+  observedGeneration: 2
+"
+    );
+    let out = run(bin().args(["next", "-"]), Some(done.as_bytes()));
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{stdout}");
+    assert!(
+        stdout.contains(
+            "nothing may be appended: the plan [[Prep, Upgrade, FinalizeUpgrade]] is complete"
+        ),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_list_of_one_is_read_and_anything_else_is_exit_2() {
+    // `kubectl get ibgu -o yaml` without a name prints a List.
+    let items: String = prep_done().lines().map(|l| format!("  {l}\n")).collect();
+    let list = format!(
+        "apiVersion: v1\nkind: List\nitems:\n- {}",
+        items.trim_start()
+    );
+    let out = run(bin().args(["next", "-"]), Some(list.as_bytes()));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    // `-o json` prints JSON.
+    let object: Value = serde_saphyr::from_str(&prep_done()).expect("the live object");
+    let json = serde_json::to_vec_pretty(&object).expect("json");
+    let out = run(bin().args(["next", "-"]), Some(&json));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let two = format!("{}---\n{}", prep_done(), upgrade_running());
+    for (input, want) in [
+        (
+            two.as_str(),
+            "-: holds 2 ImageBasedGroupUpgrades; give exactly one",
+        ),
+        (
+            "apiVersion: v1\nkind: ConfigMap\n",
+            "-: holds 0 ImageBasedGroupUpgrades",
+        ),
+        ("a: [1, 2\n", "-: invalid YAML"),
+    ] {
+        let out = run(bin().args(["next", "-"]), Some(input.as_bytes()));
+        assert_eq!(out.status.code(), Some(2), "{input}");
+        assert!(out.stdout.is_empty());
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.starts_with("ibgu-webhook: error: ") && stderr.contains(want),
+            "{stderr}"
+        );
+    }
+    let wrong = prep_done().replace("generation: 2\n", "generation: two\n");
+    let out = run(bin().args(["next", "-"]), Some(wrong.as_bytes()));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("metadata.generation"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(bin().args(["next"]), None);
+    assert_eq!(out.status.code(), Some(2), "usage error");
+}
+
+#[test]
+fn help_says_the_exit_codes() {
+    let out = run(bin().args(["next", "--help"]), None);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    for want in [
+        "Exit codes: 0 a step may be appended now",
+        "3 not now",
+        "4 nothing may be appended",
+        "--default-max-concurrency",
+    ] {
+        assert!(stdout.contains(want), "missing {want:?}:\n{stdout}");
+    }
+}
+
+#[test]
+fn the_configured_default_is_not_used_when_a_step_gives_one() {
+    // maxConcurrency is inherited from the stored step, whatever the server's default.
+    let out = run(
+        bin().args(["next", "-", "-o", "json", "--default-max-concurrency", "3"]),
+        Some(prep_done().as_bytes()),
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(
+        v["continuations"][0]["rolloutStrategy"]["maxConcurrency"],
+        50
+    );
+}
