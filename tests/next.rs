@@ -151,6 +151,7 @@ fn ready_prints_each_admitted_continuation_with_its_command() {
         assert!(stdout.contains(want), "missing {want:?} in:\n{stdout}");
     }
     assert_eq!(stdout.matches("kubectl patch").count(), 4, "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Runs `command` in a POSIX shell with a stand-in `kubectl` that writes each argument
@@ -241,6 +242,7 @@ fn each_printed_command_appends_a_step_the_webhook_admits() {
         assert!(json_patch::patch(&mut changed, &patch).is_err());
         assert_eq!(changed, before);
     }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
