@@ -282,8 +282,29 @@ c() { # name, completed actions, current action, failed actions (comma-separated
 }
 kuttl '[{actions: [Prep], rolloutStrategy: {maxConcurrency: 2, timeout: 2400}}]' | expect_allowed "TALM's flow: the IBGU with Prep created"
 talm_status $k "$(gen)" "[$(c spoke1 "" Prep ""),$(c spoke4 "" Prep "")]" True InProgress
+# `next` on the live object as kubectl prints it: while Prep runs, "not now" (exit 3).
+rc=0; out=$(kubectl -n ztp-group get ibgu $k -o yaml | "$webhook_bin" next - 2>&1) || rc=$?
+[ "$rc" = 3 ] || fail "next while Prep runs: exit $rc, not 3: $out"
+grep -q 'spoke1' <<<"$out" || fail "next while Prep runs does not name the running clusters: $out"
+ok "next: while Prep runs on spoke1 and spoke4, not now (exit 3), naming them"
 talm_status $k "$(gen)" "[$(c spoke1 Prep "" ""),$(c spoke4 Prep "" ""),$(c spoke6 "" "" Prep)]" False Completed
+# Prep done, spoke6 failed: AbortOnFailure for spoke6, and the command `next` prints for
+# it passes the real apiserver and webhook (server dry run).
+out=$(kubectl -n ztp-group get ibgu $k -o yaml | "$webhook_bin" next -o json -) || fail "next after Prep: exit $?: $out"
+next_cmd=$(python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["state"] == "ready", d["state"]
+[c] = [c for c in d["continuations"] if c["actions"] == ["AbortOnFailure"]]
+assert c["actsOn"]["clusters"] == ["spoke6"], c["actsOn"]
+[p] = [p for p in d["proposals"] if p["actions"] == ["AbortOnFailure"]]
+print(p["command"])' <<<"$out") || fail "next after Prep: $out"
+out=$(eval "$next_cmd --dry-run=server" 2>&1) || fail "next's command refused: $next_cmd: $out"
+ok "next: after Prep failed on spoke6, AbortOnFailure for spoke6; its kubectl patch passes apiserver and webhook"
 append "TALM's flow: AbortOnFailure appended after Prep failed on spoke6" '{"actions":["AbortOnFailure"],"rolloutStrategy":{"maxConcurrency":5,"timeout":10}}'
+out=$(eval "$next_cmd --dry-run=server" 2>&1) && fail "next's command applied to a changed object: $out"
+grep -qi 'test' <<<"$out" || fail "next's command on a changed object failed, but not on its resourceVersion test: $out"
+ok "next: its command refuses to append once the object changed (resourceVersion test)"
 talm_status $k "$(gen)" "[$(c spoke1 Prep "" ""),$(c spoke4 Prep "" ""),$(c spoke6 "" AbortOnFailure Prep)]" True InProgress
 talm_status $k "$(gen)" "[$(c spoke1 Prep "" ""),$(c spoke4 Prep "" ""),$(c spoke6 AbortOnFailure "" Prep)]" False Completed
 append "TALM's flow: Upgrade appended, spoke6 recovered (no warning)" '{"actions":["Upgrade"],"rolloutStrategy":{"maxConcurrency":2,"timeout":30}}'
