@@ -5,3 +5,4 @@
 pub mod certs;
 pub mod check;
 pub mod position;
+pub mod sarif;
