@@ -7,9 +7,12 @@
 //! [`Input::parse`](super::check::Input::parse), so that the n-th [`Positions`] is the n-th
 //! document `check` judges. A map entry is located at its key (where a user looks for the
 //! field), a sequence item at its first token (after an anchor or a tag), a document at its
-//! first node; an alias at the place it is used. JSON streams (`{...} {...}`) are not one YAML document: they are
-//! cut into objects with serde_json's byte offsets and each object is read as YAML flow
-//! syntax, its positions shifted to the file's lines.
+//! first node; an alias at the place it is used.
+//!
+//! JSON streams (`{...} {...}`) are not one YAML document: they are cut into objects with
+//! serde_json's byte offsets and each object is read as YAML flow syntax, its positions
+//! shifted to the file's lines. The YAML parser's nesting limit (64) is below serde_json's
+//! (128): a JSON file nested deeper than 64 has no positions.
 
 use std::fmt;
 
@@ -724,6 +727,51 @@ spec:
         ] {
             let docs = super::super::check::Input::parse("f", text).map(|i| i.documents.len());
             assert_eq!(docs.ok(), Some(index(text).len()), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_fuzzers_regressions_index_like_check_reads_them() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/fuzz-regressions/check_yaml"
+        );
+        let files = std::fs::read_dir(dir).expect("the fuzz regressions are in the repository");
+        let mut seen = 0;
+        for f in files {
+            let path = f.expect("a directory entry").path();
+            let text = std::fs::read_to_string(&path).expect("UTF-8 text");
+            let docs = super::super::check::Input::parse("f", &text).map(|i| i.documents.len());
+            assert_eq!(docs.unwrap_or(0), index(&text).len(), "{}", path.display());
+            seen += 1;
+        }
+        assert!(seen >= 4, "only {seen} regressions found in {dir}");
+    }
+
+    #[test]
+    fn nesting_as_deep_as_the_parsers_allow_and_deeper() {
+        let count =
+            |text: &str| super::super::check::Input::parse("f", text).map(|i| i.documents.len());
+        for depth in [30, 100, 100_000] {
+            let yaml = format!("a: {}{}\n", "[".repeat(depth), "]".repeat(depth));
+            // YAML: the same parser and limits as check's.
+            assert_eq!(
+                count(&yaml).unwrap_or(0),
+                index(&yaml).len(),
+                "depth {depth}"
+            );
+            // JSON: serde_json reads deeper (128) than the YAML parser (64) the positions
+            // come from; past that there are none.
+            let json = format!("{{\"a\": {}{}}}", "[".repeat(depth), "]".repeat(depth));
+            let docs = index(&json);
+            match depth {
+                30 => {
+                    assert_eq!(count(&json).ok(), Some(1));
+                    assert_eq!(docs.len(), 1);
+                    assert_eq!(docs[0].of("a[0][0][0]"), at(1, 10));
+                }
+                _ => assert!(docs.is_empty(), "depth {depth}"),
+            }
         }
     }
 
