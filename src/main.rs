@@ -12,8 +12,8 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use ibgu_webhook::admission::{self, Endpoint};
 use ibgu_webhook::cli::certs;
 use ibgu_webhook::cli::check::{self, Input};
-use ibgu_webhook::cli::schema::Schema;
 use ibgu_webhook::cli::next;
+use ibgu_webhook::cli::schema::Schema;
 use ibgu_webhook::policy::facts::Facts;
 use ibgu_webhook::policy::{Config, DEFAULT_MAX_CONCURRENCY};
 use ibgu_webhook::server::tls::{CertFiles, CertStore, LoadedCert};
@@ -212,6 +212,15 @@ enum Output {
     Json,
 }
 
+/// `check`'s report formats: those of [`Output`], and SARIF for code-scanning UIs.
+#[derive(Clone, Copy, ValueEnum)]
+enum CheckOutput {
+    Text,
+    Json,
+    /// SARIF 2.1.0, which code-scanning UIs annotate pull requests with.
+    Sarif,
+}
+
 #[derive(Args)]
 struct CheckArgs {
     /// Manifest files (multi-document YAML or JSON); `-` for stdin.
@@ -229,8 +238,8 @@ struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     crd: Option<String>,
     /// Report format.
-    #[arg(long, short = 'o', value_enum, default_value_t = Output::Text)]
-    output: Output,
+    #[arg(long, short = 'o', value_enum, default_value_t = CheckOutput::Text)]
+    output: CheckOutput,
     #[command(flatten)]
     policy: PolicyArgs,
 }
@@ -316,8 +325,9 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         &args.namespace,
     );
     match args.output {
-        Output::Text => print!("{}", report.to_text()),
-        Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        CheckOutput::Text => print!("{}", report.to_text()),
+        CheckOutput::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        CheckOutput::Sarif => println!("{}", serde_json::to_string_pretty(&report.to_sarif()?)?),
     }
     Ok(if report.denied() > 0 {
         ExitCode::from(1)

@@ -35,10 +35,12 @@ use serde_json::Value;
 
 use super::object_meta;
 use super::position::{self, Position, Positions};
+use super::sarif;
 use super::schema::Schema;
 use crate::model::field::{ErrorList, ErrorType, FieldError, Path, Warning};
 use crate::model::{self as ibgu, ImageBasedGroupUpgrade, Text};
 use crate::policy::facts::Facts;
+use crate::policy::rules::RULES;
 use crate::policy::{self, Change, Config, Effect, Finding};
 
 /// A manifest file that could not be read as YAML or JSON.
@@ -291,6 +293,109 @@ impl Report {
     }
 }
 
+impl Report {
+    /// The report as a SARIF 2.1.0 log: one result per finding, with its file, line and
+    /// column; one reporting rule per stage that has no webhook rule, and one per webhook
+    /// rule (`validating-rule-2`).
+    pub fn to_sarif(&self) -> Result<sarif::Log, sarif::Error> {
+        let mut rules: Vec<sarif::Rule> = STAGES
+            .iter()
+            .map(|&stage| sarif::Rule {
+                id: stage_id(stage).to_owned(),
+                name: stage_id(stage).to_owned(),
+                description: stage_description(stage).to_owned(),
+            })
+            .collect();
+        rules.extend(RULES.iter().map(|r| {
+            let by = Finding::rule_text(r.kind, r.number);
+            sarif::Rule {
+                id: rule_id(&by),
+                name: r.name.to_owned(),
+                description: format!("The webhook's {by}: {}, docs/rules.md.", r.name),
+            }
+        }));
+        let finding =
+            |o: &Outcome, level, stage, rule: &Option<String>, message: &str, at| sarif::Finding {
+                rule_id: rule
+                    .as_deref()
+                    .map_or_else(|| stage_id(stage).to_owned(), rule_id),
+                level,
+                message: message.to_owned(),
+                file: o.file.clone(),
+                position: at,
+            };
+        let mut findings = Vec::new();
+        for o in &self.objects {
+            for e in &o.errors {
+                let f = finding(
+                    o,
+                    sarif::Level::Error,
+                    e.stage,
+                    &e.rule,
+                    &e.message,
+                    e.position,
+                );
+                findings.push(f);
+            }
+            for w in &o.warnings {
+                let f = finding(
+                    o,
+                    sarif::Level::Warning,
+                    w.stage,
+                    &w.rule,
+                    &w.message,
+                    w.position,
+                );
+                findings.push(f);
+            }
+        }
+        sarif::log(&rules, &findings)
+    }
+}
+
+/// Every stage, for the rules a SARIF log describes.
+const STAGES: [Stage; 5] = [
+    Stage::Decoding,
+    Stage::Mutating,
+    Stage::Schema,
+    Stage::Metadata,
+    Stage::Validating,
+];
+
+/// A stage's SARIF rule id: for its findings that no webhook rule names.
+fn stage_id(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Decoding => "unknown-field",
+        Stage::Mutating => "mutating-webhook",
+        Stage::Schema => "crd-schema",
+        Stage::Metadata => "object-metadata",
+        Stage::Validating => "validating-webhook",
+    }
+}
+
+fn stage_description(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Decoding => {
+            "A field the CRD's structural schema does not declare, which kubectl's strict field validation refuses."
+        }
+        Stage::Mutating => "What the mutating webhook reports outside its rules.",
+        Stage::Schema => {
+            "The CRD's structural schema: types, required fields, enums, bounds, patterns, lengths."
+        }
+        Stage::Metadata => {
+            "Object metadata as the apiserver checks it: name, generateName, namespace."
+        }
+        Stage::Validating => {
+            "What the validating webhook reports outside its rules (a malformed object, ratcheting)."
+        }
+    }
+}
+
+/// `validating rule 2` as an id: `validating-rule-2`.
+fn rule_id(rule: &str) -> String {
+    rule.replace(' ', "-")
+}
+
 /// Checks every ImageBasedGroupUpgrade in `inputs` against `schema` and the policy, as
 /// an UPDATE of the object in `old` with the same namespace and name, else as a CREATE.
 pub fn run(
@@ -430,7 +535,7 @@ impl Findings {
         for e in errors.iter() {
             self.errors.push(Found {
                 stage,
-                rule: denied.next().map(ToString::to_string).map(rule_of),
+                rule: denied.next().map(|f| Finding::rule_text(f.kind, f.rule)),
                 error: Ok(e.clone()),
             });
         }
@@ -441,18 +546,10 @@ impl Findings {
             let by = i.checked_sub(unattributed).and_then(|j| warned.get(j));
             self.warnings.push(Warned {
                 stage,
-                rule: by.map(ToString::to_string).map(rule_of),
+                rule: by.map(|f| Finding::rule_text(f.kind, f.rule)),
                 warning: w.clone(),
             });
         }
-    }
-}
-
-/// `validating rule 7 at spec.x` without the field, which the finding's line shows.
-fn rule_of(finding: String) -> String {
-    match finding.split_once(" at ") {
-        Some((rule, _)) => rule.to_owned(),
-        None => finding,
     }
 }
 

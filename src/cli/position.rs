@@ -6,10 +6,13 @@
 //! sequence items are [`Spanned`], with the same document dropping and `List` expansion as
 //! [`Input::parse`](super::check::Input::parse), so that the n-th [`Positions`] is the n-th
 //! document `check` judges. A map entry is located at its key (where a user looks for the
-//! field), a sequence item at its first token, a document at its first node; an alias at
-//! the place it is used. JSON streams (`{...} {...}`) are not one YAML document: they are
-//! cut into objects with serde_json's byte offsets and each object is read as YAML flow
-//! syntax, its positions shifted to the file's lines.
+//! field), a sequence item at its first token (after an anchor or a tag), a document at its
+//! first node; an alias at the place it is used.
+//!
+//! JSON streams (`{...} {...}`) are not one YAML document: they are cut into objects with
+//! serde_json's byte offsets and each object is read as YAML flow syntax, its positions
+//! shifted to the file's lines. The YAML parser's nesting limit (64) is below serde_json's
+//! (128): a JSON file nested deeper than 64 has no positions.
 
 use std::fmt;
 
@@ -724,6 +727,235 @@ spec:
         ] {
             let docs = super::super::check::Input::parse("f", text).map(|i| i.documents.len());
             assert_eq!(docs.ok(), Some(index(text).len()), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_fuzzers_regressions_index_like_check_reads_them() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/fuzz-regressions/check_yaml"
+        );
+        let files = std::fs::read_dir(dir).expect("the fuzz regressions are in the repository");
+        let mut seen = 0;
+        for f in files {
+            let path = f.expect("a directory entry").path();
+            let text = std::fs::read_to_string(&path).expect("UTF-8 text");
+            let docs = super::super::check::Input::parse("f", &text).map(|i| i.documents.len());
+            assert_eq!(docs.unwrap_or(0), index(&text).len(), "{}", path.display());
+            seen += 1;
+        }
+        assert!(seen >= 4, "only {seen} regressions found in {dir}");
+    }
+
+    #[test]
+    fn nesting_as_deep_as_the_parsers_allow_and_deeper() {
+        let count =
+            |text: &str| super::super::check::Input::parse("f", text).map(|i| i.documents.len());
+        for depth in [30, 100, 100_000] {
+            let yaml = format!("a: {}{}\n", "[".repeat(depth), "]".repeat(depth));
+            // YAML: the same parser and limits as check's.
+            assert_eq!(
+                count(&yaml).unwrap_or(0),
+                index(&yaml).len(),
+                "depth {depth}"
+            );
+            // JSON: serde_json reads deeper (128) than the YAML parser (64) the positions
+            // come from; past that there are none.
+            let json = format!("{{\"a\": {}{}}}", "[".repeat(depth), "]".repeat(depth));
+            let docs = index(&json);
+            match depth {
+                30 => {
+                    assert_eq!(count(&json).ok(), Some(1));
+                    assert_eq!(docs.len(), 1);
+                    assert_eq!(docs[0].of("a[0][0][0]"), at(1, 10));
+                }
+                _ => assert!(docs.is_empty(), "depth {depth}"),
+            }
+        }
+    }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Nested maps and lists, as a generator writes them.
+        #[derive(Debug, Clone)]
+        enum Gen {
+            Leaf(&'static str),
+            Map(Vec<(String, Gen)>),
+            Seq(Vec<Gen>),
+        }
+
+        fn key() -> impl Strategy<Value = String> {
+            prop_oneof![
+                4 => "k[a-z0-9]{0,5}",
+                1 => Just("app.kubernetes.io/name".to_owned()),
+                1 => Just("with space".to_owned()),
+                1 => Just("0".to_owned()),
+                1 => Just("a-b".to_owned()),
+                1 => Just("é".to_owned()),
+            ]
+        }
+
+        fn document() -> impl Strategy<Value = Gen> {
+            let leaf = prop_oneof![
+                Just("1"),
+                Just("text"),
+                Just("\"quoted: # not a comment\""),
+                Just("{}"),
+                Just("[]"),
+                Just("~"),
+                Just("&anchor plain"),
+            ]
+            .prop_map(Gen::Leaf);
+            let tree = leaf.prop_recursive(4, 40, 4, |inner| {
+                prop_oneof![
+                    prop::collection::btree_map(key(), inner.clone(), 1..4)
+                        .prop_map(|m| Gen::Map(m.into_iter().collect())),
+                    prop::collection::vec(inner, 1..4).prop_map(Gen::Seq),
+                ]
+            });
+            prop::collection::btree_map(key(), tree, 1..5)
+                .prop_map(|m| Gen::Map(m.into_iter().collect()))
+        }
+
+        /// The YAML text, and for every node the path and the line and column written.
+        #[derive(Default)]
+        struct Written {
+            text: String,
+            line: u32,
+            expected: Vec<(String, u32, u32)>,
+        }
+
+        impl Written {
+            fn column(&self) -> u32 {
+                let start = self.text.rfind('\n').map_or(0, |i| i + 1);
+                u32::try_from(self.text[start..].chars().count()).unwrap_or(u32::MAX) + 1
+            }
+            fn end_line(&mut self) {
+                self.text.push('\n');
+                self.line += 1;
+            }
+        }
+
+        fn write(g: &Gen, indent: usize, inline: bool, path: &str, w: &mut Written) {
+            match g {
+                Gen::Leaf(s) => {
+                    w.text.push_str(s);
+                    w.end_line();
+                }
+                Gen::Map(entries) => {
+                    for (i, (k, v)) in entries.iter().enumerate() {
+                        if i > 0 || !inline {
+                            w.text.push_str(&" ".repeat(indent));
+                        }
+                        let p = render_key(path, k);
+                        w.expected.push((p.clone(), w.line, w.column()));
+                        if k.starts_with('k') {
+                            w.text.push_str(k);
+                        } else {
+                            w.text
+                                .push_str(&serde_json::to_string(k).expect("a string"));
+                        }
+                        w.text.push(':');
+                        match v {
+                            Gen::Leaf(_) => {
+                                w.text.push(' ');
+                                write(v, indent, true, &p, w);
+                                if k.len() % 3 == 0 {
+                                    w.text.push_str("# a comment line");
+                                    w.end_line();
+                                    w.end_line();
+                                }
+                            }
+                            Gen::Map(_) => {
+                                w.text.push_str("  # a trailing comment");
+                                w.end_line();
+                                write(v, indent + 2, false, &p, w);
+                            }
+                            // Kubectl's style: a list at its key's indentation.
+                            Gen::Seq(_) => {
+                                w.end_line();
+                                write(v, indent, false, &p, w);
+                            }
+                        }
+                    }
+                }
+                Gen::Seq(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        if i > 0 || !inline {
+                            w.text.push_str(&" ".repeat(indent));
+                        }
+                        w.text.push_str("- ");
+                        let p = format!("{path}[{i}]");
+                        // A node with an anchor is located at its content.
+                        let anchor = match item {
+                            Gen::Leaf(s) if s.starts_with('&') => 8,
+                            _ => 0,
+                        };
+                        w.expected.push((p.clone(), w.line, w.column() + anchor));
+                        write(item, indent + 2, true, &p, w);
+                    }
+                }
+            }
+        }
+
+        fn written(g: &Gen) -> Written {
+            let mut w = Written {
+                text: "# generated\n---\n".to_owned(),
+                line: 3,
+                ..Written::default()
+            };
+            write(g, 0, false, "", &mut w);
+            w
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn every_path_is_where_it_was_written(g in document(), crlf in any::<bool>()) {
+                let w = written(&g);
+                let text = if crlf { w.text.replace('\n', "\r\n") } else { w.text.clone() };
+                let docs = index(&text);
+                prop_assert_eq!(docs.len(), 1, "{}", w.text);
+                for (path, line, column) in &w.expected {
+                    let found = docs[0].of(path);
+                    prop_assert_eq!(
+                        found,
+                        Some(Position { line: *line, column: *column }),
+                        "{} in\n{}",
+                        path,
+                        w.text
+                    );
+                }
+                let mut listed: Vec<String> = docs[0].entries().into_iter().map(|(p, _)| p).collect();
+                listed.retain(|p| !p.is_empty());
+                let written: Vec<String> = w.expected.iter().map(|(p, ..)| p.clone()).collect();
+                prop_assert_eq!(listed, written);
+            }
+
+            #[test]
+            fn never_panics_on_any_text(text in any::<String>(), path in "[a-z.\\[\\]0-9]{0,12}") {
+                for d in index(&text) {
+                    let _ = d.of(&path);
+                }
+            }
+
+            #[test]
+            fn never_panics_on_yaml_like_text(
+                text in "[-:{}\\[\\],?&*!|>'\"%@#~ \t\r\na-c0-2]{0,120}",
+                path in "[a-c.\\[\\]0-2]{0,12}",
+            ) {
+                for d in index(&text) {
+                    let _ = d.of(&path);
+                }
+                let json = format!("{{{text}");
+                for d in index(&json) {
+                    let _ = d.of(&path);
+                }
+            }
         }
     }
 }

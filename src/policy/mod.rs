@@ -83,15 +83,23 @@ impl Finding {
     }
 }
 
-impl std::fmt::Display for Finding {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = match self.kind {
+impl Finding {
+    /// How findings name a rule: `validating rule 7`.
+    pub fn rule_text(kind: Kind, number: u8) -> String {
+        let kind = match kind {
             Kind::Validating => "validating",
             Kind::Mutating => "mutating",
         };
+        format!("{kind} rule {number}")
+    }
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let rule = Finding::rule_text(self.kind, self.rule);
         match self.field.as_str() {
-            "" => write!(f, "{kind} rule {}", self.rule),
-            field => write!(f, "{kind} rule {} at {field}", self.rule),
+            "" => f.write_str(&rule),
+            field => write!(f, "{rule} at {field}"),
         }
     }
 }
