@@ -313,8 +313,7 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         Some(file) => {
             let text = String::from_utf8(read_input(Some(file))?)
                 .with_context(|| format!("{file}: not UTF-8 text"))?;
-            Schema::from_crd(&text, ibgu_webhook::model::VERSION)
-                .with_context(|| format!("{file}"))?
+            Schema::from_crd(&text, ibgu_webhook::model::VERSION).with_context(|| file.clone())?
         }
     };
     let report = check::run(

@@ -523,7 +523,7 @@ impl Findings {
     }
 
     /// The policy's errors and warnings, each with the rule that found it.
-    fn from_policy(
+    fn add_policy(
         &mut self,
         stage: Stage,
         errors: ErrorList,
@@ -627,7 +627,7 @@ fn check_one(
         None => Change::Create(new),
     };
     let mutation = policy::mutate(config, change(&new), &Facts::Offline);
-    found.from_policy(
+    found.add_policy(
         Stage::Mutating,
         ErrorList::new(),
         &mutation.warnings,
@@ -656,7 +656,7 @@ fn check_one(
             }
         };
     let verdict = policy::validate(config, change(&mutated), &Facts::Offline);
-    found.from_policy(
+    found.add_policy(
         Stage::Validating,
         verdict.errors,
         &verdict.warnings,
