@@ -10,6 +10,8 @@ fail() { echo "sarif: $*" >&2; exit 1; }
 
 # What writes the SARIF log on stdout (it may exit 1 for denied objects), and the
 # results it must hold, as `level file:line`, read off tests/sarif/plans.yaml by hand.
+# (Once check writes SARIF itself: produce=(cargo run -q --locked --bin ibgu-webhook --
+# check --output sarif tests/sarif/plans.yaml).)
 produce=(cargo run -q --locked --example sarif-sample -- tests/sarif/plans.yaml)
 expected=(
     "warning tests/sarif/plans.yaml:16" # spec.plan[0].rolloutStrategy, defaulted: at spec.plan[0]
