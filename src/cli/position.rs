@@ -690,6 +690,16 @@ spec:
     }
 
     #[test]
+    fn json_that_yaml_reads_differently_still_indexes() {
+        // Escapes YAML and JSON spell alike, a surrogate pair, tabs, JSON numbers.
+        let d = &index(r#"{"a\/b": 1, "x": "\ud83d\ude00", "n": -0.5E-3}"#)[0];
+        assert_eq!(d.of("[a/b]"), at(1, 2));
+        assert_eq!(d.of("n"), at(1, 34));
+        let d = &index("{\"a\":\t1,\n\t\"b\": 2}")[0];
+        assert_eq!(d.of("b"), at(2, 2));
+    }
+
+    #[test]
     fn crlf_line_endings() {
         let text = "kind: A\r\nspec:\r\n  plan:\r\n  - actions: [Prep]\r\n---\r\nkind: B\r\n";
         let d = index(text);
