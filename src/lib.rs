@@ -7,7 +7,8 @@
 //!   decision over them, [`policy::validate`] and [`policy::mutate`].
 //! - [`admission`]: AdmissionReview v1 in and out around the policy, and the wire checks.
 //! - [`server`]: HTTPS (rustls, certificate reload), limits, hub lookups, metrics.
-//! - [`cli`]: the offline commands' work: `check` and the certificates of `certs`.
+//! - [`cli`]: the offline commands' work: `check` (the CRD's schema, object metadata,
+//!   positions, SARIF), `next`, and the certificates of `certs`.
 
 pub mod admission;
 pub mod cli;

@@ -2,23 +2,20 @@
 //! schema, object metadata and the webhook's rules, every finding located in its file.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
+
+#[path = "support/command.rs"]
+mod command;
+use command::{bin, run};
 
 fn root(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
 }
 
 fn check(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ibgu-webhook"))
-        .arg("check")
-        .args(args)
-        .env_remove("IBGU_SEED_PULL_SECRET")
-        .env_remove("IBGU_DEFAULT_MAX_CONCURRENCY")
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .output()
-        .expect("run ibgu-webhook check")
+    run(bin().arg("check").args(args), None)
 }
 
 fn json(args: &[&str]) -> (Option<i32>, Value) {

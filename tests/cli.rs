@@ -1,46 +1,17 @@
 //! The `review` and `check` commands, run as a user or a pipeline would run them.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 
 use rustls::pki_types::pem::PemObject;
 use serde_json::Value;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ibgu-webhook"))
-}
+#[path = "support/command.rs"]
+mod command;
+use command::{bin, run, text};
 
 fn root(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
-}
-
-fn run(cmd: &mut Command, stdin: Option<&[u8]>) -> Output {
-    // The caller's own settings, never the developer's or a CI pod's.
-    for name in [
-        "IBGU_SEED_PULL_SECRET",
-        "IBGU_DEFAULT_MAX_CONCURRENCY",
-        "KUBERNETES_SERVICE_HOST",
-    ] {
-        if !cmd.get_envs().any(|(k, _)| k == name) {
-            cmd.env_remove(name);
-        }
-    }
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn ibgu-webhook");
-    let mut pipe = child.stdin.take().expect("stdin");
-    pipe.write_all(stdin.unwrap_or_default())
-        .expect("write stdin");
-    drop(pipe);
-    child.wait_with_output().expect("wait")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 #[test]

@@ -3,42 +3,14 @@
 //! printed `kubectl patch` run through a real shell, its patch applied to the object and
 //! the result admitted by `check` as the UPDATE it is.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ibgu-webhook"))
-}
-
-fn run(cmd: &mut Command, stdin: Option<&[u8]>) -> Output {
-    // The caller's own settings, never the developer's or a CI pod's.
-    for name in [
-        "IBGU_DEFAULT_MAX_CONCURRENCY",
-        "IBGU_MUTATE_WITHOUT_VALIDATION",
-    ] {
-        if !cmd.get_envs().any(|(k, _)| k == name) {
-            cmd.env_remove(name);
-        }
-    }
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut pipe = child.stdin.take().expect("stdin");
-    pipe.write_all(stdin.unwrap_or_default())
-        .expect("write stdin");
-    drop(pipe);
-    child.wait_with_output().expect("wait")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+#[path = "support/command.rs"]
+mod command;
+use command::{bin, run, text};
 
 /// A scratch directory of its own for each test.
 fn scratch(name: &str) -> PathBuf {

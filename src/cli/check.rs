@@ -326,27 +326,26 @@ impl Report {
             };
         let mut findings = Vec::new();
         for o in &self.objects {
-            for e in &o.errors {
-                let f = finding(
-                    o,
+            let errors = o.errors.iter().map(|e| {
+                (
                     sarif::Level::Error,
                     e.stage,
                     &e.rule,
                     &e.message,
                     e.position,
-                );
-                findings.push(f);
-            }
-            for w in &o.warnings {
-                let f = finding(
-                    o,
+                )
+            });
+            let warnings = o.warnings.iter().map(|w| {
+                (
                     sarif::Level::Warning,
                     w.stage,
                     &w.rule,
                     &w.message,
                     w.position,
-                );
-                findings.push(f);
+                )
+            });
+            for (level, stage, rule, message, at) in errors.chain(warnings) {
+                findings.push(finding(o, level, stage, rule, message, at));
             }
         }
         sarif::log(&rules, &findings)
