@@ -302,9 +302,18 @@ print(p["command"])' <<<"$out") || fail "next after Prep: $out"
 out=$(eval "$next_cmd --dry-run=server" 2>&1) || fail "next's command refused: $next_cmd: $out"
 ok "next: after Prep failed on spoke6, AbortOnFailure for spoke6; its kubectl patch passes apiserver and webhook"
 append "TALM's flow: AbortOnFailure appended after Prep failed on spoke6" '{"actions":["AbortOnFailure"],"rolloutStrategy":{"maxConcurrency":5,"timeout":10}}'
+# Once the object changed, the apiserver refuses the patch itself (its `test` fails: 422,
+# no webhook named); with the current resourceVersion the same patch gets to the webhook.
 out=$(eval "$next_cmd --dry-run=server" 2>&1) && fail "next's command applied to a changed object: $out"
-grep -qi 'test' <<<"$out" || fail "next's command on a changed object failed, but not on its resourceVersion test: $out"
-ok "next: its command refuses to append once the object changed (resourceVersion test)"
+{ grep -q 'the server rejected our request due to an error in our request' <<<"$out" \
+    && ! grep -q 'admission webhook' <<<"$out"; } \
+    || fail "next's command on a changed object: not the patch's own refusal: $out"
+rv=$(stored $k '{.metadata.resourceVersion}')
+fresh=$(sed -E "s|(\"path\":\"/metadata/resourceVersion\",\"value\":\")[0-9]+|\1$rv|" <<<"$next_cmd")
+[ "$fresh" != "$next_cmd" ] || fail "next's command has no resourceVersion test to update: $next_cmd"
+out=$(eval "$fresh --dry-run=server" 2>&1) && fail "appending a second AbortOnFailure allowed: $out"
+grep -q 'admission webhook' <<<"$out" || fail "with the current resourceVersion the patch did not reach the webhook: $out"
+ok "next: its command is refused by its resourceVersion test once the object changed"
 talm_status $k "$(gen)" "[$(c spoke1 Prep "" ""),$(c spoke4 Prep "" ""),$(c spoke6 "" AbortOnFailure Prep)]" True InProgress
 talm_status $k "$(gen)" "[$(c spoke1 Prep "" ""),$(c spoke4 Prep "" ""),$(c spoke6 AbortOnFailure "" Prep)]" False Completed
 append "TALM's flow: Upgrade appended, spoke6 recovered (no warning)" '{"actions":["Upgrade"],"rolloutStrategy":{"maxConcurrency":2,"timeout":30}}'
