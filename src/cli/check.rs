@@ -21,7 +21,7 @@
 //!   spec:\n  ibuSpec: {seedImageRef: {image: quay.io/s:4.20, version: 4.20.0}}\n\
 //!   \x20 plan:\n  - actions: [Prep, Upgrade, FinalizeUpgrade]\n";
 //! let new = vec![Input::parse("ibgu.yaml", text).unwrap()];
-//! let schema = Schema::vendored("v1alpha1").unwrap();
+//! let schema = Schema::vendored("v1alpha1").expect("the vendored CRD");
 //! let report = check::run(&Config::default(), &schema, &new, &[], "default");
 //! assert_eq!(report.denied(), 0);
 //! assert_eq!(report.objects[0].warnings.len(), 1); // the defaulted rolloutStrategy

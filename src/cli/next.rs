@@ -18,9 +18,9 @@
 //!              "plan": [{"actions": ["Prep"], "rolloutStrategy": {"maxConcurrency": 5, "timeout": 60}}]},
 //!     "status": {"observedGeneration": 1, "clusters": [
 //!         {"name": "sno2", "failedActions": [{"action": "Prep", "message": "timed out"}]}]}});
-//! let report = Report::of(&Config::default(), &object).unwrap();
+//! let report = Report::of(&Config::default(), &object).expect("a readable IBGU");
 //! assert_eq!(report.exit_code(), 0);
-//! let abort = report.proposals.iter().find(|p| p.actions == ["AbortOnFailure"]).unwrap();
+//! let abort = report.proposals.iter().find(|p| p.actions == ["AbortOnFailure"]).expect("an AbortOnFailure proposal");
 //! assert_eq!(
 //!     abort.command,
 //!     r#"kubectl patch ibgu u -n ztp --type=json -p '[{"op":"test","path":"/metadata/resourceVersion","value":"7"},{"op":"add","path":"/spec/plan/-","value":{"actions":["AbortOnFailure"],"rolloutStrategy":{"maxConcurrency":5,"timeout":240}}}]'"#

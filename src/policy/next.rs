@@ -22,10 +22,10 @@
 //!     "status": {"observedGeneration": 1, "clusters": [
 //!         {"name": "sno1", "completedActions": [{"action": "Prep"}]},
 //!         {"name": "sno2", "failedActions": [{"action": "Prep", "message": "timed out"}]}]}});
-//! let live = Live::from_value(&object).unwrap();
+//! let live = Live::from_value(&object).expect("a readable IBGU");
 //! let next = next::next(&Config::default(), &live);
 //! assert_eq!(next.state, State::Ready);
-//! let abort = next.continuations.iter().find(|c| c.actions == ["AbortOnFailure"]).unwrap();
+//! let abort = next.continuations.iter().find(|c| c.actions == ["AbortOnFailure"]).expect("an AbortOnFailure continuation");
 //! assert!(abort.allowed);
 //! assert_eq!(abort.rollout_strategy.max_concurrency, Some(5)); // inherited from step 0
 //! ```
