@@ -10,7 +10,8 @@ fail() { echo "sarif: $*" >&2; exit 1; }
 
 # What writes the SARIF log on stdout (check exits 1 for denied objects), and the
 # results it must hold, as `level file:line`, read off tests/sarif/plans.yaml by hand.
-produce=(cargo run -q --locked --bin ibgu-webhook -- check --output sarif tests/sarif/plans.yaml)
+# The release build: the pre-commit and end-to-end steps build it too.
+produce=(cargo run -q --locked --release --bin ibgu-webhook -- check --output sarif tests/sarif/plans.yaml)
 expected=(
     "warning tests/sarif/plans.yaml:16" # spec.plan[0].rolloutStrategy, defaulted: at spec.plan[0]
     "error tests/sarif/plans.yaml:39"   # spec.plan[0].actions of the List's item
