@@ -117,8 +117,10 @@ fn expand(doc: Value, out: &mut Vec<Value>) {
     }
 }
 
-fn is_ibgu(doc: &Value) -> bool {
-    doc.get("apiVersion").and_then(Value::as_str) == Some("lcm.openshift.io/v1alpha1")
+/// Whether a document is an `lcm.openshift.io/v1alpha1` ImageBasedGroupUpgrade.
+pub(crate) fn is_ibgu(doc: &Value) -> bool {
+    let api_version = doc.get("apiVersion").and_then(Value::as_str);
+    api_version.and_then(|v| v.split_once('/')) == Some((ibgu::GROUP, ibgu::VERSION))
         && doc.get("kind").and_then(Value::as_str) == Some(ibgu::KIND)
 }
 

@@ -34,7 +34,7 @@ use json_patch::{AddOperation, Patch, PatchOperation, TestOperation};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::cli::check::Input;
+use crate::cli::check::{Input, is_ibgu};
 use crate::model::field::FieldError;
 use crate::model::{self as ibgu};
 use crate::policy::Config;
@@ -73,12 +73,6 @@ pub fn the_one(input: &Input) -> Result<&Value, NextError> {
             count: found.len(),
         }),
     }
-}
-
-fn is_ibgu(doc: &Value) -> bool {
-    doc.get("apiVersion").and_then(Value::as_str)
-        == Some(&format!("{}/{}", ibgu::GROUP, ibgu::VERSION))
-        && doc.get("kind").and_then(Value::as_str) == Some(ibgu::KIND)
 }
 
 /// A continuation the webhook would admit, and how to append it.
