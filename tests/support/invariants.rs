@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 
 use base64::Engine;
 use ibgu_webhook::admission::{self, Endpoint, Request, Response, Subject};
-use ibgu_webhook::cli::check::{self, Input};
+use ibgu_webhook::cli::check::{self, Input, Stage};
 use ibgu_webhook::cli::schema::Schema;
 use ibgu_webhook::policy::Config;
 use ibgu_webhook::policy::facts::{Facts, FoundSecret, SecretLookup};
@@ -306,11 +306,12 @@ pub fn check_manifest(text: &str) -> Result<bool, String> {
             if o.allowed != o.errors.is_empty() {
                 return Err(format!("{}: verdict and errors disagree", o.name));
             }
-            if let Some(e) = o
-                .errors
-                .iter()
-                .find(|e| e.message.contains("defaults could not be applied"))
-            {
+            // Told apart by where it comes from, not by words a value may also hold.
+            if let Some(e) = o.errors.iter().find(|e| {
+                e.stage == Stage::Mutating
+                    && e.rule.is_none()
+                    && e.detail.starts_with("defaults could not be applied")
+            }) {
                 return Err(format!("with {config:?}: {}", e.message));
             }
         }
