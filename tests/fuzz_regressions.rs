@@ -205,6 +205,18 @@ fn the_invariant_checks_catch_broken_replies() {
         &json!({"a": [1, 2]}),
         &json!({"a": [1, 2, 3]})
     ));
+    // A null member is unset: a default may replace it, but not remove it or change a
+    // value beside it.
+    assert!(invariants::kept(
+        &json!({"a": null, "b": 1}),
+        &json!({"a": 2, "b": 1})
+    ));
+    assert!(!invariants::kept(&json!({"a": null}), &json!({})));
+    assert!(!invariants::kept(
+        &json!({"a": null, "b": 1}),
+        &json!({"a": 2, "b": 3})
+    ));
+    assert!(!invariants::kept(&json!([null]), &json!([1])));
     assert_eq!(invariants::check_admission(b"not json"), Ok(false));
     assert_eq!(invariants::check_manifest("a: [1"), Ok(false));
 }

@@ -252,12 +252,14 @@ pub fn check_patch_bytes(
 }
 
 /// Whether everything in `before` is still in `after`, unchanged (arrays keep their
-/// length: a patch that appends a plan step would be an edit, not a default).
+/// length: a patch that appends a plan step would be an edit, not a default). A member
+/// whose value is `null` is unset, as the apiserver's decoding makes it, so a default may
+/// replace it; it must not disappear.
 pub fn kept(before: &Value, after: &Value) -> bool {
     match (before, after) {
-        (Value::Object(b), Value::Object(a)) => {
-            b.iter().all(|(k, v)| a.get(k).is_some_and(|w| kept(v, w)))
-        }
+        (Value::Object(b), Value::Object(a)) => b
+            .iter()
+            .all(|(k, v)| a.get(k).is_some_and(|w| v.is_null() || kept(v, w))),
         (Value::Array(b), Value::Array(a)) => {
             b.len() == a.len() && b.iter().zip(a).all(|(v, w)| kept(v, w))
         }
