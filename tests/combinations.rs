@@ -130,6 +130,7 @@ fn plan_rules_allow(ibgu: &ImageBasedGroupUpgrade<'_>) -> bool {
     let ctx = Context {
         config: &config,
         facts: &facts,
+        by: Default::default(),
     };
     RULES
         .iter()

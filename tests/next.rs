@@ -312,6 +312,58 @@ status:
     );
 }
 
+/// `kubectl delete --cascade=foreground` of an idle IBGU: the apiserver keeps it with
+/// `deletionTimestamp` and the `foregroundDeletion` finalizer, and bumps the generation,
+/// which TALM has seen.
+fn prep_done_deleting() -> String {
+    prep_done()
+        .replace(
+            "  finalizers:\n  - lcm.openshift.io/ibgu\n  generation: 2\n",
+            "  deletionGracePeriodSeconds: 0\n  deletionTimestamp: \"2026-11-21T09:30:00Z\"\n  finalizers:\n  - foregroundDeletion\n  generation: 3\n",
+        )
+        .replace("observedGeneration: 2", "observedGeneration: 3")
+}
+
+#[test]
+fn a_deleting_object_takes_no_append_exit_4() {
+    let live = prep_done_deleting();
+    assert!(live.contains("deletionTimestamp"), "{live}");
+    let out = run(bin().args(["next", "-"]), Some(live.as_bytes()));
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains(
+            "nothing may be appended: being deleted: nothing can be appended (metadata.deletionTimestamp is 2026-11-21T09:30:00Z); let the delete finish, then create a new ImageBasedGroupUpgrade\n"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("kubectl patch"), "{stdout}");
+    let out = run(
+        bin().args(["next", "-", "--output", "json"]),
+        Some(live.as_bytes()),
+    );
+    assert_eq!(out.status.code(), Some(4));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(v["state"], "blocked");
+    assert_eq!(v["proposals"], serde_json::json!([]));
+    assert_eq!(v["unreached"], serde_json::json!([]));
+    // Each continuation is the webhook's own refusal (rule 14), not a guess.
+    let continuations = v["continuations"].as_array().expect("continuations");
+    assert!(!continuations.is_empty());
+    for c in continuations {
+        assert_eq!(c["allowed"], false, "{c}");
+        assert!(
+            c["errors"][0]
+                .as_str()
+                .is_some_and(|e| e.starts_with("spec: Forbidden: being deleted")),
+            "{c}"
+        );
+    }
+    // The same object not being deleted may take a step.
+    let out = run(bin().args(["next", "-"]), Some(prep_done().as_bytes()));
+    assert_eq!(out.status.code(), Some(0));
+}
+
 #[test]
 fn a_list_of_one_is_read_and_anything_else_is_exit_2() {
     // `kubectl get ibgu -o yaml` without a name prints a List.

@@ -36,10 +36,13 @@ use crate::model::field::{ErrorList, FieldError};
 use crate::model::text::Text;
 use crate::model::{self as ibgu, ImageBasedGroupUpgrade, Stored};
 use crate::policy::facts::Facts;
+use crate::policy::rules::delete_when_idle;
 use crate::policy::{self, Change, Config, Requester};
 
 pub use self::endpoint::{API_VERSION, Endpoint, KIND};
-pub use self::response::{MAX_WARNING_CHARS, MAX_WARNINGS, PatchType, Response, WireError};
+pub use self::response::{
+    MAX_WARNING_CHARS, MAX_WARNINGS, PatchType, Refusal, Response, WireError,
+};
 
 /// Why a body is not an AdmissionReview this webhook can answer. There is no uid to
 /// answer to, so the server turns these into an HTTP 400 rather than a review.
@@ -129,7 +132,8 @@ struct Gvk<'a> {
 pub struct Request<'a> {
     /// The request's uid, echoed in the response.
     pub uid: Text<'a>,
-    /// The object's name, as given by the request or the object (empty with `generateName`).
+    /// The object's name, as given by the request or else the object (the stored one on
+    /// DELETE; empty with `generateName`).
     pub name: Text<'a>,
     /// The object's namespace.
     pub namespace: Text<'a>,
@@ -161,6 +165,19 @@ impl Request<'_> {
             Subject::Create(new) => Some(Change::Create(new)),
             Subject::Update { old, new } => Some(Change::Update { old, new }),
             Subject::Delete(_) | Subject::Skip(_) | Subject::Malformed(_) => None,
+        }
+    }
+
+    /// How a denial words the refusal: a DELETE, and an UPDATE that removes a deleting
+    /// object's last finalizer (the object then goes), are kept from happening; anything
+    /// else is an object refused.
+    pub fn refusal(&self) -> Refusal {
+        match &self.subject {
+            Subject::Delete(_) => Refusal::Forbidden,
+            Subject::Update { old, new } if delete_when_idle::removes_last_finalizer(old, new) => {
+                Refusal::Forbidden
+            }
+            _ => Refusal::Invalid,
         }
     }
 
@@ -238,8 +255,10 @@ struct Head<'a> {
 
 impl<'a> Head<'a> {
     fn with(self, subject: Subject<'a>) -> Request<'a> {
+        // A deletecollection sends no `request.name`: each object's DELETE is named by
+        // its stored object.
         let name = match (&subject, self.name.is_empty()) {
-            (Subject::Create(o) | Subject::Update { new: o, .. }, true) => {
+            (Subject::Create(o) | Subject::Update { new: o, .. } | Subject::Delete(o), true) => {
                 Text::from(o.name().to_owned())
             }
             _ => self.name,
@@ -355,12 +374,12 @@ pub fn review(
     let change = match (&request.subject, request.change(), endpoint) {
         (Subject::Malformed(e), _, _) => {
             let errors: ErrorList = std::iter::once(e.clone()).collect();
-            return Response::deny(uid, &request.name, &errors)
+            return Response::deny(uid, &request.name, Refusal::Invalid, &errors)
                 .with_audit(audit::unreadable(e.field.as_str()));
         }
         (Subject::Delete(old), _, Endpoint::Validate) => {
             let verdict = policy::validate_delete(config, old, request.requester());
-            return answer(uid, &request.name, &verdict);
+            return answer(request, &verdict);
         }
         (Subject::Skip(why), _, _) => return Response::allow(uid).with_audit(audit::skipped(why)),
         (_, None, _) => {
@@ -369,13 +388,16 @@ pub fn review(
         (_, Some(change), _) => change,
     };
     match endpoint {
-        Endpoint::Validate => answer(uid, &request.name, &policy::validate(config, change, facts)),
+        Endpoint::Validate => {
+            let verdict = policy::validate(config, change, facts, request.requester());
+            answer(request, &verdict)
+        }
         Endpoint::Mutate => {
-            let mutation = policy::mutate(config, change, facts);
+            let mutation = policy::mutate(config, change, facts, request.requester());
             if let Some(verdict) = mutation.refusal {
                 // Validation's warnings, as /validate would show them: nothing defaulted
                 // is stored.
-                return Response::deny(uid, &request.name, &verdict.errors)
+                return Response::deny(uid, &request.name, request.refusal(), &verdict.errors)
                     .with_warnings(&verdict.warnings)
                     .with_audit(audit::judged("denied", &verdict.findings, None));
             }
@@ -394,11 +416,13 @@ pub fn review(
 }
 
 /// The validating answer to a verdict.
-fn answer(uid: &str, name: &str, verdict: &policy::Verdict) -> Response {
+fn answer(request: &Request<'_>, verdict: &policy::Verdict) -> Response {
+    let (uid, name) = (request.uid.as_str(), request.name.as_str());
     let (response, decision) = if verdict.allowed() {
         (Response::allow(uid), "allowed")
     } else {
-        (Response::deny(uid, name, &verdict.errors), "denied")
+        let denial = Response::deny(uid, name, request.refusal(), &verdict.errors);
+        (denial, "denied")
     };
     response
         .with_warnings(&verdict.warnings)

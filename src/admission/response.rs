@@ -32,6 +32,25 @@ pub enum PatchType {
     JsonPatch,
 }
 
+/// How a denial's message words the refusal, as apimachinery's errors do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// An object refused on CREATE or UPDATE: `NewInvalid`'s `"<name>" is invalid`.
+    Invalid,
+    /// An object kept from going (a DELETE, or the UPDATE that removes a deleting
+    /// object's last finalizer): `NewForbidden`'s `"<name>" is forbidden`.
+    Forbidden,
+}
+
+impl Refusal {
+    fn words(self) -> &'static str {
+        match self {
+            Refusal::Invalid => "is invalid",
+            Refusal::Forbidden => "is forbidden",
+        }
+    }
+}
+
 /// An AdmissionResponse.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -101,14 +120,15 @@ impl Response {
     }
 
     /// A denial: HTTP 403, reason `Forbidden`, the message
-    /// `<Kind>.<group> "<name>" is invalid: <errors>`, and one cause per error.
+    /// `<Kind>.<group> "<name>" is invalid: <errors>` (`is forbidden` for a
+    /// [`Refusal::Forbidden`]), and one cause per error.
     ///
     /// Not 422 `Invalid`: for that, kubectl prints only the causes, as
     /// `The imagebasedgroupupgrades "x" is invalid: ...`, and drops the apiserver's
     /// `admission webhook "..." denied the request` prefix, so the user cannot tell which
     /// component refused. With 403 kubectl shows the whole message, prefix included; API
     /// clients still get the causes in `details`.
-    pub(super) fn deny(uid: &str, name: &str, errors: &ErrorList) -> Self {
+    pub(super) fn deny(uid: &str, name: &str, refusal: Refusal, errors: &ErrorList) -> Self {
         let causes = errors
             .iter()
             .map(|e| StatusCause {
@@ -121,9 +141,10 @@ impl Response {
             status: Some(StatusSummary::Failure),
             code: 403,
             message: format!(
-                "{}.{} {name:?} is invalid: {}",
+                "{}.{} {name:?} {}: {}",
                 ibgu::KIND,
                 ibgu::GROUP,
+                refusal.words(),
                 errors.aggregate()
             ),
             metadata: None,
@@ -300,7 +321,7 @@ mod tests {
         let list: ErrorList = [FieldError::required(Path::new("spec"), "")]
             .into_iter()
             .collect();
-        let d = Response::deny("x", "n", &list);
+        let d = Response::deny("x", "n", Refusal::Invalid, &list);
         assert!(d.check_wire(Endpoint::Validate).is_ok());
         let mut zero = d.clone();
         zero.status.as_mut().unwrap().code = 0;

@@ -41,7 +41,7 @@ use crate::model::field::{ErrorList, ErrorType, FieldError, Path, Warning};
 use crate::model::{self as ibgu, ImageBasedGroupUpgrade, Text};
 use crate::policy::facts::Facts;
 use crate::policy::rules::RULES;
-use crate::policy::{self, Change, Config, Effect, Finding};
+use crate::policy::{self, Change, Config, Effect, Finding, Requester};
 
 /// A manifest file that could not be read as YAML or JSON.
 #[derive(Debug, thiserror::Error)]
@@ -627,7 +627,7 @@ fn check_one(
         Some(old) => Change::Update { old, new },
         None => Change::Create(new),
     };
-    let mutation = policy::mutate(config, change(&new), &Facts::Offline);
+    let mutation = policy::mutate(config, change(&new), &Facts::Offline, Requester::default());
     found.add_policy(
         Stage::Mutating,
         ErrorList::new(),
@@ -656,7 +656,12 @@ fn check_one(
                 return found;
             }
         };
-    let verdict = policy::validate(config, change(&mutated), &Facts::Offline);
+    let verdict = policy::validate(
+        config,
+        change(&mutated),
+        &Facts::Offline,
+        Requester::default(),
+    );
     found.add_policy(
         Stage::Validating,
         verdict.errors,

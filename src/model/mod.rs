@@ -93,6 +93,13 @@ pub struct Metadata<'a> {
     /// The annotations a rule reads.
     #[serde(borrow)]
     pub annotations: Option<Annotations<'a>>,
+    /// `metadata.deletionTimestamp`: set by the apiserver when a DELETE found finalizers
+    /// holding the object; it goes once the last one is removed.
+    #[serde(borrow)]
+    pub deletion_timestamp: Option<Text<'a>>,
+    /// `metadata.finalizers`.
+    #[serde(borrow)]
+    pub finalizers: Option<Vec<Text<'a>>>,
 }
 
 /// Of `metadata.annotations`, only what a rule reads: the others (among them kubectl's
@@ -386,6 +393,21 @@ impl<'a> ImageBasedGroupUpgrade<'a> {
             .and_then(|m| m.annotations.as_ref())
             .and_then(|a| a.allow_delete.as_deref())
             == Some("true")
+    }
+
+    /// Whether the object is being deleted (`metadata.deletionTimestamp` is set).
+    pub fn deleting(&self) -> bool {
+        self.metadata
+            .as_ref()
+            .is_some_and(|m| m.deletion_timestamp.is_some())
+    }
+
+    /// `metadata.finalizers`, empty when unset.
+    pub fn finalizers(&self) -> &[Text<'a>] {
+        self.metadata
+            .as_ref()
+            .and_then(|m| m.finalizers.as_deref())
+            .unwrap_or(&[])
     }
 
     /// The plan's steps, empty when unset.

@@ -61,7 +61,8 @@ impl<'a> Change<'a> {
 }
 
 /// Who asks: `request.userInfo.username`, as the apiserver authenticated it (empty when
-/// the review has none). Only DELETE reads it (validating rule 13).
+/// the review has none). Only validating rule 13 reads it, on a DELETE and on the UPDATE
+/// that removes a deleting object's last finalizer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Requester<'a> {
     /// The username, such as `system:serviceaccount:kube-system:namespace-controller`.

@@ -10,9 +10,10 @@
 //!   "spec":{"ibuSpec":{"seedImageRef":{"image":"quay.io/seed:4.20","version":"4.20.0"}},
 //!           "plan":[{"actions":["Prep","Upgrade","FinalizeUpgrade"]}]}}"#).unwrap();
 //! let config = Config::default();
-//! let mutation = policy::mutate(&config, Change::Create(&ibgu), &Facts::Offline);
+//! let by = policy::Requester::default();
+//! let mutation = policy::mutate(&config, Change::Create(&ibgu), &Facts::Offline, by);
 //! assert_eq!(mutation.patch.0.len(), 1); // rolloutStrategy defaulted
-//! let verdict = policy::validate(&config, Change::Create(&ibgu), &Facts::Offline);
+//! let verdict = policy::validate(&config, Change::Create(&ibgu), &Facts::Offline, by);
 //! // Validation alone sees the step without its strategy; the apiserver runs it after mutation.
 //! assert!(!verdict.allowed());
 //! ```
@@ -143,9 +144,9 @@ pub struct Mutation<'a> {
 /// Validates a change with every validating rule. On UPDATE a violation the stored
 /// object already had, about a value the update leaves as it was (the same field, value
 /// and finding), is not enforced by a rule that ratchets, as Kubernetes ratchets CRD
-/// validation per field; a warning says how many were let through.
-pub fn validate(config: &Config, change: Change<'_>, facts: &Facts) -> Verdict {
-    let ctx = Context { config, facts };
+/// validation per field; a warning says how many were let through. `by` is who asks.
+pub fn validate(config: &Config, change: Change<'_>, facts: &Facts, by: Requester<'_>) -> Verdict {
+    let ctx = Context { config, facts, by };
     let new = change.new_object();
     let mut verdict = Verdict::default();
     let mut ratcheted = 0;
@@ -195,11 +196,12 @@ pub fn validate_delete(
     let ctx = Context {
         config,
         facts: &Facts::Offline,
+        by,
     };
     let mut verdict = Verdict::default();
     for rule in RULES.iter().filter(|r| r.kind == Kind::Validating) {
         if let Some(check) = rule.delete {
-            verdict.add(rule, check(stored, by, &ctx));
+            verdict.add(rule, check(stored, &ctx));
         }
     }
     verdict
@@ -207,9 +209,15 @@ pub fn validate_delete(
 
 /// Mutates a change with every mutating rule. The patch only adds what is missing, so
 /// mutating its result again yields no patch. With [`Config::validate_on_mutate`], the
-/// mutated object is validated as `/validate` would, and a refusal is kept.
-pub fn mutate<'a>(config: &Config, change: Change<'a>, facts: &Facts) -> Mutation<'a> {
-    let ctx = Context { config, facts };
+/// mutated object is validated as `/validate` would, and a refusal is kept. `by` is who
+/// asks.
+pub fn mutate<'a>(
+    config: &Config,
+    change: Change<'a>,
+    facts: &Facts,
+    by: Requester<'_>,
+) -> Mutation<'a> {
+    let ctx = Context { config, facts, by };
     let mut add = Additions::new(change.new_object());
     let mut warnings = Vec::new();
     let mut findings = Vec::new();
@@ -229,7 +237,7 @@ pub fn mutate<'a>(config: &Config, change: Change<'a>, facts: &Facts) -> Mutatio
                 Change::Create(_) => Change::Create(&object),
                 Change::Update { old, .. } => Change::Update { old, new: &object },
             };
-            validate(config, mutated, facts)
+            validate(config, mutated, facts, by)
         })
         .filter(|v| !v.allowed());
     Mutation {

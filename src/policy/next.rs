@@ -39,8 +39,8 @@ use crate::model::status::{Actions, ClusterStatus};
 use crate::model::{DEFAULT_TIMEOUT_MINUTES, ImageBasedGroupUpgrade, RolloutStrategy, Step, Text};
 use crate::policy::facts::Facts;
 use crate::policy::rule::Context;
-use crate::policy::rules::append_when_idle;
-use crate::policy::{self, Change, Config, supported};
+use crate::policy::rules::{append_when_idle, being_deleted};
+use crate::policy::{self, Change, Config, Requester, supported};
 
 /// A live object, as `kubectl get ibgu NAME -o yaml` prints it: the typed object, status
 /// included, and every entry of `status.clusters` by name (the object's own summary keeps
@@ -83,7 +83,8 @@ pub enum State {
     /// Nothing can follow the plan: it is complete, or not one TALM supports.
     Complete,
     /// Continuations exist but the webhook would deny each, for reasons waiting does not
-    /// cure (an unreadable status, a stored object another rule refuses).
+    /// cure (the object is being deleted, an unreadable status, a stored object another
+    /// rule refuses).
     Blocked,
 }
 
@@ -176,7 +177,8 @@ pub struct Next {
     pub running: Vec<Running>,
     /// Every supported continuation of the plan, in the order of TALM's table.
     pub continuations: Vec<Continuation>,
-    /// The listed clusters no continuation acts on (none when nothing can follow).
+    /// The listed clusters no continuation acts on (none when nothing can follow, or the
+    /// object is being deleted).
     pub unreached: Vec<Unreached>,
 }
 
@@ -217,7 +219,10 @@ pub fn next(config: &Config, live: &Live<'_>) -> Next {
     let running_step = running
         .first()
         .and_then(|r| stored.plan().iter().rposition(|s| s.has_action(&r.action)));
-    let (state, why) = if follows.is_empty() {
+    let (state, why) = if let Some(why) = being_deleted::refusal(stored, "nothing can be appended")
+    {
+        (State::Blocked, Some(why))
+    } else if follows.is_empty() {
         let why = match &plan {
             Some(p) if supported::is_supported(p) => format!(
                 "the plan {} is complete: no supported plan continues it; start a new ImageBasedGroupUpgrade",
@@ -239,7 +244,7 @@ pub fn next(config: &Config, live: &Live<'_>) -> Next {
         let why = "the webhook would deny every continuation: see each one's errors".to_owned();
         (State::Blocked, Some(why))
     };
-    let unreached = if follows.is_empty() {
+    let unreached = if follows.is_empty() || stored.deleting() {
         Vec::new()
     } else {
         unreached(&live.clusters, &follows)
@@ -283,6 +288,7 @@ fn idle_refusal(
     let ctx = Context {
         config,
         facts: &Facts::Offline,
+        by: Requester::default(),
     };
     let found = check(stored, &new, &ctx);
     found.errors.iter().next().map(|e| e.detail.clone())
@@ -316,6 +322,7 @@ fn continuation(config: &Config, live: &Live<'_>, step: &[Action]) -> Continuati
             new: &bare,
         },
         &facts,
+        Requester::default(),
     )
     .object
     .plan()
@@ -343,6 +350,7 @@ fn continuation(config: &Config, live: &Live<'_>, step: &[Action]) -> Continuati
             new: &new,
         },
         &facts,
+        Requester::default(),
     );
     let lines = |v: &[Warning]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
     let (errors, warnings): (Vec<String>, Vec<String>) = match &mutation.refusal {
@@ -358,6 +366,7 @@ fn continuation(config: &Config, live: &Live<'_>, step: &[Action]) -> Continuati
                     new: &mutation.object,
                 },
                 &facts,
+                Requester::default(),
             );
             let mut warnings = lines(&mutation.warnings);
             warnings.extend(lines(&verdict.warnings));
@@ -707,6 +716,42 @@ mod tests {
             n.why
         );
         assert_eq!(n.allowed().count(), 0);
+    }
+
+    #[test]
+    fn a_deleting_object_is_blocked_before_anything_else() {
+        // Idle, and TALM has seen the generation the DELETE bumped: only the deletion
+        // keeps a step out.
+        let clusters = json!([{"name": "spoke1", "completedActions": [{"action": "Prep"}]}]);
+        let mut o = stored(steps(&[&["Prep"]]), Some(status(clusters, done(), 2)));
+        o["metadata"]["deletionTimestamp"] = json!("2026-11-21T09:30:00Z");
+        o["metadata"]["finalizers"] = json!(["foregroundDeletion"]);
+        let n = decide(&o);
+        assert_eq!(n.state, State::Blocked);
+        assert_eq!(
+            n.why.as_deref(),
+            Some(
+                "being deleted: nothing can be appended (metadata.deletionTimestamp is 2026-11-21T09:30:00Z); let the delete finish, then create a new ImageBasedGroupUpgrade"
+            )
+        );
+        assert!(!n.continuations.is_empty());
+        assert_eq!(n.allowed().count(), 0);
+        assert!(n.unreached.is_empty());
+        // A complete plan being deleted says the same.
+        let complete = json!([{"name": "spoke1", "completedActions": [
+            {"action": "Prep"}, {"action": "Upgrade"}, {"action": "FinalizeUpgrade"}]}]);
+        let mut o = stored(
+            steps(&[&["Prep", "Upgrade", "FinalizeUpgrade"]]),
+            Some(status(complete, done(), 2)),
+        );
+        o["metadata"]["deletionTimestamp"] = json!("2026-11-21T09:30:00Z");
+        let n = decide(&o);
+        assert_eq!(n.state, State::Blocked);
+        assert!(
+            n.why
+                .as_deref()
+                .is_some_and(|w| w.starts_with("being deleted:"))
+        );
     }
 
     #[test]

@@ -52,6 +52,8 @@ pub struct Context<'a> {
     pub config: &'a Config,
     /// What the hub said.
     pub facts: &'a Facts,
+    /// Who asks.
+    pub by: Requester<'a>,
 }
 
 /// What a validating check found.
@@ -101,8 +103,8 @@ pub type ObjectCheck = fn(&ImageBasedGroupUpgrade<'_>, &Context<'_>) -> Findings
 /// A check of an update: the stored object, then the new one.
 pub type UpdateCheck =
     fn(&ImageBasedGroupUpgrade<'_>, &ImageBasedGroupUpgrade<'_>, &Context<'_>) -> Findings;
-/// A check of a DELETE: the stored object, and who deletes it.
-pub type DeleteCheck = fn(&ImageBasedGroupUpgrade<'_>, Requester<'_>, &Context<'_>) -> Findings;
+/// A check of a DELETE: the stored object (who deletes it is [`Context::by`]).
+pub type DeleteCheck = fn(&ImageBasedGroupUpgrade<'_>, &Context<'_>) -> Findings;
 /// A mutation: adds what is missing (to the patch and the mutated copy at once), and
 /// says what it filled in.
 pub type Mutation = for<'a> fn(Change<'a>, &Context<'_>, &mut Additions<'a>) -> Vec<Warning>;

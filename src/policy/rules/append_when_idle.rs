@@ -29,14 +29,23 @@ pub fn appends(old: &ImageBasedGroupUpgrade<'_>, new: &ImageBasedGroupUpgrade<'_
     new.plan().len() > old.plan().len()
 }
 
-fn check(old: &ImageBasedGroupUpgrade<'_>, new: &ImageBasedGroupUpgrade<'_>, _: &Context<'_>) -> Findings {
-    if !appends(old, new) {
+fn check(
+    old: &ImageBasedGroupUpgrade<'_>,
+    new: &ImageBasedGroupUpgrade<'_>,
+    _: &Context<'_>,
+) -> Findings {
+    // A deleting object takes no append however long one waits: rule 14 refuses it.
+    if !appends(old, new) || old.deleting() {
         return Findings::default();
     }
     let at = old.plan().len();
     match old.progress() {
         Ok(progress) => progressing(progress)
-            .map(|why| format!("steps can be added only once earlier steps have completed or failed: {why}"))
+            .map(|why| {
+                format!(
+                    "steps can be added only once earlier steps have completed or failed: {why}"
+                )
+            })
             .or_else(|| not_yet_seen(old, progress))
             .map(|why| FieldError::forbidden(path().index(at), why).into())
             .unwrap_or_default(),
@@ -53,7 +62,9 @@ const NOT_YET: &str = "steps can be added only once TALM has taken the last chan
 /// Why the stored status may not show the last change yet, if it may not.
 fn not_yet_seen(old: &ImageBasedGroupUpgrade<'_>, progress: &Progress) -> Option<String> {
     if old.status.is_none() && !old.plan().is_empty() {
-        return Some(format!("{NOT_YET}: the stored object has no status yet; try again once TALM has written it"));
+        return Some(format!(
+            "{NOT_YET}: the stored object has no status yet; try again once TALM has written it"
+        ));
     }
     let (seen, generation) = (progress.observed_generation?, old.generation()?);
     (seen < generation).then(|| {
@@ -86,25 +97,39 @@ mod tests {
         let running = r#"{"clusters":[{"name":"spoke1","currentAction":{"action":"Prep"}}]}"#;
         assert_eq!(
             update_errors(4, &old, running, &new),
-            ["spec.plan[1]: Forbidden: steps can be added only once earlier steps have completed or failed: 1 cluster(s) still running an action: spoke1 (Prep)"]
+            [
+                "spec.plan[1]: Forbidden: steps can be added only once earlier steps have completed or failed: 1 cluster(s) still running an action: spoke1 (Prep)"
+            ]
         );
-        let cond = r#"{"conditions":[{"type":"Progressing","status":"True","reason":"InProgress"}]}"#;
+        let cond =
+            r#"{"conditions":[{"type":"Progressing","status":"True","reason":"InProgress"}]}"#;
         assert_eq!(update_errors(4, &old, cond, &new).len(), 1);
-        let done = r#"{"conditions":[{"type":"Progressing","status":"False","reason":"Completed"}]}"#;
+        let done =
+            r#"{"conditions":[{"type":"Progressing","status":"False","reason":"Completed"}]}"#;
         assert!(update_errors(4, &old, done, &new).is_empty());
         // Not appending: the status does not matter.
         assert!(update_errors(4, &old, running, &old).is_empty());
         let unreadable = r#"{"clusters":[{"name":7}]}"#;
-        assert!(update_errors(4, &old, unreadable, &new)[0].contains("stored status is unreadable"));
+        assert!(
+            update_errors(4, &old, unreadable, &new)[0].contains("stored status is unreadable")
+        );
     }
 
     fn append_to(generation: u32, status: &str) -> Vec<String> {
         let plan = format!(r#"[{{"actions":["Prep"],{RS}}}]"#);
-        let old = format!(r#"{{"metadata":{{"generation":{generation}}},"spec":{{"plan":{plan}}}{status}}}"#);
-        let new = format!(r#"{{"spec":{{"plan":[{{"actions":["Prep"],{RS}}},{{"actions":["Upgrade"],{RS}}}]}}}}"#);
+        let old = format!(
+            r#"{{"metadata":{{"generation":{generation}}},"spec":{{"plan":{plan}}}{status}}}"#
+        );
+        let new = format!(
+            r#"{{"spec":{{"plan":[{{"actions":["Prep"],{RS}}},{{"actions":["Upgrade"],{RS}}}]}}}}"#
+        );
         let old = ImageBasedGroupUpgrade::stored_from_json(&old).unwrap();
         let new = ImageBasedGroupUpgrade::from_json(&new).unwrap();
-        run_update(4, &old, &new).errors.iter().map(ToString::to_string).collect()
+        run_update(4, &old, &new)
+            .errors
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     #[test]
@@ -114,7 +139,9 @@ mod tests {
         assert!(append_to(2, &seen(2)).is_empty());
         assert_eq!(
             append_to(3, &seen(2)),
-            ["spec.plan[1]: Forbidden: steps can be added only once TALM has taken the last change: it has seen generation 2, the stored object is at generation 3; try again once status.observedGeneration is 3"]
+            [
+                "spec.plan[1]: Forbidden: steps can be added only once TALM has taken the last change: it has seen generation 2, the stored object is at generation 3; try again once status.observedGeneration is 3"
+            ]
         );
         // No status at all: TALM has not reconciled the object yet.
         assert!(append_to(1, "")[0].contains("the stored object has no status yet"));

@@ -1,5 +1,7 @@
-//! Validating rule 13: a DELETE is refused while a step runs, as the stored status shows
-//! it (a cluster with a `currentAction`, or condition `Progressing` True).
+//! Validating rule 13: an IBGU does not go away while a step runs, as the stored status
+//! shows it (a cluster with a `currentAction`, or condition `Progressing` True): a
+//! DELETE is refused then, and so is the UPDATE that removes the last finalizer of an
+//! object being deleted, after which the apiserver removes it with no DELETE to judge.
 //!
 //! Deleting a running IBGU leaves its clusters mid-stage. It happens by accident:
 //! `kubectl apply --force`, `kubectl replace --force` and Argo CD's `Replace=true` or
@@ -9,23 +11,23 @@
 //! or a new IBGU with Abort.
 //!
 //! Allowed whatever runs: when the stored object has [`ALLOW_DELETE_ANNOTATION`] set to
-//! `"true"` (deleting on purpose), and when Kubernetes' own controllers delete (the
+//! `"true"` (deleting on purpose), and when Kubernetes' own controllers ask (the
 //! namespace controller, the garbage collector, or the controller manager without
 //! per-controller credentials), whose deletes must never be blocked. A stored status
-//! that cannot be read allows the DELETE with a warning: refusing would wedge the object
-//! until someone fixed a status only TALM writes (unlike rule 4, whose refusal of an
-//! append leaves everything as it is).
+//! that cannot be read allows with a warning: refusing would wedge the object until
+//! someone fixed a status only TALM writes (unlike rule 4, whose refusal of an append
+//! leaves everything as it is).
 
 use crate::model::field::{FieldError, Path, Warning};
 use crate::model::{ALLOW_DELETE_ANNOTATION, ImageBasedGroupUpgrade, Progress};
-use crate::policy::change::Requester;
 use crate::policy::rule::{Context, Findings, Rule};
 
 /// The rule.
 pub const RULE: Rule = Rule {
     number: 13,
     name: "delete when idle",
-    delete: Some(check),
+    update: Some(check_last_finalizer),
+    delete: Some(check_delete),
     ..Rule::VALIDATING
 };
 
@@ -38,10 +40,49 @@ pub const SYSTEM_DELETERS: [&str; 3] = [
     "system:kube-controller-manager",
 ];
 
-fn check(stored: &ImageBasedGroupUpgrade<'_>, by: Requester<'_>, _: &Context<'_>) -> Findings {
-    if SYSTEM_DELETERS.contains(&by.username) || stored.allows_delete() {
+/// How the IBGU would go.
+#[derive(Clone, Copy)]
+enum Going {
+    Deleted,
+    LastFinalizerRemoved,
+}
+
+/// Whether the update removes the last finalizer of an object being deleted: the
+/// apiserver then removes the object.
+pub fn removes_last_finalizer(
+    old: &ImageBasedGroupUpgrade<'_>,
+    new: &ImageBasedGroupUpgrade<'_>,
+) -> bool {
+    old.deleting() && !old.finalizers().is_empty() && new.finalizers().is_empty()
+}
+
+fn check_delete(stored: &ImageBasedGroupUpgrade<'_>, ctx: &Context<'_>) -> Findings {
+    judge(stored, ctx, Going::Deleted)
+}
+
+fn check_last_finalizer(
+    old: &ImageBasedGroupUpgrade<'_>,
+    new: &ImageBasedGroupUpgrade<'_>,
+    ctx: &Context<'_>,
+) -> Findings {
+    if !removes_last_finalizer(old, new) {
         return Findings::default();
     }
+    judge(old, ctx, Going::LastFinalizerRemoved)
+}
+
+/// The one judgement of both ways out: the exceptions, then whether a step runs.
+fn judge(stored: &ImageBasedGroupUpgrade<'_>, ctx: &Context<'_>, going: Going) -> Findings {
+    if SYSTEM_DELETERS.contains(&ctx.by.username) || stored.allows_delete() {
+        return Findings::default();
+    }
+    let (how, unchecked) = match going {
+        Going::Deleted => ("deleting the IBGU now leaves", "deleted"),
+        Going::LastFinalizerRemoved => (
+            "removing its last finalizer deletes the IBGU now and leaves",
+            "last finalizer removed",
+        ),
+    };
     match stored.progress() {
         Ok(progress) => running(stored, progress)
             .map(|(field, what)| {
@@ -53,7 +94,7 @@ fn check(stored: &ImageBasedGroupUpgrade<'_>, by: Requester<'_>, _: &Context<'_>
                 FieldError::forbidden(
                     field,
                     format!(
-                        "{what}: deleting the IBGU now leaves them mid-stage. To cancel, append an Abort step once this step ends, or create a new IBGU with Abort; to delete anyway: kubectl annotate {ns}ibgu {name} {ALLOW_DELETE_ANNOTATION}=true"
+                        "{what}: {how} them mid-stage. To cancel, append an Abort step once this step ends, or create a new IBGU with Abort; to delete anyway: kubectl annotate {ns}ibgu {name} {ALLOW_DELETE_ANNOTATION}=true"
                     ),
                 )
                 .into()
@@ -61,7 +102,7 @@ fn check(stored: &ImageBasedGroupUpgrade<'_>, by: Requester<'_>, _: &Context<'_>
             .unwrap_or_default(),
         Err(e) => Warning::new(
             Path::new("status"),
-            format!("deleted without checking whether a step runs: unreadable: {e}"),
+            format!("{unchecked} without checking whether a step runs: unreadable: {e}"),
         )
         .into(),
     }
@@ -79,7 +120,8 @@ fn running(stored: &ImageBasedGroupUpgrade<'_>, progress: &Progress) -> Option<(
         return Some((Path::new("status").child("clusters"), what));
     }
     let reason = progress.progressing.as_ref()?;
-    let what = format!("a step runs (condition Progressing is True, reason {reason}) on its clusters");
+    let what =
+        format!("a step runs (condition Progressing is True, reason {reason}) on its clusters");
     Some((Path::new("status").child("conditions"), what))
 }
 
@@ -107,7 +149,7 @@ fn step(stored: &ImageBasedGroupUpgrade<'_>, progress: &Progress) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::change::Config;
+    use crate::policy::change::{Config, Requester};
     use crate::policy::facts::Facts;
 
     fn stored(annotations: &str, status: &str) -> String {
@@ -118,14 +160,18 @@ mod tests {
         )
     }
 
-    fn run(json: &str, username: &str) -> Findings {
-        let old = ImageBasedGroupUpgrade::stored_from_json(json).expect("a stored object");
+    fn ctx<T>(username: &str, f: impl FnOnce(&Context<'_>) -> T) -> T {
         let config = Config::default();
-        let ctx = Context {
+        f(&Context {
             config: &config,
             facts: &Facts::Offline,
-        };
-        check(&old, Requester { username }, &ctx)
+            by: Requester { username },
+        })
+    }
+
+    fn run(json: &str, username: &str) -> Findings {
+        let old = ImageBasedGroupUpgrade::stored_from_json(json).expect("a stored object");
+        ctx(username, |c| check_delete(&old, c))
     }
 
     fn errors(json: &str, username: &str) -> Vec<String> {
@@ -158,10 +204,15 @@ mod tests {
             "{e:?}"
         );
         // An action in two steps: the step is not guessed.
-        let aborting = r#"{"clusters":[{"name":"spoke1","currentAction":{"action":"AbortOnFailure"}}]}"#;
+        let aborting =
+            r#"{"clusters":[{"name":"spoke1","currentAction":{"action":"AbortOnFailure"}}]}"#;
         let e = errors(&stored("{}", aborting), "alice");
-        assert!(e[0].contains(": a step runs on 1 cluster(s): spoke1 (AbortOnFailure)"), "{e:?}");
-        let between = r#"{"conditions":[{"type":"Progressing","status":"True","reason":"InProgress"}]}"#;
+        assert!(
+            e[0].contains(": a step runs on 1 cluster(s): spoke1 (AbortOnFailure)"),
+            "{e:?}"
+        );
+        let between =
+            r#"{"conditions":[{"type":"Progressing","status":"True","reason":"InProgress"}]}"#;
         let e = errors(&stored("{}", between), "alice");
         assert!(
             e[0].starts_with("status.conditions: Forbidden: a step runs (condition Progressing is True, reason InProgress)"),
@@ -176,12 +227,19 @@ mod tests {
         assert_eq!(run(&stored("{}", done), "alice"), Findings::default());
         assert_eq!(run(&stored("null", "null"), "alice"), Findings::default());
         let allow = format!(r#"{{"{ALLOW_DELETE_ANNOTATION}":"true","other":"x"}}"#);
-        assert_eq!(run(&stored(&allow, UPGRADING), "alice"), Findings::default());
+        assert_eq!(
+            run(&stored(&allow, UPGRADING), "alice"),
+            Findings::default()
+        );
         // Only "true" allows.
         let not_true = format!(r#"{{"{ALLOW_DELETE_ANNOTATION}":"yes"}}"#);
         assert_eq!(errors(&stored(&not_true, UPGRADING), "alice").len(), 1);
         for user in SYSTEM_DELETERS {
-            assert_eq!(run(&stored("{}", UPGRADING), user), Findings::default(), "{user}");
+            assert_eq!(
+                run(&stored("{}", UPGRADING), user),
+                Findings::default(),
+                "{user}"
+            );
         }
         // A lookalike is not the namespace controller.
         let other = "system:serviceaccount:kube-system:namespace-controller2";
@@ -197,6 +255,97 @@ mod tests {
         assert!(
             w[0].starts_with("status: deleted without checking whether a step runs: unreadable: status.clusters[0].name"),
             "{w:?}"
+        );
+    }
+
+    /// The update of a stored object (`stored(...)`, with `metadata` extended by
+    /// `old_meta`) to one whose metadata holds `new_meta`, by `username`.
+    fn update(old_meta: &str, new_meta: &str, status: &str, username: &str) -> Findings {
+        update_annotated("{}", old_meta, new_meta, status, username)
+    }
+
+    fn update_annotated(
+        annotations: &str,
+        old_meta: &str,
+        new_meta: &str,
+        status: &str,
+        username: &str,
+    ) -> Findings {
+        let json = stored(annotations, status).replacen(
+            r#""name":"u","#,
+            &format!(r#""name":"u",{old_meta},"#),
+            1,
+        );
+        let old = ImageBasedGroupUpgrade::stored_from_json(&json).expect("a stored object");
+        let new = format!(r#"{{"metadata":{{"name":"u",{new_meta}}}}}"#);
+        let new = ImageBasedGroupUpgrade::from_json(&new).expect("an object");
+        ctx(username, |c| check_last_finalizer(&old, &new, c))
+    }
+
+    const DELETING: &str =
+        r#""deletionTimestamp":"2026-11-20T12:00:00Z","finalizers":["foregroundDeletion"]"#;
+    const GONE: &str = r#""deletionTimestamp":"2026-11-20T12:00:00Z""#;
+
+    #[test]
+    fn removing_the_last_finalizer_while_a_step_runs_is_refused_as_a_delete() {
+        let e: Vec<String> = update(DELETING, GONE, UPGRADING, "alice")
+            .errors
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with(
+                "status.clusters: Forbidden: step 1 [Upgrade] runs on 2 cluster(s): spoke1 (Upgrade), spoke2 (Upgrade): removing its last finalizer deletes the IBGU now and leaves them mid-stage."
+            ),
+            "{e:?}"
+        );
+        // An empty list is no finalizer either.
+        let emptied = format!(r#"{GONE},"finalizers":[]"#);
+        assert_eq!(
+            update(DELETING, &emptied, UPGRADING, "alice").errors.len(),
+            1
+        );
+        // Both finalizers removed at once: the object goes too.
+        let two = r#""deletionTimestamp":"2026-11-20T12:00:00Z","finalizers":["a","b"]"#;
+        assert_eq!(update(two, GONE, UPGRADING, "alice").errors.len(), 1);
+    }
+
+    #[test]
+    fn other_finalizer_updates_and_the_exceptions_are_allowed() {
+        let idle =
+            r#"{"conditions":[{"type":"Progressing","status":"False","reason":"Completed"}]}"#;
+        assert_eq!(update(DELETING, GONE, idle, "alice"), Findings::default());
+        // Not the last finalizer: the object stays.
+        let two = r#""deletionTimestamp":"2026-11-20T12:00:00Z","finalizers":["a","b"]"#;
+        let one = r#""deletionTimestamp":"2026-11-20T12:00:00Z","finalizers":["b"]"#;
+        assert_eq!(update(two, one, UPGRADING, "alice"), Findings::default());
+        // Not being deleted: removing a finalizer deletes nothing.
+        let held = r#""finalizers":["a"]"#;
+        assert_eq!(
+            update(held, r#""generation":1"#, UPGRADING, "alice"),
+            Findings::default()
+        );
+        for user in SYSTEM_DELETERS {
+            assert_eq!(
+                update(DELETING, GONE, UPGRADING, user),
+                Findings::default(),
+                "{user}"
+            );
+        }
+        let allow = format!(r#"{{"{ALLOW_DELETE_ANNOTATION}":"true"}}"#);
+        assert_eq!(
+            update_annotated(&allow, DELETING, GONE, UPGRADING, "alice"),
+            Findings::default()
+        );
+        let unreadable = update(DELETING, GONE, r#"{"clusters":[{"name":7}]}"#, "alice");
+        assert!(unreadable.errors.is_empty());
+        assert!(
+            unreadable.warnings[0]
+                .to_string()
+                .starts_with("status: last finalizer removed without checking whether a step runs"),
+            "{:?}",
+            unreadable.warnings
         );
     }
 }

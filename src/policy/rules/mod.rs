@@ -16,6 +16,7 @@ macro_rules! registry {
 registry! {
     // Validating, in the order of the object's fields (as apimachinery validates).
     name_length,
+    being_deleted,
     plan_shape,
     plan_combination,
     rollout_numbers,
@@ -60,6 +61,7 @@ pub(crate) mod tests {
         f(&Context {
             config,
             facts: &Facts::Offline,
+            by: Default::default(),
         })
     }
 

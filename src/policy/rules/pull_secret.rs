@@ -152,7 +152,14 @@ mod tests {
             require_pull_secret: strict,
             ..Config::default()
         };
-        let found = check(new, &Context { config: &config, facts });
+        let found = check(
+            new,
+            &Context {
+                config: &config,
+                facts,
+                by: Default::default(),
+            },
+        );
         let warnings = found.warnings.iter().map(ToString::to_string).collect();
         let errors = if found.errors.is_empty() {
             String::new()
@@ -174,21 +181,32 @@ mod tests {
         assert!(e.is_empty());
         assert_eq!(
             w,
-            [r#"spec.ibuSpec.seedImageRef.pullSecretRef.name: Not found: "s": no such Secret in namespace "ztp": Prep would fail"#]
+            [
+                r#"spec.ibuSpec.seedImageRef.pullSecretRef.name: Not found: "s": no such Secret in namespace "ztp": Prep would fail"#
+            ]
         );
         let (e, _) = run(true, &facts("s", SecretLookup::Missing), &new);
-        assert!(e.starts_with(r#"spec.ibuSpec.seedImageRef.pullSecretRef.name: Not found: "s": no such Secret"#));
+        assert!(e.starts_with(
+            r#"spec.ibuSpec.seedImageRef.pullSecretRef.name: Not found: "s": no such Secret"#
+        ));
         let no_key = SecretLookup::Found(FoundSecret::without_docker_config());
         let (e, _) = run(true, &facts("s", no_key), &new);
         assert!(e.contains("has no .dockerconfigjson key"));
-        let (e, w) = run(true, &facts("s", SecretLookup::Unknown("timeout".into())), &new);
+        let (e, w) = run(
+            true,
+            &facts("s", SecretLookup::Unknown("timeout".into())),
+            &new,
+        );
         assert!(e.is_empty());
         assert!(w[0].ends_with("not checked: timeout"));
         let (e, w) = run(true, &Facts::Offline, &new);
         assert!(e.is_empty() && w.is_empty());
         assert_eq!(named(&Config::default(), Change::Create(&new)), ["s"]);
         // TALM reads the Secret once, at Prep's start: an UPDATE asks for no lookup.
-        let update = Change::Update { old: &new, new: &new };
+        let update = Change::Update {
+            old: &new,
+            new: &new,
+        };
         assert!(named(&Config::default(), update).is_empty());
     }
 
@@ -204,7 +222,9 @@ mod tests {
         assert!(e.is_empty());
         assert_eq!(
             w,
-            ["spec.ibuSpec.seedImageRef.pullSecretRef.name: spokes garbage-collect TALM's copies: owned by ExternalSecret/seed"]
+            [
+                "spec.ibuSpec.seedImageRef.pullSecretRef.name: spokes garbage-collect TALM's copies: owned by ExternalSecret/seed"
+            ]
         );
         for (type_, warns) in [
             ("kubernetes.io/tls", true),
@@ -221,10 +241,18 @@ mod tests {
             let (e, w) = run(true, &facts("s", SecretLookup::Found(typed)), &new);
             assert!(e.is_empty(), "{type_}: {e}");
             let want = format!("Secret type {type_}, not kubernetes.io/dockerconfigjson");
-            assert_eq!(w.iter().any(|w| w.ends_with(&want)), warns, "{type_}: {w:?}");
+            assert_eq!(
+                w.iter().any(|w| w.ends_with(&want)),
+                warns,
+                "{type_}: {w:?}"
+            );
             assert_eq!(w.len(), usize::from(warns), "{type_}: {w:?}");
         }
-        let (e, w) = run(true, &facts("s", SecretLookup::Found(FoundSecret::usable())), &new);
+        let (e, w) = run(
+            true,
+            &facts("s", SecretLookup::Found(FoundSecret::usable())),
+            &new,
+        );
         assert!(e.is_empty() && w.is_empty());
     }
 }

@@ -7,13 +7,13 @@
 //! back: it was most likely injected here, and a GitOps re-apply of the original manifest
 //! must not read as an edit of the immutable `ibuSpec`.
 
+use crate::model::PullSecretRef;
 use crate::model::action::Action;
 use crate::model::field::Warning;
-use crate::model::PullSecretRef;
+use crate::policy::change::{Change, Config};
 use crate::policy::facts::SecretLookup;
 use crate::policy::patch::Additions;
 use crate::policy::rule::{Context, Rule};
-use crate::policy::change::{Change, Config};
 
 use super::pull_secret::path;
 
@@ -52,7 +52,10 @@ fn inject<'a>(change: Change<'a>, ctx: &Context<'_>, add: &mut Additions<'a>) ->
         return Vec::new();
     }
     if let Some(old) = change.old_object() {
-        if let Some(stored) = old.seed_image_ref().and_then(|s| s.pull_secret_ref.as_ref()) {
+        if let Some(stored) = old
+            .seed_image_ref()
+            .and_then(|s| s.pull_secret_ref.as_ref())
+        {
             add.pull_secret_ref(stored.clone());
         }
         return Vec::new();
@@ -66,11 +69,19 @@ fn inject<'a>(change: Change<'a>, ctx: &Context<'_>, add: &mut Additions<'a>) ->
     match ctx.facts.secret(name) {
         SecretLookup::Missing => vec![Warning::new(
             path(),
-            format!("not set: seed pull secret {name:?} not found in namespace {:?}", new.namespace()),
+            format!(
+                "not set: seed pull secret {name:?} not found in namespace {:?}",
+                new.namespace()
+            ),
         )],
         _ => {
-            add.pull_secret_ref(PullSecretRef { name: Some(name.clone().into()) });
-            vec![Warning::new(path().child("name"), format!("set to {name:?} (server default)"))]
+            add.pull_secret_ref(PullSecretRef {
+                name: Some(name.clone().into()),
+            });
+            vec![Warning::new(
+                path().child("name"),
+                format!("set to {name:?} (server default)"),
+            )]
         }
     }
 }
@@ -96,7 +107,15 @@ mod tests {
             ..Config::default()
         };
         let mut add = Additions::new(change.new_object());
-        let warnings = inject(change, &Context { config: &config, facts }, &mut add);
+        let warnings = inject(
+            change,
+            &Context {
+                config: &config,
+                facts,
+                by: Default::default(),
+            },
+            &mut add,
+        );
         let patch = serde_json::to_string(&add.finish().0).unwrap();
         (patch, warnings.iter().map(ToString::to_string).collect())
     }
@@ -110,7 +129,10 @@ mod tests {
             patch,
             r#"[{"op":"add","path":"/spec/ibuSpec/seedImageRef/pullSecretRef","value":{"name":"seed"}}]"#
         );
-        assert_eq!(w, [r#"spec.ibuSpec.seedImageRef.pullSecretRef.name: set to "seed" (server default)"#]);
+        assert_eq!(
+            w,
+            [r#"spec.ibuSpec.seedImageRef.pullSecretRef.name: set to "seed" (server default)"#]
+        );
         let missing = Facts::Secrets(BTreeMap::from([("seed".to_owned(), SecretLookup::Missing)]));
         let (patch, w) = run(Some("seed"), Change::Create(&new), &missing);
         assert_eq!(patch, "[]");
@@ -124,7 +146,10 @@ mod tests {
         let named = json(r#"{"image":"i","version":"v","pullSecretRef":{"name":"mine"}}"#);
         let named = ImageBasedGroupUpgrade::from_json(&named).unwrap();
         assert!(configured(&config, Change::Create(&named)).is_empty());
-        let update = Change::Update { old: &new, new: &new };
+        let update = Change::Update {
+            old: &new,
+            new: &new,
+        };
         assert!(configured(&config, update).is_empty());
     }
 
@@ -134,7 +159,14 @@ mod tests {
         let new = json(r#"{"image":"i","version":"v"}"#);
         let old = ImageBasedGroupUpgrade::stored_from_json(&old).unwrap();
         let new = ImageBasedGroupUpgrade::from_json(&new).unwrap();
-        let (patch, _) = run(None, Change::Update { old: &old, new: &new }, &Facts::Offline);
+        let (patch, _) = run(
+            None,
+            Change::Update {
+                old: &old,
+                new: &new,
+            },
+            &Facts::Offline,
+        );
         assert_eq!(
             patch,
             r#"[{"op":"add","path":"/spec/ibuSpec/seedImageRef/pullSecretRef","value":{"name":"seed"}}]"#
