@@ -249,6 +249,78 @@ kubectl -n ztp-group delete ibgu up >/dev/null || fail "delete refused"
 [ -z "$(kubectl -n ztp-group get ibgu -o name)" ] || fail "objects left after delete"
 ok "with ibgu-webhook.openshift.io/allow-delete=true, and when idle, kubectl delete is allowed"
 
+# --- the deletion lifecycle: finalizers, --cascade=foreground, deletecollection ----------
+# A DELETE that finalizers hold leaves the object stored with deletionTimestamp and bumps
+# its generation (nothing here removes a finalizer: no controller runs); TALM's status
+# then catches up with that generation, after which rule 4 alone would admit an append.
+prep_only='[{actions: [Prep], rolloutStrategy: {maxConcurrency: 5, timeout: 60}}]'
+caught_up() { talm_status "$1" "$(stored "$1" '{.metadata.generation}')" "${2:-$prepped}" "${3:-False}" "${4:-Completed}"; }
+append_refused_while_deleting() { # name, what
+    local out
+    out=$(kubectl -n ztp-group patch ibgu "$1" --type=json \
+        -p '[{"op":"add","path":"/spec/plan/-","value":{"actions":["Upgrade"],"rolloutStrategy":{"maxConcurrency":5,"timeout":60}}}]' 2>&1) \
+        && fail "$2: an append to the deleting IBGU allowed: $out"
+    grep -qE 'admission webhook "(mutate|validate)\.ibgu\.lcm\.openshift\.io" denied the request' <<<"$out" \
+        || fail "$2: not the webhook's denial: $out"
+    grep -qF "\"$1\" is invalid: spec: Forbidden: being deleted: nothing in spec can be changed or appended" <<<"$out" \
+        || fail "$2: the denial does not say it is being deleted: $out"
+    [ "$(stored "$1" '{.spec.plan[*].actions[0]}')" = Prep ] || fail "$2: plan changed: $(stored "$1" '{.spec.plan}')"
+    ok "$2: once TALM saw the DELETE's generation, an append is refused, being deleted"
+}
+remove_finalizers() { kubectl -n ztp-group patch ibgu "$1" --type=json -p '[{"op":"remove","path":"/metadata/finalizers"}]' 2>&1; }
+gone() { ! kubectl -n ztp-group get ibgu "$1" >/dev/null 2>&1; }
+
+ibgu fin "$prep_only" | expect_allowed "an IBGU for the finalizer checks created"
+kubectl -n ztp-group patch ibgu fin --type=merge -p '{"metadata":{"finalizers":["lcm.openshift.io/e2e"]}}' >/dev/null \
+    || fail "adding a finalizer refused"
+caught_up fin
+generation=$(stored fin '{.metadata.generation}')
+kubectl -n ztp-group delete ibgu fin --wait=false >/dev/null || fail "deleting the idle IBGU held by a finalizer refused"
+[ -n "$(stored fin '{.metadata.deletionTimestamp}')" ] || fail "no deletionTimestamp after the DELETE: $(stored fin '{.metadata}')"
+[ "$(stored fin '{.metadata.generation}')" -gt "$generation" ] || fail "the DELETE did not bump the generation ($generation)"
+caught_up fin
+ok "an idle IBGU held by a finalizer: kubectl delete --wait=false allowed, the object stays with deletionTimestamp"
+append_refused_while_deleting fin "held by a finalizer"
+rc=0; out=$(kubectl -n ztp-group get ibgu fin -o yaml | "$webhook_bin" next - 2>&1) || rc=$?
+[ "$rc" = 4 ] || fail "next on a deleting IBGU: exit $rc, not 4: $out"
+grep -qF 'being deleted: nothing can be appended' <<<"$out" || fail "next on a deleting IBGU: $out"
+if grep -q 'kubectl patch' <<<"$out"; then fail "next proposes an append to a deleting IBGU: $out"; fi
+ok "next: being deleted, nothing can be appended (exit 4)"
+caught_up fin '[{"name":"spoke1","currentAction":{"action":"Prep"}}]' True InProgress
+out=$(remove_finalizers fin) && fail "removing the last finalizer while a step runs allowed: $out"
+grep -qF 'ImageBasedGroupUpgrade.lcm.openshift.io "fin" is forbidden: status.clusters: Forbidden: step 0 [Prep] runs on 1 cluster(s): spoke1 (Prep): removing its last finalizer deletes the IBGU now' <<<"$out" \
+    || fail "the finalizer removal's denial: $out"
+[ "$(stored fin '{.metadata.finalizers[*]}')" = lcm.openshift.io/e2e ] || fail "the finalizer went: $(stored fin '{.metadata}')"
+ok "removing the last finalizer of a deleting IBGU while a step runs is refused as a delete"
+caught_up fin
+out=$(remove_finalizers fin) || fail "removing the last finalizer of an idle deleting IBGU refused: $out"
+gone fin || fail "the IBGU stayed once its last finalizer was removed"
+ok "once the status shows it idle, removing the last finalizer is allowed and the IBGU goes"
+
+ibgu fg "$prep_only" | expect_allowed "an IBGU for the foreground delete created"
+caught_up fg
+kubectl -n ztp-group delete ibgu fg --cascade=foreground --wait=false >/dev/null || fail "kubectl delete --cascade=foreground refused"
+[ "$(stored fg '{.metadata.finalizers[*]}')" = foregroundDeletion ] || fail "no foregroundDeletion finalizer: $(stored fg '{.metadata}')"
+caught_up fg
+append_refused_while_deleting fg "kubectl delete --cascade=foreground"
+out=$(remove_finalizers fg) || fail "removing foregroundDeletion from the idle IBGU refused: $out"
+gone fg || fail "the foreground-deleted IBGU stayed once foregroundDeletion was removed"
+
+# A deletecollection sends no request.name: the refusal names the object from oldObject.
+collection=/apis/lcm.openshift.io/v1alpha1/namespaces/ztp-group/imagebasedgroupupgrades?labelSelector=e2e%3Dcollection
+ibgu coll "$prep_only" | expect_allowed "an IBGU for the collection delete created"
+kubectl -n ztp-group label ibgu coll e2e=collection >/dev/null || fail "labelling refused"
+caught_up coll '[{"name":"spoke1","currentAction":{"action":"Prep"}}]' True InProgress
+out=$(kubectl delete --raw "$collection" 2>&1) && fail "a deletecollection of a running IBGU allowed: $out"
+grep -qF 'admission webhook "validate-delete.ibgu.lcm.openshift.io" denied the request: ImageBasedGroupUpgrade.lcm.openshift.io "coll" is forbidden: status.clusters: Forbidden: step 0 [Prep] runs on 1 cluster(s): spoke1 (Prep)' <<<"$out" \
+    || fail "the deletecollection's denial does not name the object or say forbidden: $out"
+gone coll && fail "the running IBGU went in the refused deletecollection"
+ok "a raw deletecollection of a running IBGU is refused, naming it: \"coll\" is forbidden"
+caught_up coll
+out=$(kubectl delete --raw "$collection" 2>&1) || fail "a deletecollection of an idle IBGU refused: $out"
+gone coll || fail "the idle IBGU stayed after the deletecollection"
+ok "a raw deletecollection of an idle IBGU is allowed"
+
 # --- TALM's own flow, tests/kuttl/ibgu/prep-abort-upgrade-abort-finalize ------------------
 # Prep; AbortOnFailure for the cluster that failed; Upgrade; AbortOnFailure again;
 # FinalizeUpgrade. Each status as the flow asserts it, written through the subresource
@@ -392,7 +464,9 @@ grep -q '"decision":"denied".*"denied":"validating rule 2 at spec.plan' "$log" \
 grep -q '"decision":"patched".*"patch":"/spec/plan/0/rolloutStrategy' "$log" \
     || fail "no log line names what a mutation added"
 grep -q '"decision":"allowed"' "$log" || fail "no log line for an allowed admission"
-ok "the pod logs every admission with its decision, the rules and fields, and the patch"
+grep -q '"operation":"DELETE".*"name":"coll".*"decision":"denied"' "$log" \
+    || fail "the refused deletecollection's log line does not name the object"
+ok "the pod logs every admission with its decision, the rules and fields, and the patch, a deletecollection's by the object's name"
 if grep '"level":"ERROR"' "$log"; then fail "error lines in the pod's log"; fi
 kill -TERM $kubelet_pid
 wait $kubelet_pid || fail "the pod ended with $? after SIGTERM: $(tail -5 "$log")"
