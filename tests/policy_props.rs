@@ -18,6 +18,12 @@
 //!    supported upstream is allowed; then changing one existing step (its actions, its
 //!    `maxConcurrency` or `timeout`, removing it, or swapping it with another step) is
 //!    denied, and the denial names that step's field path.
+//! 4. Ratcheting never lets an unsupported plan in. A stored plan of any shape (supported,
+//!    a near miss, junk: stored before the webhook or the CRD's rule), finished, with zero
+//!    to two steps appended (upstream steps or junk): an admitted update leaves the plan
+//!    unchanged or makes it one of the 26, by `/validate` and by `/mutate` alike; and an
+//!    update that changes a stored plan outside the 26 is refused, saying it has no
+//!    continuation.
 
 #[path = "support/upstream.rs"]
 mod upstream;
@@ -1033,6 +1039,46 @@ fn check_append_then_edit(
 }
 
 // ---------------------------------------------------------------------------------------
+// Property 4: any stored plan, appended.
+
+fn check_append_to_any_stored_plan(
+    stored_plan: &Plan,
+    appended: &[Vec<String>],
+    rollouts: &[(i64, i64)],
+    failures: &[Option<Index>],
+) -> Result<(), TestCaseError> {
+    let (config, hub) = (Config::default(), Facts::Offline);
+    let mut plan = stored_plan.clone();
+    plan.extend(appended.iter().cloned());
+    let steps = |p: &Plan| -> Steps { p.iter().cloned().zip(rollouts.iter().copied()).collect() };
+    // A failure needs an action to fail at.
+    let any_action = stored_plan.iter().any(|s| !s.is_empty());
+    let status = finished_status(stored_plan, if any_action { failures } else { &[] });
+    let old = stored(upgrade(&steps(stored_plan), None), Some(status.clone()));
+    let new = stored(upgrade(&steps(&plan), None), Some(status));
+    let body = serde_json::to_vec(&review("UPDATE", &new, Some(&old))).map_err(fail)?;
+    let stored_supported = UPSTREAM_SET.contains(stored_plan);
+    for mode in [Endpoint::Validate, Endpoint::Mutate] {
+        let reply = judge(&body, mode, &config, &hub)?;
+        if reply.allowed {
+            prop_assert!(
+                appended.is_empty() || UPSTREAM_SET.contains(&plan),
+                "{mode:?} admitted {plan:?} appended to stored {stored_plan:?}: {:?}",
+                reply.warnings
+            );
+        }
+        if !appended.is_empty() && !stored_supported {
+            let message = reply.message.unwrap_or_default();
+            prop_assert!(
+                message.contains("is not one TALM supports, so it has no continuation"),
+                "{mode:?}: {appended:?} appended to unsupported {stored_plan:?}: {message}"
+            );
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
 
 /// The CREATE review for `plan` with everything but the plan valid.
 fn create_plan(plan: &Plan, rollouts: &[(i64, i64)]) -> Result<Vec<u8>, TestCaseError> {
@@ -1097,6 +1143,21 @@ proptest! {
         edit in edit(),
     ) {
         check_append_then_edit(&old, &new, &status, copy_status, target, &edit)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    /// Property 4.
+    #[test]
+    fn no_update_admits_an_unsupported_changed_plan(
+        stored_plan in plan(),
+        appended in prop::collection::vec(other_step(), 0..=2),
+        rollouts in prop::collection::vec((1i64..=500, 1i64..=1440), 9),
+        failures in prop::collection::vec(prop::option::weighted(0.2, any::<Index>()), 0..4),
+    ) {
+        check_append_to_any_stored_plan(&stored_plan, &appended, &rollouts, &failures)?;
     }
 }
 

@@ -463,6 +463,12 @@ impl Step<'_> {
     pub fn has_action(&self, action: &str) -> bool {
         self.actions().iter().any(|a| a.as_str() == action)
     }
+
+    /// The step's action names as the messages write a step: `[Prep, Upgrade]`.
+    pub fn actions_text(&self) -> String {
+        let names: Vec<&str> = self.actions().iter().map(|a| a.as_str()).collect();
+        format!("[{}]", names.join(", "))
+    }
 }
 
 /// Refuses a root that is not a JSON object, which serde would read as the fields in

@@ -32,7 +32,7 @@ use crate::model::field::{ErrorList, Path, Warning};
 pub use self::change::{Change, Config, DEFAULT_MAX_CONCURRENCY, Requester};
 use self::facts::Facts;
 use self::patch::Additions;
-use self::rule::{Context, Kind, Rule};
+use self::rule::{Context, Kind, Ratchet, Rule};
 use self::rules::RULES;
 
 /// The validating decision.
@@ -143,8 +143,9 @@ pub struct Mutation<'a> {
 
 /// Validates a change with every validating rule. On UPDATE a violation the stored
 /// object already had, about a value the update leaves as it was (the same field, value
-/// and finding), is not enforced by a rule that ratchets, as Kubernetes ratchets CRD
-/// validation per field; a warning says how many were let through. `by` is who asks.
+/// and finding), is not enforced by a rule that ratchets ([`Ratchet`]), as Kubernetes
+/// ratchets CRD validation per field; a warning says how many were let through. `by` is
+/// who asks.
 pub fn validate(config: &Config, change: Change<'_>, facts: &Facts, by: Requester<'_>) -> Verdict {
     let ctx = Context { config, facts, by };
     let new = change.new_object();
@@ -153,8 +154,9 @@ pub fn validate(config: &Config, change: Change<'_>, facts: &Facts, by: Requeste
     for rule in RULES.iter().filter(|r| r.kind == Kind::Validating) {
         if let Some(check) = rule.object {
             let mut found = check(new, &ctx);
-            if let (Change::Update { old, .. }, true) = (change, rule.ratchets)
+            if let Change::Update { old, .. } = change
                 && !found.errors.is_empty()
+                && ratchets(rule.ratchet, old, new)
             {
                 let stored = check(old, &ctx).errors;
                 found.errors.retain(|e| {
@@ -184,6 +186,19 @@ pub fn validate(config: &Config, change: Change<'_>, facts: &Facts, by: Requeste
         verdict.warnings.insert(0, Warning::new(Path::new(""), w));
     }
     verdict
+}
+
+/// Whether a rule's stored violations may be let through on this update.
+fn ratchets(
+    ratchet: Ratchet,
+    old: &ImageBasedGroupUpgrade<'_>,
+    new: &ImageBasedGroupUpgrade<'_>,
+) -> bool {
+    match ratchet {
+        Ratchet::Never => false,
+        Ratchet::PerField => true,
+        Ratchet::WhileUnchanged(unchanged) => unchanged(old, new),
+    }
 }
 
 /// Validates a DELETE of `stored` by `by` with every validating rule's DELETE check.

@@ -108,6 +108,23 @@ pub type DeleteCheck = fn(&ImageBasedGroupUpgrade<'_>, &Context<'_>) -> Findings
 /// A mutation: adds what is missing (to the patch and the mutated copy at once), and
 /// says what it filled in.
 pub type Mutation = for<'a> fn(Change<'a>, &Context<'_>, &mut Additions<'a>) -> Vec<Warning>;
+/// Whether the stored and new objects agree on the part a rule judges as a whole.
+pub type Unchanged = fn(&ImageBasedGroupUpgrade<'_>, &ImageBasedGroupUpgrade<'_>) -> bool;
+
+/// How a rule's object check ratchets on UPDATE, as Kubernetes ratchets CRD validation.
+#[derive(Debug, Clone, Copy)]
+pub enum Ratchet {
+    /// Every violation is enforced.
+    Never,
+    /// A violation the stored object already had (the same field, value and finding) is
+    /// not enforced.
+    PerField,
+    /// As [`Ratchet::PerField`], but only while this part of the object is unchanged: a
+    /// rule that judges a whole (the plan's combination) cannot judge a change step by
+    /// step, since an appended step makes a stored violation's step part of a new plan.
+    WhileUnchanged(Unchanged),
+}
+
 /// The Secrets (in the IBGU's namespace) the rule reads for this change: each rule says
 /// on which operations, as TALM reads a Secret only at some points of an IBGU's life.
 pub type SecretsNeeded = fn(&Config, Change<'_>) -> Vec<String>;
@@ -121,9 +138,8 @@ pub struct Rule {
     pub number: u8,
     /// A short name, as in the docs' table.
     pub name: &'static str,
-    /// Whether its object check ratchets: on UPDATE, a violation the stored object
-    /// already had, about a value the update leaves as it was, is not enforced.
-    pub ratchets: bool,
+    /// Whether and how its object check ratchets on UPDATE.
+    pub ratchet: Ratchet,
     /// The hub facts it reads.
     pub secrets: Option<SecretsNeeded>,
     /// The outcomes its fixtures must show.
@@ -146,7 +162,7 @@ impl Rule {
         kind: Kind::Validating,
         number: 0,
         name: "",
-        ratchets: false,
+        ratchet: Ratchet::Never,
         secrets: None,
         covers: &[Side::Allowed, Side::Denied],
         object: None,

@@ -14,7 +14,7 @@
 
 use crate::model::field::{FieldError, Path};
 use crate::model::{ImageBasedGroupUpgrade, Step};
-use crate::policy::rule::{Context, Findings, Rule};
+use crate::policy::rule::{Context, Findings, Ratchet, Rule};
 
 use super::plan_shape::path;
 
@@ -29,7 +29,7 @@ const GENERATED_SUFFIX: usize = 5;
 pub const RULE: Rule = Rule {
     number: 8,
     name: "name length",
-    ratchets: true,
+    ratchet: Ratchet::PerField,
     object: Some(check),
     create: Some(cgu_names_on_create),
     update: Some(cgu_names_on_update),
@@ -110,7 +110,13 @@ fn cgu_suffix_len(step: &Step<'_>, i: usize) -> usize {
     let actions = step.actions();
     let lowered: usize = actions
         .iter()
-        .map(|a| if a.is_ascii() { a.len() } else { a.to_lowercase().len() })
+        .map(|a| {
+            if a.is_ascii() {
+                a.len()
+            } else {
+                a.to_lowercase().len()
+            }
+        })
         .sum();
     let digits = i.checked_ilog10().map_or(1, |d| d as usize + 1);
     1 + lowered + actions.len().saturating_sub(1) + 1 + digits
@@ -176,7 +182,11 @@ mod tests {
         let ibgu = crate::model::ImageBasedGroupUpgrade::from_json(json).unwrap();
         for (k, step) in ibgu.plan().iter().enumerate() {
             for i in [k, 9, 10, 123] {
-                assert_eq!(super::cgu_suffix_len(step, i), super::cgu_suffix(step, i).len(), "{step:?} {i}");
+                assert_eq!(
+                    super::cgu_suffix_len(step, i),
+                    super::cgu_suffix(step, i).len(),
+                    "{step:?} {i}"
+                );
             }
         }
     }
@@ -187,13 +197,20 @@ mod tests {
     fn errors(field: &str, len: usize) -> Vec<String> {
         let json = format!(r#"{{"metadata":{{"{field}":"{}"}}}}"#, "a".repeat(len));
         let ibgu = ImageBasedGroupUpgrade::from_json(&json).unwrap();
-        run_object(8, &ibgu).errors.iter().map(ToString::to_string).collect()
+        run_object(8, &ibgu)
+            .errors
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     #[test]
     fn name_limit_is_229() {
         assert!(errors("name", 229).is_empty());
-        assert_eq!(errors("name", 230), ["metadata.name: Too long: may not be more than 229 bytes"]);
+        assert_eq!(
+            errors("name", 230),
+            ["metadata.name: Too long: may not be more than 229 bytes"]
+        );
         assert!(errors("generateName", 224).is_empty());
         assert_eq!(errors("generateName", 225).len(), 1);
     }
@@ -205,7 +222,11 @@ mod tests {
     fn on_create(meta: &str, plan: &str) -> Vec<String> {
         let json = ibgu(meta, plan);
         let new = ImageBasedGroupUpgrade::from_json(&json).unwrap();
-        run_create(8, &new).errors.iter().map(ToString::to_string).collect()
+        run_create(8, &new)
+            .errors
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     const ONE_STEP: &str = r#"[{"actions":["Prep","Upgrade","FinalizeUpgrade"]}]"#;
@@ -245,8 +266,19 @@ mod tests {
         let prefix = format!(r#""generateName":"{}""#, "u".repeat(28));
         let e = on_create(&prefix, ONE_STEP);
         assert_eq!(e.len(), 1);
-        assert!(e[0].contains(&format!("\"{}xxxxx-prep-upgrade-finalizeupgrade-0\" (64 characters)", "u".repeat(28))), "{}", e[0]);
-        assert!(e[0].ends_with("a generateName of at most 27 characters (the apiserver adds 5)"), "{}", e[0]);
+        assert!(
+            e[0].contains(&format!(
+                "\"{}xxxxx-prep-upgrade-finalizeupgrade-0\" (64 characters)",
+                "u".repeat(28)
+            )),
+            "{}",
+            e[0]
+        );
+        assert!(
+            e[0].ends_with("a generateName of at most 27 characters (the apiserver adds 5)"),
+            "{}",
+            e[0]
+        );
     }
 
     #[test]
@@ -254,14 +286,25 @@ mod tests {
         let name = format!(r#""name":"{}""#, "u".repeat(45));
         // Stored: "-prep-0" fits (52); appended "-upgrade-finalizeupgrade-1" does not (71).
         let old = ibgu(&name, r#"[{"actions":["Prep"]}]"#);
-        let new = ibgu(&name, r#"[{"actions":["Prep"]},{"actions":["Upgrade","FinalizeUpgrade"]}]"#);
+        let new = ibgu(
+            &name,
+            r#"[{"actions":["Prep"]},{"actions":["Upgrade","FinalizeUpgrade"]}]"#,
+        );
         let old = ImageBasedGroupUpgrade::stored_from_json(&old).unwrap();
         let new = ImageBasedGroupUpgrade::from_json(&new).unwrap();
-        let e: Vec<String> = run_update(8, &old, &new).errors.iter().map(ToString::to_string).collect();
+        let e: Vec<String> = run_update(8, &old, &new)
+            .errors
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(e.len(), 1, "{e:#?}");
         assert!(e[0].starts_with("spec.plan[1]: Forbidden: "), "{}", e[0]);
         assert!(e[0].contains("the name cannot change"), "{}", e[0]);
-        assert!(e[0].ends_with("the appended steps need an IBGU name of at most 37 characters"), "{}", e[0]);
+        assert!(
+            e[0].ends_with("the appended steps need an IBGU name of at most 37 characters"),
+            "{}",
+            e[0]
+        );
         // A stored step too long for the name is history: an update that appends nothing passes.
         let long = format!(r#""name":"{}""#, "u".repeat(60));
         let stored = ibgu(&long, ONE_STEP);

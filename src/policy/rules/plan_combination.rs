@@ -1,11 +1,12 @@
 //! Validating rule 2, action combinations: exactly the 26 plans of TALM's CRD rule. The
 //! message points at the first step that leaves every supported plan and lists what may
-//! stand there instead.
+//! stand there instead. A stored plan outside them (stored before the webhook or the CRD's
+//! rule) has no continuation: an update that changes it is refused, saying so.
 
 use crate::model::ImageBasedGroupUpgrade;
 use crate::model::action::{Action, step_text};
 use crate::model::field::{FieldError, Path};
-use crate::policy::rule::{Context, Findings, Rule};
+use crate::policy::rule::{Context, Findings, Ratchet, Rule};
 use crate::policy::supported;
 
 use super::plan_shape;
@@ -14,8 +15,9 @@ use super::plan_shape;
 pub const RULE: Rule = Rule {
     number: 2,
     name: "action combinations",
-    ratchets: true,
+    ratchet: Ratchet::WhileUnchanged(plan_shape::unchanged),
     object: Some(check),
+    update: Some(stored_unsupported),
     ..Rule::VALIDATING
 };
 
@@ -34,6 +36,34 @@ fn check(ibgu: &ImageBasedGroupUpgrade<'_>, _: &Context<'_>) -> Findings {
         }
         _ => Findings::default(),
     }
+}
+
+/// Whether every step of `ibgu`'s plan is well formed and the plan is supported.
+fn supported_plan(ibgu: &ImageBasedGroupUpgrade<'_>) -> bool {
+    let plan = ibgu.plan();
+    let parsed: Vec<Vec<Action>> = plan.iter().map_while(plan_shape::actions).collect();
+    parsed.len() == plan.len() && supported::is_supported(&parsed)
+}
+
+/// An update that changes a stored plan outside the supported ones: nothing can continue
+/// it (the object check judges the new plan, unratcheted, beside this).
+fn stored_unsupported(
+    old: &ImageBasedGroupUpgrade<'_>,
+    new: &ImageBasedGroupUpgrade<'_>,
+    _: &Context<'_>,
+) -> Findings {
+    if plan_shape::unchanged(old, new) || supported_plan(old) {
+        return Findings::default();
+    }
+    let steps: Vec<String> = old.plan().iter().map(|s| s.actions_text()).collect();
+    FieldError::forbidden(
+        plan_shape::path(),
+        format!(
+            "the stored plan {} is not one TALM supports, so it has no continuation: leave it as it is, and start a new ImageBasedGroupUpgrade for the next steps",
+            steps.join(", ")
+        ),
+    )
+    .into()
 }
 
 /// The offending step, and what may stand there instead.
@@ -91,9 +121,11 @@ mod tests {
     fn names_the_step_and_what_may_follow() {
         assert_eq!(
             errors(2, r#"[{"actions":["Prep"]},{"actions":["Rollback"]}]"#),
-            ["spec.plan[1].actions: Unsupported value: [\"Rollback\"]: after [Prep] a step may be \
+            [
+                "spec.plan[1].actions: Unsupported value: [\"Rollback\"]: after [Prep] a step may be \
               [Upgrade], [Upgrade, FinalizeUpgrade], [Abort], [AbortOnFailure]; \
-              [Rollback] can only start a new ImageBasedGroupUpgrade"]
+              [Rollback] can only start a new ImageBasedGroupUpgrade"
+            ]
         );
     }
 
@@ -105,7 +137,10 @@ mod tests {
 
     #[test]
     fn combination_is_judged_before_a_malformed_step() {
-        let e = errors(2, r#"[{"actions":["Abort"]},{"actions":["Upgrade"]},{"actions":["Nope"]}]"#);
+        let e = errors(
+            2,
+            r#"[{"actions":["Abort"]},{"actions":["Upgrade"]},{"actions":["Nope"]}]"#,
+        );
         assert_eq!(e.len(), 1, "{e:#?}");
         assert!(e[0].starts_with(
             r#"spec.plan[1].actions: Unsupported value: ["Upgrade"]: after [Abort] the plan is complete"#

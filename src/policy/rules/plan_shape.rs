@@ -4,7 +4,7 @@
 use crate::model::action::Action;
 use crate::model::field::{ErrorList, FieldError, Path};
 use crate::model::{ImageBasedGroupUpgrade, Step};
-use crate::policy::rule::{Context, Findings, Rule};
+use crate::policy::rule::{Context, Findings, Ratchet, Rule};
 
 /// Upstream's `maxItems` for `spec.plan`.
 pub const MAX_STEPS: usize = 6;
@@ -15,10 +15,16 @@ pub const MAX_ACTIONS: usize = 4;
 pub const RULE: Rule = Rule {
     number: 1,
     name: "plan shape",
-    ratchets: true,
+    ratchet: Ratchet::WhileUnchanged(unchanged),
     object: Some(check),
     ..Rule::VALIDATING
 };
+
+/// Whether the update leaves `spec.plan` as stored: rules 1 and 2 judge the plan as a
+/// whole, so their stored violations are let through only then.
+pub fn unchanged(old: &ImageBasedGroupUpgrade<'_>, new: &ImageBasedGroupUpgrade<'_>) -> bool {
+    old.plan() == new.plan()
+}
 
 /// The path of `spec.plan`.
 pub fn path() -> Path {
@@ -109,7 +115,9 @@ mod tests {
     fn missing_plan_is_required() {
         assert_eq!(
             errors(1, "[]"),
-            ["spec.plan: Required value: a plan needs at least one step, e.g. [Prep, Upgrade, FinalizeUpgrade]"]
+            [
+                "spec.plan: Required value: a plan needs at least one step, e.g. [Prep, Upgrade, FinalizeUpgrade]"
+            ]
         );
     }
 
@@ -119,14 +127,23 @@ mod tests {
             1,
             r#"[{"actions":[]},{"actions":["Prep","Prep"]},{"actions":["Prepp"]},{"actions":["Prep","Upgrade","FinalizeUpgrade","Abort","Rollback"]}]"#,
         );
-        let e: Vec<_> = e.iter().filter(|e| !e.contains("rolloutStrategy")).collect();
+        let e: Vec<_> = e
+            .iter()
+            .filter(|e| !e.contains("rolloutStrategy"))
+            .collect();
         assert_eq!(e.len(), 4, "{e:#?}");
-        assert_eq!(e[0], "spec.plan[0].actions: Required value: a step needs 1 to 4 actions");
+        assert_eq!(
+            e[0],
+            "spec.plan[0].actions: Required value: a step needs 1 to 4 actions"
+        );
         assert_eq!(e[1], r#"spec.plan[1].actions[1]: Duplicate value: "Prep""#);
         assert!(e[2].starts_with(
             r#"spec.plan[2].actions[0]: Unsupported value: "Prepp": supported values: "Prep", "#
         ));
-        assert_eq!(e[3], "spec.plan[3].actions: Too many: 5: must have at most 4 items");
+        assert_eq!(
+            e[3],
+            "spec.plan[3].actions: Too many: 5: must have at most 4 items"
+        );
     }
 
     #[test]
@@ -135,10 +152,15 @@ mod tests {
         let e = errors(1, &format!("[{}]", [step; 7].join(",")));
         assert_eq!(e[0], "spec.plan: Too many: 7: must have at most 6 items");
         assert!(e[1].starts_with("spec.plan[0].rolloutStrategy: Required value"));
-        let e = errors(1, r#"[{"actions":["Prep"],"rolloutStrategy":{"timeout":5}}]"#);
+        let e = errors(
+            1,
+            r#"[{"actions":["Prep"],"rolloutStrategy":{"timeout":5}}]"#,
+        );
         assert_eq!(
             e,
-            ["spec.plan[0].rolloutStrategy.maxConcurrency: Required value: how many clusters each batch takes"]
+            [
+                "spec.plan[0].rolloutStrategy.maxConcurrency: Required value: how many clusters each batch takes"
+            ]
         );
     }
 }

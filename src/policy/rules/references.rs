@@ -8,13 +8,13 @@
 use crate::model::field::{ErrorList, FieldError, Path};
 use crate::model::name::{dns1123_label, dns1123_subdomain};
 use crate::model::{ConfigMapRef, ImageBasedGroupUpgrade, Text};
-use crate::policy::rule::{Context, Findings, Rule};
+use crate::policy::rule::{Context, Findings, Ratchet, Rule};
 
 /// The rule.
 pub const RULE: Rule = Rule {
     number: 10,
     name: "ConfigMap and Secret references",
-    ratchets: true,
+    ratchet: Ratchet::PerField,
     object: Some(check),
     ..Rule::VALIDATING
 };
@@ -36,8 +36,16 @@ fn check(ibgu: &ImageBasedGroupUpgrade<'_>, _: &Context<'_>) -> Findings {
         }
         named(name, dns1123_subdomain, at, &mut errors);
     }
-    refs(ibu.extra_manifests.as_deref(), "spec.ibuSpec.extraManifests", &mut errors);
-    refs(ibu.oadp_content.as_deref(), "spec.ibuSpec.oadpContent", &mut errors);
+    refs(
+        ibu.extra_manifests.as_deref(),
+        "spec.ibuSpec.extraManifests",
+        &mut errors,
+    );
+    refs(
+        ibu.oadp_content.as_deref(),
+        "spec.ibuSpec.oadpContent",
+        &mut errors,
+    );
     errors.into()
 }
 
@@ -80,7 +88,11 @@ mod tests {
 
     fn errors(json: &str) -> Vec<String> {
         let ibgu = ImageBasedGroupUpgrade::from_json(json).expect("a readable object");
-        run_object(10, &ibgu).errors.iter().map(ToString::to_string).collect()
+        run_object(10, &ibgu)
+            .errors
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     #[test]
@@ -105,7 +117,10 @@ mod tests {
                 "oadpContent":[{"name":"oadp_cm","namespace":"openshift.adp"}],
                 "extraManifests":[{"name":"example-extra-manifests","namespace":"openshift-lifecycle-agent"}]}}}"#,
         );
-        let at: Vec<&str> = e.iter().map(|e| e.split(": ").next().unwrap_or("")).collect();
+        let at: Vec<&str> = e
+            .iter()
+            .map(|e| e.split(": ").next().unwrap_or(""))
+            .collect();
         assert_eq!(
             at,
             [
@@ -129,7 +144,9 @@ mod tests {
         let e = errors(r#"{"spec":{"ibuSpec":{"seedImageRef":{"pullSecretRef":{"name":""}}}}}"#);
         assert_eq!(
             e,
-            ["spec.ibuSpec.seedImageRef.pullSecretRef.name: Required value: the seed pull Secret's name"]
+            [
+                "spec.ibuSpec.seedImageRef.pullSecretRef.name: Required value: the seed pull Secret's name"
+            ]
         );
     }
 }

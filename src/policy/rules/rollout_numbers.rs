@@ -16,7 +16,7 @@
 use crate::model::action::Action;
 use crate::model::field::{ErrorList, FieldError, Warning};
 use crate::model::{DEFAULT_TIMEOUT_MINUTES, ImageBasedGroupUpgrade, RolloutStrategy};
-use crate::policy::rule::{Context, Findings, Rule};
+use crate::policy::rule::{Context, Findings, Ratchet, Rule};
 
 use super::append_when_idle::appends;
 use super::plan_shape::path;
@@ -25,7 +25,7 @@ use super::plan_shape::path;
 pub const RULE: Rule = Rule {
     number: 7,
     name: "rollout numbers",
-    ratchets: true,
+    ratchet: Ratchet::PerField,
     object: Some(check),
     update: Some(batches),
     ..Rule::VALIDATING
@@ -57,9 +57,14 @@ fn check(ibgu: &ImageBasedGroupUpgrade<'_>, _: &Context<'_>) -> Findings {
 }
 
 /// The batch warning, for the first appended step.
-fn batches(old: &ImageBasedGroupUpgrade<'_>, new: &ImageBasedGroupUpgrade<'_>, _: &Context<'_>) -> Findings {
+fn batches(
+    old: &ImageBasedGroupUpgrade<'_>,
+    new: &ImageBasedGroupUpgrade<'_>,
+    _: &Context<'_>,
+) -> Findings {
     let at = old.plan().len();
-    let (true, Ok(progress), Some(step)) = (appends(old, new), old.progress(), new.plan().get(at)) else {
+    let (true, Ok(progress), Some(step)) = (appends(old, new), old.progress(), new.plan().get(at))
+    else {
         return Findings::default();
     };
     let first = step.actions().first().and_then(|a| Action::parse(a));
@@ -83,7 +88,9 @@ fn batches(old: &ImageBasedGroupUpgrade<'_>, new: &ImageBasedGroupUpgrade<'_>, _
         .then(|| {
             Warning::new(
                 path().index(at).child("rolloutStrategy"),
-                format!("timeout {timeout}m over {batches} batches of {m} leaves under 1m per batch"),
+                format!(
+                    "timeout {timeout}m over {batches} batches of {m} leaves under 1m per batch"
+                ),
             )
         })
         .into()
@@ -100,7 +107,9 @@ mod tests {
             r#"[{"actions":["Prep"],"rolloutStrategy":{"maxConcurrency":0,"timeout":-5}},{"actions":["Upgrade"]}]"#,
         );
         assert_eq!(e.len(), 2, "{e:#?}");
-        assert!(e[0].starts_with("spec.plan[0].rolloutStrategy.maxConcurrency: Invalid value: 0: must be greater"));
+        assert!(e[0].starts_with(
+            "spec.plan[0].rolloutStrategy.maxConcurrency: Invalid value: 0: must be greater"
+        ));
         assert!(e[1].starts_with("spec.plan[0].rolloutStrategy.timeout: Invalid value: -5"));
     }
 
@@ -114,11 +123,15 @@ mod tests {
         let status = format!(r#"{{"clusters":[{}]}}"#, done.join(","));
         let old = r#"[{"actions":["Prep"],"rolloutStrategy":{"maxConcurrency":1}}]"#;
         let step = |actions: &str| {
-            format!(r#"[{{"actions":["Prep"],"rolloutStrategy":{{"maxConcurrency":1}}}},{{"actions":{actions},"rolloutStrategy":{{"maxConcurrency":2,"timeout":20}}}}]"#)
+            format!(
+                r#"[{{"actions":["Prep"],"rolloutStrategy":{{"maxConcurrency":1}}}},{{"actions":{actions},"rolloutStrategy":{{"maxConcurrency":2,"timeout":20}}}}]"#
+            )
         };
         assert_eq!(
             update_warnings(7, old, &status, &step(r#"["Upgrade"]"#)),
-            ["spec.plan[1].rolloutStrategy: timeout 20m over 25 batches of 2 leaves under 1m per batch"]
+            [
+                "spec.plan[1].rolloutStrategy: timeout 20m over 25 batches of 2 leaves under 1m per batch"
+            ]
         );
         // FinalizeUpgrade acts on clusters that completed Upgrade: none here.
         assert!(update_warnings(7, old, &status, &step(r#"["FinalizeUpgrade"]"#)).is_empty());

@@ -1,10 +1,10 @@
 //! Validating rule 9: `spec.ibuSpec` is present, and whenever a step prepares or upgrades,
 //! `seedImageRef.image` and `.version` are set and the image matches upstream's pattern.
 
+use crate::model::ImageBasedGroupUpgrade;
 use crate::model::action::Action;
 use crate::model::field::{ErrorList, FieldError, Path};
-use crate::model::ImageBasedGroupUpgrade;
-use crate::policy::rule::{Context, Findings, Rule};
+use crate::policy::rule::{Context, Findings, Ratchet, Rule};
 
 /// The pattern upstream's CRD puts on `seedImageRef.image`.
 pub const IMAGE_PATTERN: &str = r"^([a-z0-9]+://)?[\S]+$";
@@ -13,7 +13,7 @@ pub const IMAGE_PATTERN: &str = r"^([a-z0-9]+://)?[\S]+$";
 pub const RULE: Rule = Rule {
     number: 9,
     name: "seed image",
-    ratchets: true,
+    ratchet: Ratchet::PerField,
     object: Some(check),
     ..Rule::VALIDATING
 };
@@ -24,7 +24,10 @@ pub const RULE: Rule = Rule {
 /// text without whitespace), so the pattern holds exactly when the text is non-empty and
 /// has none of RE2's `\s` characters: tab, newline, form feed, carriage return, space.
 pub fn image_matches(image: &str) -> bool {
-    !image.is_empty() && !image.chars().any(|c| matches!(c, '\t' | '\n' | '\x0c' | '\r' | ' '))
+    !image.is_empty()
+        && !image
+            .chars()
+            .any(|c| matches!(c, '\t' | '\n' | '\x0c' | '\r' | ' '))
 }
 
 fn check(ibgu: &ImageBasedGroupUpgrade<'_>, _: &Context<'_>) -> Findings {
@@ -80,7 +83,11 @@ mod tests {
 
     fn msgs(json: &str) -> Vec<String> {
         let ibgu = ImageBasedGroupUpgrade::from_json(json).unwrap();
-        run_object(9, &ibgu).errors.iter().map(ToString::to_string).collect()
+        run_object(9, &ibgu)
+            .errors
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     #[test]
@@ -90,7 +97,10 @@ mod tests {
         assert!(e[0].starts_with("spec.ibuSpec.seedImageRef.image: Required value"));
         assert!(e[1].starts_with("spec.ibuSpec.seedImageRef.version: Required value"));
         assert!(msgs(r#"{"spec":{"ibuSpec":{},"plan":[{"actions":["Abort"]}]}}"#).is_empty());
-        assert_eq!(msgs(r#"{"spec":{"plan":[{"actions":["Abort"]}]}}"#).len(), 1);
+        assert_eq!(
+            msgs(r#"{"spec":{"plan":[{"actions":["Abort"]}]}}"#).len(),
+            1
+        );
     }
 
     #[test]
@@ -99,10 +109,23 @@ mod tests {
             r#"{"spec":{"ibuSpec":{"seedImageRef":{"image":" \t","version":"  "}},"plan":[{"actions":["Upgrade"]}]}}"#,
         );
         assert_eq!(e.len(), 2, "{e:#?}");
-        assert!(e[0].starts_with("spec.ibuSpec.seedImageRef.image: Required value"), "{}", e[0]);
-        assert!(e[1].starts_with("spec.ibuSpec.seedImageRef.version: Required value"), "{}", e[1]);
+        assert!(
+            e[0].starts_with("spec.ibuSpec.seedImageRef.image: Required value"),
+            "{}",
+            e[0]
+        );
+        assert!(
+            e[1].starts_with("spec.ibuSpec.seedImageRef.version: Required value"),
+            "{}",
+            e[1]
+        );
         // Without Prep or Upgrade a blank image is still not a pull spec.
-        let e = msgs(r#"{"spec":{"ibuSpec":{"seedImageRef":{"image":" "}},"plan":[{"actions":["Abort"]}]}}"#);
-        assert!(e[0].starts_with("spec.ibuSpec.seedImageRef.image: Invalid value"), "{e:#?}");
+        let e = msgs(
+            r#"{"spec":{"ibuSpec":{"seedImageRef":{"image":" "}},"plan":[{"actions":["Abort"]}]}}"#,
+        );
+        assert!(
+            e[0].starts_with("spec.ibuSpec.seedImageRef.image: Invalid value"),
+            "{e:#?}"
+        );
     }
 }
