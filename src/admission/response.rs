@@ -17,12 +17,29 @@ use std::collections::BTreeMap;
 use super::audit::Annotations;
 use super::endpoint::{API_VERSION, Endpoint, KIND};
 use crate::model::field::{ErrorList, Warning};
+use crate::model::text::shorten;
 use crate::model::{self as ibgu};
 
 /// Kubernetes keeps this many characters of each warning.
 pub const MAX_WARNING_CHARS: usize = 120;
 /// At most this many warnings are sent; the last one says how many were left out.
 pub const MAX_WARNINGS: usize = 16;
+/// The longest name a denial repeats (Kubernetes names have at most 253 characters; a
+/// CREATE reaches the webhooks before the apiserver has checked its name).
+pub const MAX_NAME_BYTES: usize = 253;
+/// The longest error a denial's message and causes carry: the value a user sent is
+/// echoed, and one value may be megabytes.
+pub const MAX_ERROR_BYTES: usize = 512;
+/// The longest field path a cause names.
+pub const MAX_FIELD_BYTES: usize = 256;
+/// The largest reply without a patch. Worst case, with every string at its cap and made
+/// of control characters (which JSON writes as 6 bytes each): the message, 253 + 33 x 514
+/// bytes, 104 KB escaped; 33 causes of 512 + 256 + ~90 bytes, 170 KB; 16 warnings of 120
+/// characters, 8 KB; the audit annotations, 3 x 33 findings of up to 280 bytes, 166 KB;
+/// the uid, at most 128 bytes, and the envelope, 2 KB: about 450 KB. The usual denial is
+/// 1 to 20 KB. A patch (an allowed /mutate) comes on top: one operation per plan step at
+/// most, so it is bounded by the request's body.
+pub const MAX_REPLY_BYTES: usize = 512 * 1024;
 
 /// The `patchType` of a mutating answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -108,13 +125,18 @@ impl Response {
     /// `admission webhook "..." denied the request` prefix, so the user cannot tell which
     /// component refused. With 403 kubectl shows the whole message, prefix included; API
     /// clients still get the causes in `details`.
+    ///
+    /// Each error is cut to [`MAX_ERROR_BYTES`], each cause's field to
+    /// [`MAX_FIELD_BYTES`], the name to [`MAX_NAME_BYTES`]; how many errors there are is
+    /// the caller's to bound ([`Report`](super::bound::Report)).
     pub(super) fn deny(uid: &str, name: &str, errors: &ErrorList) -> Self {
+        let name = shorten(name, MAX_NAME_BYTES);
         let causes = errors
             .iter()
             .map(|e| StatusCause {
                 reason: e.kind.cause().to_owned(),
-                message: e.body(),
-                field: e.field.to_string(),
+                message: shorten(&e.body(), MAX_ERROR_BYTES).into_owned(),
+                field: shorten(e.field.as_str(), MAX_FIELD_BYTES).into_owned(),
             })
             .collect();
         let status = Status {
@@ -124,12 +146,12 @@ impl Response {
                 "{}.{} {name:?} is invalid: {}",
                 ibgu::KIND,
                 ibgu::GROUP,
-                errors.aggregate()
+                aggregate(errors)
             ),
             metadata: None,
             reason: "Forbidden".to_owned(),
             details: Some(StatusDetails {
-                name: name.to_owned(),
+                name: name.into_owned(),
                 group: ibgu::GROUP.to_owned(),
                 kind: ibgu::KIND.to_owned(),
                 uid: String::new(),
@@ -145,7 +167,7 @@ impl Response {
     }
 
     pub(super) fn with_warnings(mut self, warnings: &[Warning]) -> Self {
-        self.warnings = shorten_warnings(warnings.iter().map(Warning::line).collect());
+        self.warnings = shorten_warnings(warnings.iter().map(Warning::line), warnings.len());
         self
     }
 
@@ -235,12 +257,30 @@ fn fits_a_warning(w: &str) -> bool {
     !w.chars().any(char::is_control) && w.chars().count() <= MAX_WARNING_CHARS
 }
 
+/// apimachinery's aggregate text of `errors` (the one error, or `[e1, e2, ...]`), each
+/// cut to [`MAX_ERROR_BYTES`].
+fn aggregate(errors: &ErrorList) -> String {
+    let parts: Vec<String> = errors
+        .iter()
+        .map(|e| {
+            let text = e.to_string();
+            match shorten(&text, MAX_ERROR_BYTES) {
+                std::borrow::Cow::Borrowed(_) => text,
+                std::borrow::Cow::Owned(cut) => cut,
+            }
+        })
+        .collect();
+    match parts.as_slice() {
+        [one] => one.clone(),
+        many => format!("[{}]", many.join(", ")),
+    }
+}
+
 /// Keeps warnings within what Kubernetes shows: one line, at most [`MAX_WARNING_CHARS`]
-/// characters each, at most [`MAX_WARNINGS`] of them.
-fn shorten_warnings(warnings: Vec<String>) -> Vec<String> {
-    let total = warnings.len();
+/// characters each, at most [`MAX_WARNINGS`] of them. Only those shown are made of the
+/// `total` given.
+fn shorten_warnings(warnings: impl Iterator<Item = String>, total: usize) -> Vec<String> {
     let mut out: Vec<String> = warnings
-        .into_iter()
         .take(MAX_WARNINGS)
         .map(|w| {
             if fits_a_warning(&w) {
@@ -320,15 +360,15 @@ mod tests {
     #[test]
     fn warnings_are_shortened_and_capped() {
         let long = "x".repeat(500);
-        let w = shorten_warnings(vec![long; 40]);
+        let w = shorten_warnings(vec![long; 40].into_iter(), 40);
         assert_eq!(w.len(), MAX_WARNINGS);
         assert!(w.iter().all(|w| w.chars().count() <= MAX_WARNING_CHARS));
         assert_eq!(w[MAX_WARNINGS - 1], "25 more warnings not shown");
-        assert_eq!(shorten_warnings(vec!["a\nb".into()]), ["a b"]);
-        assert_eq!(shorten_warnings(vec!["a\u{85}b".into()]), ["a b"]);
-        assert_eq!(shorten_warnings(vec!["café".into()]), ["café"]);
+        assert_eq!(shorten_warnings(vec!["a\nb".to_owned()].into_iter(), 1), ["a b"]);
+        assert_eq!(shorten_warnings(vec!["a\u{85}b".to_owned()].into_iter(), 1), ["a b"]);
+        assert_eq!(shorten_warnings(vec!["café".to_owned()].into_iter(), 1), ["café"]);
         // 120 characters but more bytes: kept whole.
         let accented = "é".repeat(MAX_WARNING_CHARS);
-        assert_eq!(shorten_warnings(vec![accented.clone()]), [accented]);
+        assert_eq!(shorten_warnings(vec![accented.clone()].into_iter(), 1), [accented]);
     }
 }

@@ -198,11 +198,11 @@ impl Server {
             certs,
             ready: true.into(),
             draining: false.into(),
-            body_budget: Semaphore::new(
+            body_budget: Arc::new(Semaphore::new(
                 options
                     .body_budget
                     .clamp(routes::MAX_BODY_BYTES, Semaphore::MAX_PERMITS),
-            ),
+            )),
         });
         Ok(Server {
             listener,
