@@ -1096,7 +1096,11 @@ fn bad_entries_review(entries: usize) -> Vec<u8> {
 
 /// Sends `body` to `/mutate` `copies` times at once; each answer's status, whether it
 /// was a denial, and its size.
-async fn send_at_once(client: &Client, body: Arc<Vec<u8>>, copies: usize) -> Vec<(u16, bool, usize)> {
+async fn send_at_once(
+    client: &Client,
+    body: Arc<Vec<u8>>,
+    copies: usize,
+) -> Vec<(u16, bool, usize)> {
     let tasks: Vec<_> = (0..copies)
         .map(|_| {
             let (client, body) = (client.clone(), body.clone());
@@ -1156,7 +1160,10 @@ async fn many_findings_get_a_bounded_reply_and_bounded_memory() {
         eprintln!("findings load: {figure}");
         figures.push(figure);
         server.assert_running();
-        assert_eq!(denied, copies, "every review answered with a denial: {answers:?}");
+        assert_eq!(
+            denied, copies,
+            "every review answered with a denial: {answers:?}"
+        );
         assert!(
             largest <= ibgu_webhook::admission::MAX_REPLY_BYTES,
             "a reply of {largest} bytes"

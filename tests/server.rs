@@ -454,9 +454,11 @@ async fn metrics_count_requests_by_endpoint_operation_and_verdict() {
         .await
         .expect("connect metrics");
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    tcp.write_all(b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("write");
+    tcp.write_all(
+        b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .expect("write");
     let mut reply = String::new();
     tcp.read_to_string(&mut reply).await.expect("read");
     assert!(reply.starts_with("HTTP/1.1 405"), "{reply}");

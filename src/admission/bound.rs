@@ -127,7 +127,9 @@ mod tests {
     use crate::policy::rule::Kind;
 
     fn bad_entry(i: usize) -> FieldError {
-        let at = Path::from("spec.ibuSpec.extraManifests").index(i).child("name");
+        let at = Path::from("spec.ibuSpec.extraManifests")
+            .index(i)
+            .child("name");
         FieldError::invalid(at, format!("Bad_{i}"), "a lowercase RFC 1123 subdomain")
     }
 
@@ -182,7 +184,10 @@ mod tests {
     #[test]
     fn the_count_stands_at_the_field_holding_the_rest() {
         let p = |s: &str| Path::from(s);
-        let (a, b) = (p("spec.plan[10].actions"), p("spec.plan[11].rolloutStrategy"));
+        let (a, b) = (
+            p("spec.plan[10].actions"),
+            p("spec.plan[11].rolloutStrategy"),
+        );
         assert_eq!(common_parent(&[&a, &b]).as_str(), "spec.plan");
         let (c, d) = (p("spec.ibuSpec"), p("spec.plan[1]"));
         assert_eq!(common_parent(&[&c, &d]).as_str(), "spec");

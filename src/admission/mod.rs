@@ -506,7 +506,13 @@ mod tests {
         let status = reply.status.expect("a denial");
         let causes = status.details.expect("details").causes;
         assert_eq!(causes.len(), bound::MAX_REPORTED + 1);
-        assert!(causes.last().expect("the count").message.starts_with("Too many: 4968: "));
+        assert!(
+            causes
+                .last()
+                .expect("the count")
+                .message
+                .starts_with("Too many: 4968: ")
+        );
         assert!(reply.audit_annotations["denied"].ends_with(", and 4968 more"));
         assert!(reply.audit_annotations["ratcheted"].ends_with(", and 4968 more"));
     }

@@ -364,11 +364,23 @@ mod tests {
         assert_eq!(w.len(), MAX_WARNINGS);
         assert!(w.iter().all(|w| w.chars().count() <= MAX_WARNING_CHARS));
         assert_eq!(w[MAX_WARNINGS - 1], "25 more warnings not shown");
-        assert_eq!(shorten_warnings(vec!["a\nb".to_owned()].into_iter(), 1), ["a b"]);
-        assert_eq!(shorten_warnings(vec!["a\u{85}b".to_owned()].into_iter(), 1), ["a b"]);
-        assert_eq!(shorten_warnings(vec!["café".to_owned()].into_iter(), 1), ["café"]);
+        assert_eq!(
+            shorten_warnings(vec!["a\nb".to_owned()].into_iter(), 1),
+            ["a b"]
+        );
+        assert_eq!(
+            shorten_warnings(vec!["a\u{85}b".to_owned()].into_iter(), 1),
+            ["a b"]
+        );
+        assert_eq!(
+            shorten_warnings(vec!["café".to_owned()].into_iter(), 1),
+            ["café"]
+        );
         // 120 characters but more bytes: kept whole.
         let accented = "é".repeat(MAX_WARNING_CHARS);
-        assert_eq!(shorten_warnings(vec![accented.clone()].into_iter(), 1), [accented]);
+        assert_eq!(
+            shorten_warnings(vec![accented.clone()].into_iter(), 1),
+            [accented]
+        );
     }
 }

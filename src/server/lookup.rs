@@ -152,7 +152,10 @@ impl AnswerCache {
             let ttl = self.ttl;
             entries.retain(|_, (at, _)| at.elapsed() < ttl);
             if entries.len() >= self.max {
-                let oldest = entries.iter().min_by_key(|(_, (at, _))| *at).map(|(k, _)| k.clone());
+                let oldest = entries
+                    .iter()
+                    .min_by_key(|(_, (at, _))| *at)
+                    .map(|(k, _)| k.clone());
                 if let Some(oldest) = oldest {
                     entries.remove(&oldest);
                 }
@@ -221,7 +224,11 @@ mod tests {
         }
         std::thread::sleep(Duration::from_millis(40));
         short.put(key(100), SecretLookup::Missing);
-        assert_eq!(short.len(), 1, "expired answers are evicted, not kept until read");
+        assert_eq!(
+            short.len(),
+            1,
+            "expired answers are evicted, not kept until read"
+        );
     }
 
     #[test]
