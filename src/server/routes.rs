@@ -245,8 +245,10 @@ async fn reply(
     let request = match admission::parse(&bytes) {
         Ok(r) => r,
         Err(e) => {
-            tracing::warn!(%endpoint, error = %e, "refused a body that is not an AdmissionReview");
-            return refused(error(StatusCode::BAD_REQUEST, e.to_string()));
+            let e = e.to_string();
+            let text = shorten(&e, MAX_ERROR_TEXT);
+            tracing::warn!(%endpoint, error = %text, "refused a body that is not an AdmissionReview");
+            return refused(error(StatusCode::BAD_REQUEST, e));
         }
     };
     let operation = request.operation_name();
@@ -259,7 +261,8 @@ async fn reply(
     }
     // Every admission at info, with what its audit annotations say (the rules and fields
     // that denied, warned or were let through under ratcheting, and the paths patched):
-    // an operator reads why each IBGU write was allowed, changed or refused.
+    // an operator reads why each IBGU write was allowed, changed or refused. The text
+    // format escapes every value (`logs::EscapedFields`); names are cut as replies cut them.
     let said = |key: &str| {
         response
             .audit_annotations
@@ -270,8 +273,8 @@ async fn reply(
         uid = %request.uid,
         %endpoint,
         operation,
-        namespace = %request.namespace,
-        name = %request.name,
+        namespace = %shorten(&request.namespace, admission::MAX_NAME_BYTES),
+        name = %shorten(&request.name, admission::MAX_NAME_BYTES),
         decision = said("decision"),
         denied = said("denied"),
         warned = said("warned"),
@@ -293,7 +296,11 @@ async fn reply(
     // The reply is held to the body budget too, until it is sent: a reply larger than
     // its request reserves the difference (a denial is at most
     // [`admission::MAX_REPLY_BYTES`]).
-    if let Some(more) = json.len().checked_sub(budget.num_permits()).filter(|n| *n > 0) {
+    if let Some(more) = json
+        .len()
+        .checked_sub(budget.num_permits())
+        .filter(|n| *n > 0)
+    {
         match reserve(state, more, deadline, started).await {
             Ok(extra) => budget.merge(extra),
             Err(Refusal::Busy(r) | Refusal::Bad(r)) => return (*r, Outcome::failed, operation),
@@ -326,7 +333,12 @@ impl axum::body::HttpBody for Budgeted {
         self: std::pin::Pin<&mut Self>,
         _: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
-        std::task::Poll::Ready(self.get_mut().bytes.take().map(|b| Ok(hyper::body::Frame::data(b))))
+        std::task::Poll::Ready(
+            self.get_mut()
+                .bytes
+                .take()
+                .map(|b| Ok(hyper::body::Frame::data(b))),
+        )
     }
 
     fn is_end_stream(&self) -> bool {
@@ -517,7 +529,10 @@ pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
             }),
         )
         .method_not_allowed_fallback(|| async {
-            error(StatusCode::METHOD_NOT_ALLOWED, "only GET /metrics is served here")
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "only GET /metrics is served here",
+            )
         })
         .fallback(|| async { error(StatusCode::NOT_FOUND, "only GET /metrics is served here") })
         .with_state(metrics)
