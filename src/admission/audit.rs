@@ -12,8 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use super::bound::{MAX_REPORTED, Report};
-use super::response::MAX_FIELD_BYTES;
+use super::bound::{MAX_FIELD_BYTES, MAX_REPORTED, Report};
 use crate::model::text::shorten;
 use crate::policy::{Effect, Finding};
 

@@ -3,7 +3,8 @@
 //! findings of each kind, then one entry with the count of the rest. The message, the
 //! causes, the audit annotations and the log line are all made from one [`Report`], so
 //! they cannot disagree; warnings have their own, smaller cap
-//! ([`MAX_WARNINGS`](super::MAX_WARNINGS)).
+//! ([`MAX_WARNINGS`](super::MAX_WARNINGS)). The strings a reply echoes are cut to the
+//! sizes below, so that a reply's size has a bound ([`MAX_REPLY_BYTES`]).
 //!
 //! Without the bound, 40,000 bad `extraManifests` entries in one 1.35 MB CREATE made a
 //! 58.6 MB reply, and a few such requests at once took the pod past its memory limit.
@@ -14,6 +15,23 @@ use crate::policy::{Effect, Finding};
 /// Errors, and findings of each effect, named per reply: a reader fixes the first few
 /// dozen and applies again; the rest only cost memory and bytes on the wire.
 pub const MAX_REPORTED: usize = 32;
+
+/// The longest name a denial repeats (Kubernetes names have at most 253 characters; a
+/// CREATE reaches the webhooks before the apiserver has checked its name).
+pub const MAX_NAME_BYTES: usize = 253;
+/// The longest error a denial's message and causes carry: the value a user sent is
+/// echoed, and one value may be megabytes.
+pub const MAX_ERROR_BYTES: usize = 512;
+/// The longest field path a cause names.
+pub const MAX_FIELD_BYTES: usize = 256;
+/// The largest reply without a patch. Worst case, with every string at its cap and made
+/// of control characters (which JSON writes as 6 bytes each): the message, 253 + 33 x 514
+/// bytes, 104 KB escaped; 33 causes of 512 + 256 + ~90 bytes, 170 KB; 16 warnings of 120
+/// characters, 8 KB; the audit annotations, 3 x 33 findings of up to 280 bytes, 166 KB;
+/// the uid, at most 128 bytes, and the envelope, 2 KB: about 450 KB. The usual denial is
+/// 1 to 20 KB. A patch (an allowed /mutate) comes on top: one operation per plan step at
+/// most, so it is bounded by the request's body.
+pub const MAX_REPLY_BYTES: usize = 512 * 1024;
 
 /// What one reply reports of a decision.
 #[derive(Debug, Clone, Default, PartialEq)]

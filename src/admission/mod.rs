@@ -39,11 +39,9 @@ use crate::model::{self as ibgu, ImageBasedGroupUpgrade, Stored};
 use crate::policy::facts::Facts;
 use crate::policy::{self, Change, Config, Requester};
 
+pub use self::bound::{MAX_ERROR_BYTES, MAX_FIELD_BYTES, MAX_NAME_BYTES, MAX_REPLY_BYTES};
 pub use self::endpoint::{API_VERSION, Endpoint, KIND};
-pub use self::response::{
-    MAX_ERROR_BYTES, MAX_FIELD_BYTES, MAX_NAME_BYTES, MAX_REPLY_BYTES, MAX_WARNING_CHARS,
-    MAX_WARNINGS, PatchType, Response, WireError,
-};
+pub use self::response::{MAX_WARNING_CHARS, MAX_WARNINGS, PatchType, Response, WireError};
 
 /// The longest `request.uid` answered. The apiserver sends a UUID (36 characters); the
 /// reply echoes the uid whole, so its length bounds the reply's.

@@ -15,6 +15,7 @@ use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
 use super::audit::Annotations;
+use super::bound::{MAX_ERROR_BYTES, MAX_FIELD_BYTES, MAX_NAME_BYTES};
 use super::endpoint::{API_VERSION, Endpoint, KIND};
 use crate::model::field::{ErrorList, Warning};
 use crate::model::text::shorten;
@@ -24,22 +25,6 @@ use crate::model::{self as ibgu};
 pub const MAX_WARNING_CHARS: usize = 120;
 /// At most this many warnings are sent; the last one says how many were left out.
 pub const MAX_WARNINGS: usize = 16;
-/// The longest name a denial repeats (Kubernetes names have at most 253 characters; a
-/// CREATE reaches the webhooks before the apiserver has checked its name).
-pub const MAX_NAME_BYTES: usize = 253;
-/// The longest error a denial's message and causes carry: the value a user sent is
-/// echoed, and one value may be megabytes.
-pub const MAX_ERROR_BYTES: usize = 512;
-/// The longest field path a cause names.
-pub const MAX_FIELD_BYTES: usize = 256;
-/// The largest reply without a patch. Worst case, with every string at its cap and made
-/// of control characters (which JSON writes as 6 bytes each): the message, 253 + 33 x 514
-/// bytes, 104 KB escaped; 33 causes of 512 + 256 + ~90 bytes, 170 KB; 16 warnings of 120
-/// characters, 8 KB; the audit annotations, 3 x 33 findings of up to 280 bytes, 166 KB;
-/// the uid, at most 128 bytes, and the envelope, 2 KB: about 450 KB. The usual denial is
-/// 1 to 20 KB. A patch (an allowed /mutate) comes on top: one operation per plan step at
-/// most, so it is bounded by the request's body.
-pub const MAX_REPLY_BYTES: usize = 512 * 1024;
 
 /// The `patchType` of a mutating answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
