@@ -5,7 +5,7 @@ mod support;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::process::{Child, ChildStderr, Command, Stdio};
+use std::process::{Child, ChildStderr};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
@@ -13,23 +13,9 @@ use support::{Client, Proto, fixture};
 
 /// `serve` on loopback with the pair in `dir`, logging in `format`; its stderr piped.
 fn serve(dir: &std::path::Path, format: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_ibgu-webhook"))
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--metrics-addr",
-            "127.0.0.1:0",
-        ])
-        .args(["--log-format", format, "--drain-seconds", "0"])
-        .arg("--tls-cert")
-        .arg(dir.join("tls.crt"))
-        .arg("--tls-key")
-        .arg(dir.join("tls.key"))
+    support::serve_command_logging(dir, format)
+        .args(["--metrics-addr", "127.0.0.1:0", "--drain-seconds", "0"])
         .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn")
 }
