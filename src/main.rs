@@ -16,8 +16,10 @@ use ibgu_webhook::cli::next;
 use ibgu_webhook::cli::schema::Schema;
 use ibgu_webhook::policy::facts::Facts;
 use ibgu_webhook::policy::{Config, DEFAULT_MAX_CONCURRENCY};
+use ibgu_webhook::server::logs::EscapedFields;
 use ibgu_webhook::server::tls::{CertFiles, CertStore, LoadedCert};
 use ibgu_webhook::server::{Options, Server};
+use tracing_appender::non_blocking::{ErrorCounter, WorkerGuard};
 
 /// What every command's help says of the environment variables beside its options.
 const ENV_HELP: &str = "Each option shown with [env: NAME] can also be set by that environment \
@@ -353,15 +355,17 @@ fn seconds(s: f64, flag: &str) -> anyhow::Result<Duration> {
 /// Logs go to stderr through a writer thread: formatting stays on the request path, the
 /// write does not, and lines written while the thread is busy leave in one `write`. If
 /// the thread falls [`LOG_LINES_QUEUED`] lines behind, new lines are dropped rather than
-/// blocking requests. Colours only on a terminal. The guard flushes what is left when
-/// dropped.
+/// blocking requests, and counted (`/metrics`, and a line once the writer catches up).
+/// Text lines have every field escaped ([`EscapedFields`]). Colours only on a terminal.
+/// The guard flushes what is left when dropped.
+///
 /// Lines queued for the log thread at most. The queue is allocated whole at start-up, 32
 /// bytes a line: the library's default of 128K lines held 4 MiB, most of the idle
 /// process's memory. One line per admission, so 8K lines ride out a stalled stderr for
 /// seconds at a busy hub's rate, and for half a second under a load benchmark.
 const LOG_LINES_QUEUED: usize = 8 * 1024;
 
-fn init_logging(format: LogFormat) -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {
+fn init_logging(format: LogFormat) -> anyhow::Result<(WorkerGuard, ErrorCounter)> {
     use std::io::IsTerminal;
     // A filter that does not parse is an error, not a silent fall-back to another level.
     let filter = match env_set("RUST_LOG") {
@@ -377,15 +381,16 @@ fn init_logging(format: LogFormat) -> anyhow::Result<tracing_appender::non_block
             64 * 1024,
             std::io::stderr(),
         ));
+    let dropped = writer.error_counter();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(writer);
     match format {
-        LogFormat::Text => builder.init(),
+        LogFormat::Text => builder.fmt_fields(EscapedFields).init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
     }
-    Ok(guard)
+    Ok((guard, dropped))
 }
 
 /// The serving certificate: from files, or a development one made now.
@@ -430,7 +435,7 @@ fn serving_cert(args: &ServeArgs) -> anyhow::Result<(LoadedCert, Option<CertFile
 
 fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     keep_freed_memory();
-    let _log = init_logging(args.log_format)?;
+    let (_log, dropped_log_lines) = init_logging(args.log_format)?;
     let (cert, files) = serving_cert(args)?;
     let client_ca = match &args.client_ca {
         Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
@@ -438,6 +443,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let mut options = Options::new(args.addr);
     options.metrics_addr = Some(args.metrics_addr);
+    options.dropped_log_lines = Some(dropped_log_lines);
     options.policy = args.policy.config();
     options.client_ca = client_ca;
     options.cert_files = files;

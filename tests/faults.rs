@@ -1075,3 +1075,111 @@ async fn slow_clients_cannot_starve_a_well_behaved_one() {
         "attackers held only {kept_total} connections"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// 5. Reviews with tens of thousands of findings.
+// ---------------------------------------------------------------------------------------
+
+/// A CREATE review whose `extraManifests` holds `entries` ConfigMap references, each
+/// with a name that is not a DNS-1123 subdomain (one finding each), as `--dry-run=server`
+/// sends it: anyone allowed to create IBGUs can send this without storing anything.
+fn bad_entries_review(entries: usize) -> Vec<u8> {
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&fixture("validate-rule1-doc-example-allowed")).expect("json");
+    let list: Vec<serde_json::Value> = (0..entries)
+        .map(|i| serde_json::json!({ "name": format!("X_{i}"), "namespace": "z" }))
+        .collect();
+    v["request"]["dryRun"] = true.into();
+    v["request"]["object"]["spec"]["ibuSpec"]["extraManifests"] = list.into();
+    serde_json::to_vec(&v).expect("json")
+}
+
+/// Sends `body` to `/mutate` `copies` times at once; each answer's status, whether it
+/// was a denial, and its size.
+async fn send_at_once(
+    client: &Client,
+    body: Arc<Vec<u8>>,
+    copies: usize,
+) -> Vec<(u16, bool, usize)> {
+    let tasks: Vec<_> = (0..copies)
+        .map(|_| {
+            let (client, body) = (client.clone(), body.clone());
+            tokio::spawn(async move {
+                match client.post_json("/mutate?timeout=10s", &body).await {
+                    Ok(a) => {
+                        let denied = a.json()["response"]["allowed"] == false;
+                        (a.status.as_u16(), denied, a.body.len())
+                    }
+                    Err(e) => {
+                        eprintln!("answer lost: {e}");
+                        (0, false, 0)
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.expect("request"));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_findings_get_a_bounded_reply_and_bounded_memory() {
+    let _serial = SERIAL.lock().await;
+    let dir = scratch("findings");
+    let pair = bundle();
+    pair.write(&dir).expect("certs");
+    let mut server = Webhook::start(&dir, &[]);
+    let client = Client::new(server.addr, &[&pair.ca_pem], Proto::H1);
+    let limit_kib = deployment_memory_limit_mib() * 1024;
+    let idle_kib = server.status_kib("VmRSS");
+    let mut figures = Vec::new();
+    // As the issue measured them: one review of about 1.35 MB with 40,000 bad entries,
+    // then 48 at once of about 164 KB with 5,000 each.
+    for (entries, copies) in [(40_000, 1), (5_000, 48)] {
+        let body = Arc::new(bad_entries_review(entries));
+        let stop = Arc::new(AtomicBool::new(false));
+        let sampler = sample_rss(server.pid(), stop.clone());
+        let started = Instant::now();
+        let answers = send_at_once(&client, body.clone(), copies).await;
+        let took = started.elapsed();
+        stop.store(true, Ordering::Relaxed);
+        let peak_kib = sampler.join().expect("sampler");
+        let denied = answers.iter().filter(|(s, d, _)| *s == 200 && *d).count();
+        let largest = answers.iter().map(|a| a.2).max().unwrap_or_default();
+        let figure = format!(
+            "{copies} x {} KB ({entries} bad entries): {denied} of {copies} denied, \
+             largest reply {} KB, {} ms, peak RSS {} MiB",
+            body.len() / 1000,
+            largest / 1000,
+            took.as_millis(),
+            peak_kib / 1024
+        );
+        eprintln!("findings load: {figure}");
+        figures.push(figure);
+        server.assert_running();
+        assert_eq!(
+            denied, copies,
+            "every review answered with a denial: {answers:?}"
+        );
+        assert!(
+            largest <= ibgu_webhook::admission::MAX_REPLY_BYTES,
+            "a reply of {largest} bytes"
+        );
+        assert!(
+            peak_kib * 10 <= limit_kib * 8,
+            "peak RSS {} MiB is not 20% under the Deployment's {} Mi limit",
+            peak_kib / 1024,
+            limit_kib / 1024
+        );
+    }
+    eprintln!(
+        "fault: findings: RSS idle {} MiB; {}; VmHWM {} MiB; restarts 0",
+        idle_kib / 1024,
+        figures.join("; "),
+        server.status_kib("VmHWM") / 1024
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

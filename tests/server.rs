@@ -196,6 +196,14 @@ fn bad_inputs() -> Vec<Bad> {
             StatusCode::METHOD_NOT_ALLOWED,
         ),
         bad(
+            "wrong method on a probe",
+            "POST",
+            "/healthz",
+            json,
+            b"{}".to_vec(),
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        bad(
             "unknown path",
             "POST",
             "/admit",
@@ -372,13 +380,11 @@ async fn bad_inputs_get_a_4xx_json_error_and_the_server_keeps_answering() {
             "{what}: {}",
             String::from_utf8_lossy(&answer.body)
         );
-        if want != StatusCode::METHOD_NOT_ALLOWED {
-            assert!(
-                answer.json()["error"].is_string(),
-                "{what}: body {:?}",
-                String::from_utf8_lossy(&answer.body)
-            );
-        }
+        assert!(
+            answer.json()["error"].is_string(),
+            "{what}: body {:?}",
+            String::from_utf8_lossy(&answer.body)
+        );
         let health = client
             .send("GET", "/healthz", None, vec![])
             .await
@@ -443,6 +449,22 @@ async fn metrics_count_requests_by_endpoint_operation_and_verdict() {
     ] {
         assert!(text.contains(want), "missing {want:?} in\n{text}");
     }
+    // A wrong method on the metrics port: a 405 with a JSON error, like every error.
+    let mut tcp = tokio::net::TcpStream::connect(server.metrics)
+        .await
+        .expect("connect metrics");
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tcp.write_all(
+        b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .expect("write");
+    let mut reply = String::new();
+    tcp.read_to_string(&mut reply).await.expect("read");
+    assert!(reply.starts_with("HTTP/1.1 405"), "{reply}");
+    let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let body: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    assert!(body["error"].is_string(), "{reply}");
     server.stop().await;
 }
 

@@ -12,18 +12,18 @@
 
 use std::collections::BTreeMap;
 
+use super::bound::{MAX_FIELD_BYTES, MAX_REPORTED, Report};
+use crate::model::text::shorten;
 use crate::policy::{Effect, Finding};
 
 /// The annotations, keyed as the apiserver takes them (a qualified name's name part).
 pub type Annotations = BTreeMap<String, String>;
 
 /// What a judged request's annotations say: its decision, the rules' findings and the
-/// patch's paths. Keys with nothing to say are left out.
-pub fn judged(
-    decision: &str,
-    findings: &[Finding],
-    patch: Option<&json_patch::Patch>,
-) -> Annotations {
+/// patch's paths, as far as `report` names them (each list ends in `and K more` when it
+/// left some out; each field is cut to [`MAX_FIELD_BYTES`]). Keys with nothing to say
+/// are left out.
+pub fn judged(decision: &str, report: &Report, patch: Option<&json_patch::Patch>) -> Annotations {
     let mut out = Annotations::new();
     out.insert("decision".into(), decision.into());
     for (key, effect) in [
@@ -31,31 +31,60 @@ pub fn judged(
         ("warned", Effect::Warned),
         ("ratcheted", Effect::Ratcheted),
     ] {
-        let named: Vec<String> = findings
+        let named: Vec<String> = report
+            .findings
             .iter()
             .filter(|f| f.effect == effect)
-            .map(ToString::to_string)
+            .map(named)
             .collect();
-        if !named.is_empty() {
-            out.insert(key.into(), named.join(", "));
+        if let Some(list) = listed(named, report.omitted.of(effect)) {
+            out.insert(key.into(), list);
         }
     }
-    let paths: Vec<&str> = patch
+    let ops = patch.map_or(&[][..], |p| p.0.as_slice());
+    let paths: Vec<String> = ops
         .iter()
-        .flat_map(|p| p.0.iter())
-        .map(|op| op.path().as_str())
+        .take(MAX_REPORTED)
+        .map(|op| shorten(op.path().as_str(), MAX_FIELD_BYTES).into_owned())
         .collect();
-    if !paths.is_empty() {
-        out.insert("patch".into(), paths.join(", "));
+    if let Some(list) = listed(paths, ops.len().saturating_sub(MAX_REPORTED)) {
+        out.insert("patch".into(), list);
     }
     out
+}
+
+/// `validating rule 7 at FIELD`, the field cut to [`MAX_FIELD_BYTES`].
+fn named(f: &Finding) -> String {
+    let rule = Finding::rule_text(f.kind, f.rule);
+    match f.field.as_str() {
+        "" => rule,
+        field => format!("{rule} at {}", shorten(field, MAX_FIELD_BYTES)),
+    }
+}
+
+/// `a, b, c`, then `, and K more` when `more` were left out; `None` for nothing at all.
+fn listed(names: Vec<String>, more: usize) -> Option<String> {
+    if names.is_empty() && more == 0 {
+        return None;
+    }
+    let mut list = names.join(", ");
+    if more > 0 {
+        if !list.is_empty() {
+            list.push_str(", ");
+        }
+        list.push_str(&format!("and {more} more"));
+    }
+    Some(list)
 }
 
 /// An object that does not decode: denied, naming the field.
 pub fn unreadable(field: &str) -> Annotations {
     Annotations::from([
         ("decision".to_owned(), "denied".to_owned()),
-        ("denied".to_owned(), format!("unreadable object at {field}")),
+        (
+            "denied".to_owned(),
+            format!("unreadable object at {}", shorten(field, MAX_FIELD_BYTES)),
+        ),
     ])
 }
 

@@ -25,6 +25,7 @@
 //! ```
 
 pub mod audit;
+pub mod bound;
 mod endpoint;
 mod response;
 
@@ -39,10 +40,15 @@ use crate::policy::facts::Facts;
 use crate::policy::rules::delete_when_idle;
 use crate::policy::{self, Change, Config, Requester};
 
+pub use self::bound::{MAX_ERROR_BYTES, MAX_FIELD_BYTES, MAX_NAME_BYTES, MAX_REPLY_BYTES};
 pub use self::endpoint::{API_VERSION, Endpoint, KIND};
 pub use self::response::{
     MAX_WARNING_CHARS, MAX_WARNINGS, PatchType, Refusal, Response, WireError,
 };
+
+/// The longest `request.uid` answered. The apiserver sends a UUID (36 characters); the
+/// reply echoes the uid whole, so its length bounds the reply's.
+pub const MAX_UID_BYTES: usize = 128;
 
 /// Why a body is not an AdmissionReview this webhook can answer. There is no uid to
 /// answer to, so the server turns these into an HTTP 400 rather than a review.
@@ -66,6 +72,9 @@ pub enum ReviewError {
     /// An empty `request.uid`: the answer could not be matched.
     #[error("request.uid is empty")]
     NoUid,
+    /// A `request.uid` longer than [`MAX_UID_BYTES`]: no apiserver sends one.
+    #[error("request.uid is longer than {MAX_UID_BYTES} bytes")]
+    LongUid,
     /// A CREATE without `object`, or an UPDATE without `object` or `oldObject`.
     #[error("{operation} request has no {field}")]
     MissingObject {
@@ -290,6 +299,9 @@ fn head<'a, N, O>(
     if request.uid.is_empty() {
         return Err(ReviewError::NoUid);
     }
+    if request.uid.len() > MAX_UID_BYTES {
+        return Err(ReviewError::LongUid);
+    }
     let head = Head {
         uid: std::mem::take(&mut request.uid),
         name: request.name.take().unwrap_or_default(),
@@ -379,54 +391,67 @@ pub fn review(
         }
         (Subject::Delete(old), _, Endpoint::Validate) => {
             let verdict = policy::validate_delete(config, old, request.requester());
-            return answer(request, &verdict);
+            return answer(uid, &request.name, request.refusal(), &verdict, None);
         }
         (Subject::Skip(why), _, _) => return Response::allow(uid).with_audit(audit::skipped(why)),
         (_, None, _) => {
-            return Response::allow(uid).with_audit(audit::judged("allowed", &[], None));
+            let verdict = policy::Verdict::default();
+            return answer(uid, &request.name, request.refusal(), &verdict, None);
         }
         (_, Some(change), _) => change,
     };
     match endpoint {
         Endpoint::Validate => {
             let verdict = policy::validate(config, change, facts, request.requester());
-            answer(request, &verdict)
+            answer(uid, &request.name, request.refusal(), &verdict, None)
         }
         Endpoint::Mutate => {
             let mutation = policy::mutate(config, change, facts, request.requester());
             if let Some(verdict) = mutation.refusal {
                 // Validation's warnings, as /validate would show them: nothing defaulted
                 // is stored.
-                return Response::deny(uid, &request.name, request.refusal(), &verdict.errors)
-                    .with_warnings(&verdict.warnings)
-                    .with_audit(audit::judged("denied", &verdict.findings, None));
+                return answer(uid, &request.name, request.refusal(), &verdict, None);
             }
-            let mut response = Response::allow(uid).with_warnings(&mutation.warnings);
-            if mutation.patch.0.is_empty() {
-                response.with_audit(audit::judged("allowed", &mutation.findings, None))
-            } else {
-                let annotations =
-                    audit::judged("patched", &mutation.findings, Some(&mutation.patch));
-                response.patch = Some(mutation.patch);
-                response.patch_type = Some(PatchType::JsonPatch);
-                response.with_audit(annotations)
-            }
+            let added = policy::Verdict {
+                warnings: mutation.warnings,
+                findings: mutation.findings,
+                ..policy::Verdict::default()
+            };
+            answer(
+                uid,
+                &request.name,
+                request.refusal(),
+                &added,
+                Some(mutation.patch),
+            )
         }
     }
 }
 
-/// The validating answer to a verdict.
-fn answer(request: &Request<'_>, verdict: &policy::Verdict) -> Response {
-    let (uid, name) = (request.uid.as_str(), request.name.as_str());
-    let (response, decision) = if verdict.allowed() {
-        (Response::allow(uid), "allowed")
-    } else {
-        let denial = Response::deny(uid, name, request.refusal(), &verdict.errors);
-        (denial, "denied")
+/// The answer to a verdict, with the patch of an allowed /mutate: one [`bound::Report`]
+/// makes the message, the causes and the audit annotations (which the log line repeats).
+fn answer(
+    uid: &str,
+    name: &str,
+    refusal: Refusal,
+    verdict: &policy::Verdict,
+    patch: Option<json_patch::Patch>,
+) -> Response {
+    let report = bound::Report::new(&verdict.errors, &verdict.findings);
+    let patch = patch.filter(|p| !p.0.is_empty());
+    let (response, decision) = match &patch {
+        _ if !verdict.allowed() => (Response::deny(uid, name, refusal, &report.errors), "denied"),
+        Some(_) => (Response::allow(uid), "patched"),
+        None => (Response::allow(uid), "allowed"),
     };
-    response
+    let mut response = response
         .with_warnings(&verdict.warnings)
-        .with_audit(audit::judged(decision, &verdict.findings, None))
+        .with_audit(audit::judged(decision, &report, patch.as_ref()));
+    if let Some(patch) = patch {
+        response.patch = Some(patch);
+        response.patch_type = Some(PatchType::JsonPatch);
+    }
+    response
 }
 
 /// Parses and answers one review body: what `ibgu-webhook review` does.
@@ -463,6 +488,71 @@ mod tests {
             let e = parse(body).unwrap_err().to_string();
             assert!(e.contains(want), "{e}");
         }
+    }
+
+    #[test]
+    fn a_reply_stays_under_its_bound_whatever_the_request_holds() {
+        use crate::model::field::{Path, Warning};
+        use crate::policy::{Effect, Finding, rule::Kind};
+        // Every string far over its cap, made of control characters, which JSON writes
+        // as 6 bytes each: the worst case MAX_REPLY_BYTES is argued for.
+        let junk = |n: usize| "\u{1}".repeat(n);
+        let field = |i: usize| Path::new(&junk(2_000)).index(i);
+        let errors: ErrorList = (0..5_000)
+            .map(|i| FieldError::invalid(field(i), junk(10_000), junk(10_000)))
+            .collect();
+        let findings: Vec<Finding> = [Effect::Denied, Effect::Warned, Effect::Ratcheted]
+            .into_iter()
+            .flat_map(|effect| {
+                (0..5_000).map(move |i| Finding {
+                    kind: Kind::Validating,
+                    rule: 10,
+                    effect,
+                    field: field(i),
+                })
+            })
+            .collect();
+        let verdict = policy::Verdict {
+            errors,
+            warnings: (0..1_000)
+                .map(|i| Warning::new(field(i), junk(10_000)))
+                .collect(),
+            findings,
+        };
+        let uid = junk(MAX_UID_BYTES);
+        let reply = answer(&uid, &junk(1 << 20), Refusal::Invalid, &verdict, None);
+        assert!(reply.check_wire(Endpoint::Validate).is_ok());
+        let json = reply.to_review_json();
+        assert!(
+            json.len() <= MAX_REPLY_BYTES,
+            "{} bytes, over {MAX_REPLY_BYTES}",
+            json.len()
+        );
+        let status = reply.status.expect("a denial");
+        let causes = status.details.expect("details").causes;
+        assert_eq!(causes.len(), bound::MAX_REPORTED + 1);
+        assert!(
+            causes
+                .last()
+                .expect("the count")
+                .message
+                .starts_with("Too many: 4968: ")
+        );
+        assert!(reply.audit_annotations["denied"].ends_with(", and 4968 more"));
+        assert!(reply.audit_annotations["ratcheted"].ends_with(", and 4968 more"));
+    }
+
+    #[test]
+    fn an_overlong_uid_is_refused() {
+        let body = |uid: &str| {
+            format!(
+                r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"{uid}",
+                  "kind":{{"group":"","version":"v1","kind":"Pod"}},"operation":"CREATE","object":{{}}}}}}"#
+            )
+        };
+        assert!(parse(body(&"u".repeat(MAX_UID_BYTES)).as_bytes()).is_ok());
+        let e = parse(body(&"u".repeat(MAX_UID_BYTES + 1)).as_bytes()).unwrap_err();
+        assert!(matches!(e, ReviewError::LongUid), "{e}");
     }
 
     fn request(kind: &str, object: &str) -> String {

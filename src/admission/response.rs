@@ -15,8 +15,10 @@ use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
 use super::audit::Annotations;
+use super::bound::{MAX_ERROR_BYTES, MAX_FIELD_BYTES, MAX_NAME_BYTES};
 use super::endpoint::{API_VERSION, Endpoint, KIND};
 use crate::model::field::{ErrorList, Warning};
+use crate::model::text::shorten;
 use crate::model::{self as ibgu};
 
 /// Kubernetes keeps this many characters of each warning.
@@ -128,13 +130,18 @@ impl Response {
     /// `admission webhook "..." denied the request` prefix, so the user cannot tell which
     /// component refused. With 403 kubectl shows the whole message, prefix included; API
     /// clients still get the causes in `details`.
+    ///
+    /// Each error is cut to [`MAX_ERROR_BYTES`], each cause's field to
+    /// [`MAX_FIELD_BYTES`], the name to [`MAX_NAME_BYTES`]; how many errors there are is
+    /// the caller's to bound ([`Report`](super::bound::Report)).
     pub(super) fn deny(uid: &str, name: &str, refusal: Refusal, errors: &ErrorList) -> Self {
+        let name = shorten(name, MAX_NAME_BYTES);
         let causes = errors
             .iter()
             .map(|e| StatusCause {
                 reason: e.kind.cause().to_owned(),
-                message: e.body(),
-                field: e.field.to_string(),
+                message: shorten(&e.body(), MAX_ERROR_BYTES).into_owned(),
+                field: shorten(e.field.as_str(), MAX_FIELD_BYTES).into_owned(),
             })
             .collect();
         let status = Status {
@@ -145,12 +152,12 @@ impl Response {
                 ibgu::KIND,
                 ibgu::GROUP,
                 refusal.words(),
-                errors.aggregate()
+                aggregate(errors)
             ),
             metadata: None,
             reason: "Forbidden".to_owned(),
             details: Some(StatusDetails {
-                name: name.to_owned(),
+                name: name.into_owned(),
                 group: ibgu::GROUP.to_owned(),
                 kind: ibgu::KIND.to_owned(),
                 uid: String::new(),
@@ -166,7 +173,7 @@ impl Response {
     }
 
     pub(super) fn with_warnings(mut self, warnings: &[Warning]) -> Self {
-        self.warnings = shorten_warnings(warnings.iter().map(Warning::line).collect());
+        self.warnings = shorten_warnings(warnings.iter().map(Warning::line), warnings.len());
         self
     }
 
@@ -256,12 +263,30 @@ fn fits_a_warning(w: &str) -> bool {
     !w.chars().any(char::is_control) && w.chars().count() <= MAX_WARNING_CHARS
 }
 
+/// apimachinery's aggregate text of `errors` (the one error, or `[e1, e2, ...]`), each
+/// cut to [`MAX_ERROR_BYTES`].
+fn aggregate(errors: &ErrorList) -> String {
+    let parts: Vec<String> = errors
+        .iter()
+        .map(|e| {
+            let text = e.to_string();
+            match shorten(&text, MAX_ERROR_BYTES) {
+                std::borrow::Cow::Borrowed(_) => text,
+                std::borrow::Cow::Owned(cut) => cut,
+            }
+        })
+        .collect();
+    match parts.as_slice() {
+        [one] => one.clone(),
+        many => format!("[{}]", many.join(", ")),
+    }
+}
+
 /// Keeps warnings within what Kubernetes shows: one line, at most [`MAX_WARNING_CHARS`]
-/// characters each, at most [`MAX_WARNINGS`] of them.
-fn shorten_warnings(warnings: Vec<String>) -> Vec<String> {
-    let total = warnings.len();
+/// characters each, at most [`MAX_WARNINGS`] of them. Only those shown are made of the
+/// `total` given.
+fn shorten_warnings(warnings: impl Iterator<Item = String>, total: usize) -> Vec<String> {
     let mut out: Vec<String> = warnings
-        .into_iter()
         .take(MAX_WARNINGS)
         .map(|w| {
             if fits_a_warning(&w) {
@@ -341,15 +366,27 @@ mod tests {
     #[test]
     fn warnings_are_shortened_and_capped() {
         let long = "x".repeat(500);
-        let w = shorten_warnings(vec![long; 40]);
+        let w = shorten_warnings(vec![long; 40].into_iter(), 40);
         assert_eq!(w.len(), MAX_WARNINGS);
         assert!(w.iter().all(|w| w.chars().count() <= MAX_WARNING_CHARS));
         assert_eq!(w[MAX_WARNINGS - 1], "25 more warnings not shown");
-        assert_eq!(shorten_warnings(vec!["a\nb".into()]), ["a b"]);
-        assert_eq!(shorten_warnings(vec!["a\u{85}b".into()]), ["a b"]);
-        assert_eq!(shorten_warnings(vec!["café".into()]), ["café"]);
+        assert_eq!(
+            shorten_warnings(vec!["a\nb".to_owned()].into_iter(), 1),
+            ["a b"]
+        );
+        assert_eq!(
+            shorten_warnings(vec!["a\u{85}b".to_owned()].into_iter(), 1),
+            ["a b"]
+        );
+        assert_eq!(
+            shorten_warnings(vec!["café".to_owned()].into_iter(), 1),
+            ["café"]
+        );
         // 120 characters but more bytes: kept whole.
         let accented = "é".repeat(MAX_WARNING_CHARS);
-        assert_eq!(shorten_warnings(vec![accented.clone()]), [accented]);
+        assert_eq!(
+            shorten_warnings(vec![accented.clone()].into_iter(), 1),
+            [accented]
+        );
     }
 }

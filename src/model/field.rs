@@ -216,6 +216,18 @@ impl FieldError {
         )
     }
 
+    /// `count` more errors under `field` than the `shown` a reply lists.
+    pub fn more(field: Path, count: usize, shown: usize) -> Self {
+        Self::new(
+            ErrorType::TooMany,
+            field,
+            Some(count.to_string()),
+            format!(
+                "errors not shown (the first {shown} are); fix those and apply again to see the rest"
+            ),
+        )
+    }
+
     /// The value has the wrong JSON type or shape; `detail` is the decoder's message.
     pub fn type_invalid(field: Path, detail: impl Into<String>) -> Self {
         Self::new(ErrorType::TypeInvalid, field, None, detail)

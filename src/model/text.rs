@@ -69,3 +69,31 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
         d.deserialize_str(TextVisitor)
     }
 }
+
+/// `s` cut to at most `max` bytes (at a character boundary, ending in `...`), or whole
+/// when it fits: for user-supplied strings echoed into replies and logs, whose size the
+/// request alone would otherwise decide.
+pub fn shorten(s: &str, max: usize) -> Cow<'_, str> {
+    if s.len() <= max {
+        return Cow::Borrowed(s);
+    }
+    let mut end = max.saturating_sub(3);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned([&s[..end], "..."].concat())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shorten;
+
+    #[test]
+    fn shorten_cuts_at_a_character_boundary() {
+        assert_eq!(shorten("abc", 3), "abc");
+        assert_eq!(shorten("abcdef", 5), "ab...");
+        // "é" is two bytes: never cut through it.
+        assert_eq!(shorten("aééé", 5), "a...");
+        assert!(shorten(&"é".repeat(100), 10).len() <= 10);
+    }
+}

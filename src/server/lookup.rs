@@ -9,7 +9,7 @@
 //! not check: the webhook keeps answering when the hub API does not.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Secret;
@@ -22,13 +22,17 @@ use crate::policy::rules::pull_secret::DOCKER_CONFIG_KEY;
 pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long an answer is reused.
 pub const CACHE_TTL: Duration = Duration::from_secs(10);
+/// How many answers are kept at most: a hub's IBGU creations name a handful of Secrets,
+/// while a client creating IBGUs that each name another Secret must not grow the cache
+/// without end.
+pub const CACHE_MAX_ENTRIES: usize = 1024;
 
 /// Looks Secrets up on the hub through a kube client, with a short cache of the answers.
 pub struct SecretLookups {
     client: kube::Client,
     timeout: Duration,
     ttl: Duration,
-    cache: Mutex<HashMap<(String, String), (Instant, SecretLookup)>>,
+    cache: AnswerCache,
 }
 
 impl std::fmt::Debug for SecretLookups {
@@ -52,7 +56,7 @@ impl SecretLookups {
             client,
             timeout,
             ttl,
-            cache: Mutex::new(HashMap::new()),
+            cache: AnswerCache::new(ttl, CACHE_MAX_ENTRIES),
         }
     }
 
@@ -73,7 +77,7 @@ impl SecretLookups {
 
     async fn one(&self, namespace: &str, name: &str, limit: Duration) -> SecretLookup {
         let key = (namespace.to_owned(), name.to_owned());
-        if let Some(hit) = self.cached(&key) {
+        if let Some(hit) = self.cache.get(&key) {
             return hit;
         }
         let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
@@ -97,22 +101,72 @@ impl SecretLookups {
             }
         };
         // Only definite answers are cached; failures are retried on the next request.
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(key, (Instant::now(), answer.clone()));
-        }
+        self.cache.put(key, answer.clone());
         answer
     }
+}
 
-    fn cached(&self, key: &(String, String)) -> Option<SecretLookup> {
-        let mut cache = self.cache.lock().ok()?;
-        match cache.get(key) {
+/// A Secret's namespace and name.
+type Key = (String, String);
+
+/// The answers of recent lookups, each kept for `ttl`, at most `max` of them.
+struct AnswerCache {
+    ttl: Duration,
+    max: usize,
+    entries: Mutex<HashMap<Key, (Instant, SecretLookup)>>,
+}
+
+impl AnswerCache {
+    fn new(ttl: Duration, max: usize) -> Self {
+        AnswerCache {
+            ttl,
+            max: max.max(1),
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The map, whatever a panicking holder left: every write below leaves it whole,
+    /// so a poisoned lock is no reason to stop caching.
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, (Instant, SecretLookup)>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The answer for `key`, if one is fresh; an expired one is dropped.
+    fn get(&self, key: &Key) -> Option<SecretLookup> {
+        let mut entries = self.lock();
+        match entries.get(key) {
             Some((at, answer)) if at.elapsed() < self.ttl => Some(answer.clone()),
             Some(_) => {
-                cache.remove(key);
+                entries.remove(key);
                 None
             }
             None => None,
         }
+    }
+
+    /// Keeps `answer` for `key`. When full, expired answers go first (they would never
+    /// be read again), then the oldest.
+    fn put(&self, key: Key, answer: SecretLookup) {
+        let mut entries = self.lock();
+        if entries.len() >= self.max && !entries.contains_key(&key) {
+            let ttl = self.ttl;
+            entries.retain(|_, (at, _)| at.elapsed() < ttl);
+            if entries.len() >= self.max {
+                let oldest = entries
+                    .iter()
+                    .min_by_key(|(_, (at, _))| *at)
+                    .map(|(k, _)| k.clone());
+                if let Some(oldest) = oldest {
+                    entries.remove(&oldest);
+                }
+            }
+        }
+        entries.insert(key, (Instant::now(), answer));
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().len()
     }
 }
 
@@ -143,4 +197,54 @@ fn short(e: &kube::Error) -> String {
     let text = e.to_string();
     let line = text.lines().next().unwrap_or("");
     line.chars().take(60).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(i: usize) -> Key {
+        ("ztp".to_owned(), format!("pull-secret-{i}"))
+    }
+
+    #[test]
+    fn the_cache_is_bounded_and_drops_what_expired() {
+        let cache = AnswerCache::new(Duration::from_secs(60), 8);
+        for i in 0..20 {
+            cache.put(key(i), SecretLookup::Missing);
+        }
+        assert_eq!(cache.len(), 8, "bounded");
+        // The newest answers are the ones kept.
+        assert_eq!(cache.get(&key(19)), Some(SecretLookup::Missing));
+        assert_eq!(cache.get(&key(0)), None);
+
+        let short = AnswerCache::new(Duration::from_millis(20), 8);
+        for i in 0..8 {
+            short.put(key(i), SecretLookup::Missing);
+        }
+        std::thread::sleep(Duration::from_millis(40));
+        short.put(key(100), SecretLookup::Missing);
+        assert_eq!(
+            short.len(),
+            1,
+            "expired answers are evicted, not kept until read"
+        );
+    }
+
+    #[test]
+    fn a_poisoned_lock_keeps_the_cache_working() {
+        let cache = AnswerCache::new(Duration::from_secs(60), 8);
+        cache.put(key(1), SecretLookup::Missing);
+        let poisoned = std::thread::scope(|s| {
+            s.spawn(|| {
+                let _held = cache.entries.lock();
+                panic!("a holder panics");
+            })
+            .join()
+        });
+        assert!(poisoned.is_err() && cache.entries.is_poisoned());
+        assert_eq!(cache.get(&key(1)), Some(SecretLookup::Missing));
+        cache.put(key(2), SecretLookup::Missing);
+        assert_eq!(cache.get(&key(2)), Some(SecretLookup::Missing));
+    }
 }

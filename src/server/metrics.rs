@@ -10,6 +10,7 @@
 //! | `ibgu_webhook_certificate_expiry_timestamp_seconds` | gauge | |
 //! | `ibgu_webhook_certificate_reloads_total` | counter | |
 //! | `ibgu_webhook_certificate_reload_failures_total` | counter | |
+//! | `ibgu_webhook_log_lines_dropped_total` | counter | |
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+use tracing_appender::non_blocking::ErrorCounter;
 
 use super::tls::CertStore;
 use crate::admission::Endpoint;
@@ -100,6 +103,22 @@ impl Collector for CertCollector {
     }
 }
 
+/// The log writer's dropped lines, read at scrape time (0 without a writer).
+#[derive(Debug)]
+struct LogCollector(Option<ErrorCounter>);
+
+impl Collector for LogCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let dropped = self.0.as_ref().map_or(0, ErrorCounter::dropped_lines);
+        describe(
+            &mut encoder,
+            "log_lines_dropped",
+            "Log lines dropped because the log writer's queue was full (stderr slow or stalled)",
+            ConstCounter::new(u64::try_from(dropped).unwrap_or(u64::MAX)),
+        )
+    }
+}
+
 /// Encodes one metric with its name and help.
 fn describe(
     encoder: &mut DescriptorEncoder,
@@ -121,8 +140,9 @@ impl Drop for InFlight<'_> {
 }
 
 impl Metrics {
-    /// The metrics, with the certificate figures of `certs`.
-    pub fn new(certs: Arc<CertStore>) -> Self {
+    /// The metrics, with the certificate figures of `certs` and the log writer's count
+    /// of dropped lines.
+    pub fn new(certs: Arc<CertStore>, dropped_log_lines: Option<ErrorCounter>) -> Self {
         let mut registry = Registry::with_prefix("ibgu_webhook");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -149,6 +169,7 @@ impl Metrics {
             in_flight.clone(),
         );
         registry.register_collector(Box::new(CertCollector(certs)));
+        registry.register_collector(Box::new(LogCollector(dropped_log_lines)));
         Metrics {
             registry,
             requests,
@@ -204,7 +225,7 @@ mod tests {
         let cert =
             super::super::tls::LoadedCert::from_pem(b.cert_pem.as_bytes(), b.key_pem.as_bytes())
                 .unwrap();
-        let m = Metrics::new(Arc::new(CertStore::new(cert)));
+        let m = Metrics::new(Arc::new(CertStore::new(cert)), None);
         let guard = m.in_flight();
         m.record(
             Endpoint::Validate,
@@ -236,6 +257,7 @@ mod tests {
             "ibgu_webhook_certificate_expiry_timestamp_seconds ",
             "ibgu_webhook_certificate_reloads_total 0",
             "ibgu_webhook_certificate_reload_failures_total 0",
+            "ibgu_webhook_log_lines_dropped_total 0",
         ] {
             assert!(text.contains(want), "missing {want:?} in\n{text}");
         }

@@ -37,6 +37,7 @@
 //! requests finish within a bound, and `run` returns.
 
 mod connection;
+pub mod logs;
 pub mod lookup;
 pub mod metrics;
 pub mod routes;
@@ -99,6 +100,9 @@ pub struct Options {
     /// How long a client may take to send a request's headers after the handshake, or
     /// after the previous response on a kept-alive HTTP/1.1 connection.
     pub header_timeout: Duration,
+    /// The log writer's count of lines it dropped, for `/metrics` and a log line once it
+    /// catches up; `None` when the logs are not written through one.
+    pub dropped_log_lines: Option<tracing_appender::non_blocking::ErrorCounter>,
 }
 
 impl Options {
@@ -120,6 +124,7 @@ impl Options {
             body_budget: routes::DEFAULT_BODY_BUDGET,
             handshake_timeout: HANDSHAKE_TIMEOUT,
             header_timeout: HEADER_TIMEOUT,
+            dropped_log_lines: None,
         }
     }
 }
@@ -193,16 +198,19 @@ impl Server {
         };
         let state = Arc::new(AppState {
             policy: options.policy.clone(),
-            metrics: Arc::new(Metrics::new(certs.clone())),
+            metrics: Arc::new(Metrics::new(
+                certs.clone(),
+                options.dropped_log_lines.clone(),
+            )),
             hub: options.hub.clone().map(|c| Arc::new(SecretLookups::new(c))),
             certs,
             ready: true.into(),
             draining: false.into(),
-            body_budget: Semaphore::new(
+            body_budget: Arc::new(Semaphore::new(
                 options
                     .body_budget
                     .clamp(routes::MAX_BODY_BYTES, Semaphore::MAX_PERMITS),
-            ),
+            )),
         });
         Ok(Server {
             listener,
@@ -247,6 +255,10 @@ impl Server {
         // A u32: shutdown takes every permit back in one `acquire_many`.
         let max_connections = u32::try_from(options.max_connections.max(1)).unwrap_or(u32::MAX);
         let connections = Arc::new(Semaphore::new(max_connections as usize));
+        let drops = options
+            .dropped_log_lines
+            .clone()
+            .map(|counter| tokio::spawn(logs::report_dropped(counter, logs::DROP_CHECK_INTERVAL)));
         let reloader = options.cert_files.clone().map(|files| {
             let certs = state.certs.clone();
             let (every, watch) = (options.reload_interval, options.watch_cert_dir);
@@ -311,7 +323,7 @@ impl Server {
         // look idle to the graceful shutdown below, which closes idle connections: give
         // such requests time to arrive (they are answered with `Connection: close`).
         tokio::time::sleep(LINGER.min(options.drain)).await;
-        for task in [reloader, metrics_server].into_iter().flatten() {
+        for task in [reloader, metrics_server, drops].into_iter().flatten() {
             task.abort();
         }
         // Every connection finishes what it is answering, then closes; each holds a

@@ -11,8 +11,9 @@
 //! whole review), so the bytes buffered at once are bounded by a global budget
 //! ([`AppState::body_budget`], 40 MiB by default), a semaphore counting bytes. A request
 //! reserves its `Content-Length` before a byte of its body is read (or each chunk as it
-//! comes when the length is not declared), and holds the reservation until its answer is
-//! built. Without it, 1024 connections could each buffer 7 MiB. When the budget cannot
+//! comes when the length is not declared), and holds the reservation until its reply is
+//! sent, growing it first when the reply is the larger (a denial of a small request can
+//! be tens of KB; at most [`admission::MAX_REPLY_BYTES`]). Without it, 1024 connections could each buffer 7 MiB. When the budget cannot
 //! be had within [`QUEUE_WAIT`] (and well inside the deadline) the request gets a quick
 //! 503: the apiserver's failure policy then decides at once, instead of after its whole
 //! timeout, and its client can retry. The reservation is one uncontended atomic
@@ -32,13 +33,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http_body_util::BodyExt;
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::util::MapResponseLayer;
 
 use super::lookup::SecretLookups;
 use super::metrics::{Metrics, Outcome};
 use super::tls::CertStore;
 use crate::admission::{self, Endpoint};
+use crate::model::text::shorten;
 use crate::policy::facts::Facts;
 use crate::policy::{self, Config};
 
@@ -68,9 +70,9 @@ pub struct AppState {
     pub ready: AtomicBool,
     /// True once shutdown starts: responses then carry `Connection: close`.
     pub draining: AtomicBool,
-    /// Request body bytes buffered at once (one permit per byte); at least
+    /// Request body and reply bytes held at once (one permit per byte); at least
     /// [`MAX_BODY_BYTES`], so that any accepted body fits.
-    pub body_budget: Semaphore,
+    pub body_budget: Arc<Semaphore>,
     /// What is recorded for `/metrics`.
     pub metrics: Arc<Metrics>,
     /// Secret lookups on the hub, when the server has hub access.
@@ -88,6 +90,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/mutate", post(mutate))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(MapResponseLayer::new(move |mut response: Response| {
             if draining.draining.load(Ordering::Relaxed) {
@@ -100,9 +103,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// A JSON error body: `{"error": "..."}`.
+/// The longest error text a 4xx or 5xx body carries: a decoder's message can quote
+/// what the client sent.
+const MAX_ERROR_TEXT: usize = 1024;
+
+/// A JSON error body: `{"error": "..."}`, the text cut to [`MAX_ERROR_TEXT`].
 pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    let body = serde_json::json!({ "error": message.into() });
+    let message = message.into();
+    let body = serde_json::json!({ "error": shorten(&message, MAX_ERROR_TEXT) });
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],
@@ -115,6 +123,14 @@ async fn not_found() -> Response {
     error(
         StatusCode::NOT_FOUND,
         "no such endpoint: POST /validate, POST /mutate, GET /healthz, GET /readyz",
+    )
+}
+
+/// Every error body is JSON, a wrong method's included (axum's own 405 has an empty body).
+async fn method_not_allowed() -> Response {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed: POST /validate, POST /mutate, GET /healthz, GET /readyz",
     )
 }
 
@@ -205,7 +221,7 @@ async fn reply(
         read_body(state, &mut body, declared, deadline, started),
     )
     .await;
-    let (bytes, _budget) = match read {
+    let (bytes, mut budget) = match read {
         Err(_) => {
             return refused(error(
                 StatusCode::REQUEST_TIMEOUT,
@@ -229,8 +245,10 @@ async fn reply(
     let request = match admission::parse(&bytes) {
         Ok(r) => r,
         Err(e) => {
-            tracing::warn!(%endpoint, error = %e, "refused a body that is not an AdmissionReview");
-            return refused(error(StatusCode::BAD_REQUEST, e.to_string()));
+            let e = e.to_string();
+            let text = shorten(&e, MAX_ERROR_TEXT);
+            tracing::warn!(%endpoint, error = %text, "refused a body that is not an AdmissionReview");
+            return refused(error(StatusCode::BAD_REQUEST, e));
         }
     };
     let operation = request.operation_name();
@@ -243,7 +261,8 @@ async fn reply(
     }
     // Every admission at info, with what its audit annotations say (the rules and fields
     // that denied, warned or were let through under ratcheting, and the paths patched):
-    // an operator reads why each IBGU write was allowed, changed or refused.
+    // an operator reads why each IBGU write was allowed, changed or refused. The text
+    // format escapes every value (`logs::EscapedFields`); names are cut as replies cut them.
     let said = |key: &str| {
         response
             .audit_annotations
@@ -254,8 +273,8 @@ async fn reply(
         uid = %request.uid,
         %endpoint,
         operation,
-        namespace = %request.namespace,
-        name = %request.name,
+        namespace = %shorten(&request.namespace, admission::MAX_NAME_BYTES),
+        name = %shorten(&request.name, admission::MAX_NAME_BYTES),
         decision = said("decision"),
         denied = said("denied"),
         warned = said("warned"),
@@ -271,13 +290,64 @@ async fn reply(
     } else {
         Outcome::denied
     };
+    let json = response.to_review_json();
+    drop((response, request));
+    drop(bytes);
+    // The reply is held to the body budget too, until it is sent: a reply larger than
+    // its request reserves the difference (a denial is at most
+    // [`admission::MAX_REPLY_BYTES`]).
+    if let Some(more) = json
+        .len()
+        .checked_sub(budget.num_permits())
+        .filter(|n| *n > 0)
+    {
+        match reserve(state, more, deadline, started).await {
+            Ok(extra) => budget.merge(extra),
+            Err(Refusal::Busy(r) | Refusal::Bad(r)) => return (*r, Outcome::failed, operation),
+        }
+    }
     let reply = (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
-        response.to_review_json(),
+        Body::new(Budgeted {
+            bytes: Some(Bytes::from(json)),
+            _budget: budget,
+        }),
     )
         .into_response();
     (reply, outcome, operation)
+}
+
+/// A reply's bytes with their share of the body budget, given back once hyper has taken
+/// the bytes and dropped the body.
+struct Budgeted {
+    bytes: Option<Bytes>,
+    _budget: OwnedSemaphorePermit,
+}
+
+impl axum::body::HttpBody for Budgeted {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(
+            self.get_mut()
+                .bytes
+                .take()
+                .map(|b| Ok(hyper::body::Frame::data(b))),
+        )
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.bytes.is_none()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.bytes.as_ref().map_or(0, |b| b.len() as u64))
+    }
 }
 
 /// Looks up the Secrets the rules read for this request, leaving time to answer.
@@ -377,15 +447,15 @@ async fn reserve(
     n: usize,
     deadline: Duration,
     started: Instant,
-) -> Result<SemaphorePermit<'_>, Refusal> {
+) -> Result<OwnedSemaphorePermit, Refusal> {
     // n <= MAX_BODY_BYTES, far below u32::MAX.
     let n = u32::try_from(n).unwrap_or(u32::MAX);
-    if let Ok(permit) = state.body_budget.try_acquire_many(n) {
+    if let Ok(permit) = state.body_budget.clone().try_acquire_many_owned(n) {
         return Ok(permit);
     }
     match tokio::time::timeout(
         queue_wait(deadline, started),
-        state.body_budget.acquire_many(n),
+        state.body_budget.clone().acquire_many_owned(n),
     )
     .await
     {
@@ -401,13 +471,13 @@ async fn reserve(
 /// undeclared one chunk by chunk. More than [`MAX_BODY_BYTES`] is a 413, a broken stream
 /// a 400, no budget in time a 503. The reservation is returned with the bytes and must
 /// be held as long as they are.
-async fn read_body<'s>(
-    state: &'s AppState,
+async fn read_body(
+    state: &AppState,
     body: &mut Body,
     declared: Option<usize>,
     deadline: Duration,
     started: Instant,
-) -> Result<(Bytes, SemaphorePermit<'s>), Refusal> {
+) -> Result<(Bytes, OwnedSemaphorePermit), Refusal> {
     let limit = declared.unwrap_or(MAX_BODY_BYTES);
     let mut reserved = reserve(state, declared.unwrap_or(0), deadline, started).await?;
     let mut first: Option<Bytes> = None;
@@ -458,6 +528,12 @@ pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
                 )
             }),
         )
+        .method_not_allowed_fallback(|| async {
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "only GET /metrics is served here",
+            )
+        })
         .fallback(|| async { error(StatusCode::NOT_FOUND, "only GET /metrics is served here") })
         .with_state(metrics)
 }

@@ -71,10 +71,15 @@ pub fn bundle() -> ibgu_webhook::cli::certs::Bundle {
 /// The real binary's `serve` on an ephemeral loopback port with the pair in `dir`,
 /// logging JSON to a piped stderr; callers add their own flags before spawning.
 pub fn serve_command(dir: &std::path::Path) -> std::process::Command {
+    serve_command_logging(dir, "json")
+}
+
+/// [`serve_command`] with the log in `format` (`json` or `text`).
+pub fn serve_command_logging(dir: &std::path::Path, format: &str) -> std::process::Command {
     use std::process::Stdio;
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ibgu-webhook"));
     command
-        .args(["serve", "--addr", "127.0.0.1:0", "--log-format", "json"])
+        .args(["serve", "--addr", "127.0.0.1:0", "--log-format", format])
         .arg("--tls-cert")
         .arg(dir.join("tls.crt"))
         .arg("--tls-key")
