@@ -266,12 +266,32 @@ pub struct Warning {
 }
 
 impl Warning {
+    /// Kubernetes shows this many characters of a warning.
+    pub const MAX_CHARS: usize = 120;
+
     /// A warning about `field`.
     pub fn new(field: Path, message: impl Into<String>) -> Self {
         Warning {
             field,
             message: message.into(),
         }
+    }
+
+    /// A warning about `field` that says `reason` first and names `name` last, quoted:
+    /// `field: reason: "name"`. When the line would be longer than [`Warning::MAX_CHARS`],
+    /// the name is shortened (`"seed-pull-se..."`), not the reason, which the cut
+    /// Kubernetes makes at the end of a long warning would lose.
+    pub fn naming(field: Path, reason: &str, name: &str) -> Self {
+        let whole = Warning::new(field, format!("{reason}: {name:?}"));
+        let over = whole.line().chars().count().saturating_sub(Self::MAX_CHARS);
+        if over == 0 {
+            return whole;
+        }
+        let keep = name.chars().count().saturating_sub(over + 3);
+        let kept: String = name.chars().take(keep).collect();
+        let quoted = format!("{kept:?}");
+        let open = quoted.strip_suffix('"').unwrap_or(&quoted);
+        Warning::new(whole.field, format!("{reason}: {open}...\""))
     }
 }
 
@@ -375,6 +395,39 @@ impl FromIterator<FieldError> for ErrorList {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_warning_naming_a_long_name_shortens_the_name_not_the_reason() {
+        let field = Path::new("spec.ibuSpec.seedImageRef.pullSecretRef.name");
+        let short = Warning::naming(field.clone(), "the reason", "seed-pull-secret");
+        assert_eq!(
+            short.line(),
+            r#"spec.ibuSpec.seedImageRef.pullSecretRef.name: the reason: "seed-pull-secret""#
+        );
+        let long = format!("{}.{}", "s".repeat(126), "t".repeat(126));
+        let w = Warning::naming(field.clone(), "the reason", &long).line();
+        assert_eq!(w.chars().count(), Warning::MAX_CHARS, "{w}");
+        assert!(
+            w.starts_with(r#"spec.ibuSpec.seedImageRef.pullSecretRef.name: the reason: "sss"#),
+            "{w}"
+        );
+        assert!(w.ends_with(r#"sss...""#), "{w}");
+        // A name that just fits is whole; one character more and it is shortened.
+        let room = Warning::MAX_CHARS - short.line().len() + "seed-pull-secret".len();
+        let fits = "a".repeat(room);
+        assert!(
+            Warning::naming(field.clone(), "the reason", &fits)
+                .line()
+                .ends_with(&format!("{fits}\""))
+        );
+        let over = Warning::naming(field, "the reason", &format!("{fits}b")).line();
+        assert_eq!(over.chars().count(), Warning::MAX_CHARS);
+        assert!(over.ends_with("a...\""), "{over}");
+        // Without a field, the message alone is the line.
+        let bare = Warning::naming(Path::new(""), "r", &"n".repeat(300)).line();
+        assert_eq!(bare.chars().count(), Warning::MAX_CHARS);
+        assert!(bare.starts_with(r#"r: "nnn"#));
+    }
 
     #[test]
     fn renders_like_apimachinery() {
