@@ -268,6 +268,8 @@ pub struct Warning {
 impl Warning {
     /// Kubernetes shows this many characters of a warning.
     pub const MAX_CHARS: usize = 120;
+    /// [`Warning::naming`] leaves a name at least this many characters, quotes included.
+    pub const NAME_ROOM: usize = 20;
 
     /// A warning about `field`.
     pub fn new(field: Path, message: impl Into<String>) -> Self {
@@ -280,18 +282,40 @@ impl Warning {
     /// A warning about `field` that says `reason` first and names `name` last, quoted:
     /// `field: reason: "name"`. When the line would be longer than [`Warning::MAX_CHARS`],
     /// the name is shortened (`"seed-pull-se..."`), not the reason, which the cut
-    /// Kubernetes makes at the end of a long warning would lose.
+    /// Kubernetes makes at the end of a long warning would lose. Only a reason that would
+    /// leave the name under [`Warning::NAME_ROOM`] characters is cut itself, at its end
+    /// (the detail of a hub error, say), so that both show.
     pub fn naming(field: Path, reason: &str, name: &str) -> Self {
         let whole = Warning::new(field, format!("{reason}: {name:?}"));
-        let over = whole.line().chars().count().saturating_sub(Self::MAX_CHARS);
-        if over == 0 {
+        if whole.line().chars().count() <= Self::MAX_CHARS {
             return whole;
         }
-        let keep = name.chars().count().saturating_sub(over + 3);
-        let kept: String = name.chars().take(keep).collect();
-        let quoted = format!("{kept:?}");
-        let open = quoted.strip_suffix('"').unwrap_or(&quoted);
-        Warning::new(whole.field, format!("{reason}: {open}...\""))
+        let field_len = match whole.field.as_str() {
+            "" => 0,
+            f => f.chars().count() + 2,
+        };
+        let quoted = format!("{name:?}");
+        let (q, r) = (quoted.chars().count(), reason.chars().count());
+        // What `reason: name` may take, what the name gets of it, what the reason keeps.
+        let room = Self::MAX_CHARS.saturating_sub(field_len);
+        let name_room = room.saturating_sub(r + 2).max(q.min(Self::NAME_ROOM));
+        let reason_room = room.saturating_sub(name_room + 2);
+        let reason = if r > reason_room {
+            let kept: String = reason.chars().take(reason_room.saturating_sub(3)).collect();
+            format!("{kept}...")
+        } else {
+            reason.to_owned()
+        };
+        let name = if q > name_room {
+            // The opening quote, what is kept, then `..."`.
+            let kept: String = name.chars().take(name_room.saturating_sub(5)).collect();
+            let quoted = format!("{kept:?}");
+            let open = quoted.strip_suffix('"').unwrap_or(&quoted);
+            format!("{open}...\"")
+        } else {
+            quoted
+        };
+        Warning::new(whole.field, format!("{reason}: {name}"))
     }
 }
 
@@ -420,9 +444,24 @@ mod tests {
                 .line()
                 .ends_with(&format!("{fits}\""))
         );
-        let over = Warning::naming(field, "the reason", &format!("{fits}b")).line();
+        let over = Warning::naming(field.clone(), "the reason", &format!("{fits}b")).line();
         assert_eq!(over.chars().count(), Warning::MAX_CHARS);
         assert!(over.ends_with("a...\""), "{over}");
+        // A reason too long to leave the name its room is cut at its end; the name shows.
+        let why = format!("not checked, hub API unreachable: {}", "e".repeat(80));
+        let w = Warning::naming(field.clone(), &why, "seed-pull-secret").line();
+        assert_eq!(w.chars().count(), Warning::MAX_CHARS, "{w}");
+        assert!(w.starts_with("spec.ibuSpec.seedImageRef.pullSecretRef.name: not checked, hub API unreachable: eee"), "{w}");
+        assert!(w.ends_with(r#"eee...: "seed-pull-secret""#), "{w}");
+        let both = Warning::naming(field.clone(), &why, &"n".repeat(253)).line();
+        assert_eq!(both.chars().count(), Warning::MAX_CHARS, "{both}");
+        assert!(
+            both.ends_with(&format!(
+                r#"...: "{}...""#,
+                "n".repeat(Warning::NAME_ROOM - 5)
+            )),
+            "{both}"
+        );
         // Without a field, the message alone is the line.
         let bare = Warning::naming(Path::new(""), "r", &"n".repeat(300)).line();
         assert_eq!(bare.chars().count(), Warning::MAX_CHARS);
