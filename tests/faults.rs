@@ -420,7 +420,8 @@ async fn lookups_under_a_broken_hub(name: &str, hub_url: &str) -> (usize, usize,
         let good = v["response"]["allowed"] == true
             && *took < Duration::from_secs(3)
             && if path.starts_with("/validate") {
-                warnings.contains("Secret \\\"seed-pull-secret\\\" not checked: hub API")
+                warnings.contains("not checked, hub API")
+                    && warnings.contains("\\\"seed-pull-secret\\\"")
             } else {
                 // The seed pull secret is still injected: only a definite "missing"
                 // stops it, and the validation that follows warns it was not checked.

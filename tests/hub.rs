@@ -247,9 +247,9 @@ async fn the_server_turns_lookups_into_warnings_injections_and_strict_denials() 
     let v = warned.json();
     assert_eq!(v["response"]["allowed"], true, "{v}");
     assert!(
-        v["response"]["warnings"][0]
-            .as_str()
-            .is_some_and(|w| w.contains(r#"Not found: "missing""#)),
+        v["response"]["warnings"][0].as_str().is_some_and(
+            |w| w.ends_with(r#"no such Secret in this namespace, Prep would fail: "missing""#)
+        ),
         "{v}"
     );
     let unsure = client

@@ -274,6 +274,64 @@ fn a_running_step_means_wait_with_exit_3_read_from_stdin_as_json() {
     assert!(stdout.contains("  [FinalizeUpgrade] (maxConcurrency 50, timeout 240) (not now): acts on 0 cluster(s): none\n"), "{stdout}");
 }
 
+/// TALM's kuttl flow prep-abort-upgrade-abort-finalize once Upgrade ended: spoke1 failed
+/// it, spoke4 completed it, spoke6 recovered from a failed Prep.
+fn upgrade_done_after_recovery() -> String {
+    format!(
+        "{HEAD}  plan:
+  - actions: [Prep]
+    rolloutStrategy: {{maxConcurrency: 2, timeout: 2400}}
+  - actions: [AbortOnFailure]
+    rolloutStrategy: {{maxConcurrency: 5, timeout: 10}}
+  - actions: [Upgrade]
+    rolloutStrategy: {{maxConcurrency: 2, timeout: 30}}
+status:
+  clusters:
+  - completedActions: [{{action: Prep}}]
+    failedActions:
+    - action: Upgrade
+      message: |-
+        Upgrade stage failed
+        auto rollback on failure
+    name: spoke1
+  - completedActions: [{{action: Prep}}, {{action: Upgrade}}]
+    name: spoke4
+  - completedActions: [{{action: AbortOnFailure}}]
+    failedActions: [{{action: Prep, message: seed image pull failed}}]
+    name: spoke6
+  conditions:
+  - {{type: Progressing, status: \"False\", reason: Completed, message: All plan steps are completed}}
+  observedGeneration: 2
+"
+    )
+}
+
+#[test]
+fn a_cluster_a_later_step_reaches_is_named_with_that_step() {
+    let live = upgrade_done_after_recovery();
+    let out = run(bin().args(["next", "-"]), Some(live.as_bytes()));
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    for want in [
+        "  [AbortOnFailure] (maxConcurrency 2, timeout 240): acts on 1 cluster(s): spoke1\n",
+        "no continuation acts on 2 listed cluster(s):\n  spoke4: reached by FinalizeUpgrade after [AbortOnFailure]\n  spoke6: completed AbortOnFailure: TALM removed its labels, it is done\n",
+    ] {
+        assert!(stdout.contains(want), "missing {want:?} in:\n{stdout}");
+    }
+    assert!(!stdout.contains("no continuation selects it"), "{stdout}");
+    let out = run(
+        bin().args(["next", "-", "--output", "json"]),
+        Some(live.as_bytes()),
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(
+        v["unreached"][0],
+        serde_json::json!({"cluster": "spoke4", "why": "reached by FinalizeUpgrade after [AbortOnFailure]",
+                           "reachedBy": {"after": [["AbortOnFailure"]], "step": ["FinalizeUpgrade"]}})
+    );
+    assert_eq!(v["unreached"][1].get("reachedBy"), None);
+}
+
 #[test]
 fn a_stale_generation_means_wait() {
     let stale = prep_done().replace("observedGeneration: 2", "observedGeneration: 1");

@@ -16,6 +16,12 @@
 //! 3. On a well-formed object, the state is `wait` exactly when rule 4's conditions hold
 //!    (a cluster runs, `Progressing` is True, TALM's generation is behind, no status yet),
 //!    and otherwise "may append" holds exactly when the table allows a continuation.
+//! 4. The listed clusters no continuation acts on, by TALM's label rules as written here
+//!    from its `getLabelSelectorForPlanItem` and `ensureClusterLabels`: one a later step
+//!    of an upstream plan selects is `reached by` that step, after the fewest steps that
+//!    do not, on a path the upstream table has; "no continuation selects it" only where no
+//!    step of any upstream plan after the stored one selects it; a running one is said to
+//!    run; and every other listed cluster is acted on by a continuation.
 
 #[path = "support/upstream.rs"]
 mod upstream;
@@ -27,7 +33,7 @@ use ibgu_webhook::admission::{self, Endpoint};
 use ibgu_webhook::cli::next::Report;
 use ibgu_webhook::policy::Config;
 use ibgu_webhook::policy::facts::Facts;
-use ibgu_webhook::policy::next::State;
+use ibgu_webhook::policy::next::{Next, State};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use upstream::{Plan, upstream_plans};
@@ -86,6 +92,94 @@ fn history() -> impl Strategy<Value = History> {
         1 => Just(History::Recovered),
         1 => Just(History::NeverRan),
     ]
+}
+
+/// Whether TALM selects cluster status entry `c` for a step starting with `first`, by the
+/// labels it keeps from the status: `-completed` and `-failed` per action, all removed
+/// once Abort, AbortOnFailure, FinalizeUpgrade or FinalizeRollback completed.
+fn selects(first: &str, c: &Value) -> bool {
+    let has = |list: &str, a: &str| {
+        c[list]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|e| e["action"] == a))
+    };
+    let cleared = [
+        "Abort",
+        "AbortOnFailure",
+        "FinalizeUpgrade",
+        "FinalizeRollback",
+    ]
+    .iter()
+    .any(|a| has("completedActions", a));
+    let label = |list: &str, a: &str| !cleared && has(list, a);
+    match first {
+        "Prep" => true,
+        "Abort" => !label("completedActions", "Upgrade"),
+        "Upgrade" => label("completedActions", "Prep"),
+        "FinalizeUpgrade" | "Rollback" => label("completedActions", "Upgrade"),
+        "FinalizeRollback" => label("completedActions", "Rollback"),
+        "AbortOnFailure" => label("failedActions", "Prep") || label("failedActions", "Upgrade"),
+        _ => false,
+    }
+}
+
+/// The fewest steps after `plan`, in any upstream plan, before one that selects `c`
+/// (0: a continuation does); `None` when no upstream step after `plan` selects it.
+fn fewest_before(plan: &Plan, c: &Value) -> Option<usize> {
+    UPSTREAM
+        .iter()
+        .filter(|p| p.len() > plan.len() && p.starts_with(plan))
+        .filter_map(|p| p[plan.len()..].iter().position(|s| selects(&s[0], c)))
+        .min()
+}
+
+/// Claim 4, for every listed cluster.
+fn check_unreached(case: &Case, next: &Next) -> Result<(), TestCaseError> {
+    let clusters = case
+        .object
+        .pointer("/status/clusters")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut unreached = 0;
+    for c in &clusters {
+        let name = c["name"].as_str().unwrap_or_default();
+        let entry = next.unreached.iter().find(|u| u.cluster == name);
+        let fewest = fewest_before(&case.plan, c);
+        if fewest == Some(0) {
+            prop_assert!(entry.is_none(), "{} is acted on, yet {:?}", name, entry);
+            continue;
+        }
+        unreached += 1;
+        let u = entry.ok_or_else(|| fail(format!("{name} is not listed as unreached")))?;
+        match (c.get("currentAction").is_some(), fewest) {
+            (true, _) => {
+                prop_assert!(u.why.starts_with("running "), "{:?}", u);
+                prop_assert!(u.reached_by.is_none(), "{:?}", u);
+            }
+            (false, Some(k)) => {
+                let later = u
+                    .reached_by
+                    .as_ref()
+                    .ok_or_else(|| fail(format!("{name}: a step {k} later selects it: {u:?}")))?;
+                prop_assert_eq!(later.after.len(), k, "{:?}", u);
+                prop_assert!(u.why.starts_with("reached by "), "{:?}", u);
+                let owned = |s: &Vec<&str>| s.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>();
+                let mut path = case.plan.clone();
+                path.extend(later.after.iter().map(owned));
+                path.push(owned(&later.step));
+                prop_assert!(UPSTREAM.iter().any(|p| p.starts_with(&path)), "{:?}", path);
+                prop_assert!(selects(later.step[0], c), "{:?}", u);
+                prop_assert!(later.after.iter().all(|s| !selects(s[0], c)), "{:?}", u);
+            }
+            (false, None) => {
+                prop_assert!(u.reached_by.is_none(), "{:?}", u);
+                prop_assert!(!u.why.starts_with("reached by "), "{:?}", u);
+            }
+        }
+    }
+    prop_assert_eq!(next.unreached.len(), unreached);
+    Ok(())
 }
 
 /// One `status.clusters` entry as TALM writes it.
@@ -194,7 +288,14 @@ fn case() -> impl Strategy<Value = Case> {
                     "plan": steps,
                 },
             });
-            let actions: Vec<String> = plan.iter().flatten().cloned().collect();
+            // A cluster that did not fail is not selected by AbortOnFailure: it goes on
+            // with the plan's other actions (recovery is `History::Recovered`).
+            let actions: Vec<String> = plan
+                .iter()
+                .flatten()
+                .filter(|a| *a != "AbortOnFailure")
+                .cloned()
+                .collect();
             let busy = if let Some(histories) = &histories {
                 let clusters: Vec<Value> = histories
                     .iter()
@@ -330,6 +431,11 @@ fn check(config: &Config, case: &Case) -> Result<(), TestCaseError> {
         prop_assert_eq!(next.state, want, "{:?}", next.why);
     }
 
+    // 4. Which later step reaches the clusters no continuation acts on.
+    if !expected.is_empty() {
+        check_unreached(case, next)?;
+    }
+
     // 1. Every proposal is admitted, applied as its patch to the object read.
     for p in &report.proposals {
         let mut new = case.object.clone();
@@ -377,13 +483,28 @@ fn the_generator_reaches_every_state() {
     use proptest::test_runner::TestRunner;
     let mut runner = TestRunner::deterministic();
     let mut seen = std::collections::BTreeSet::new();
+    let mut why = std::collections::BTreeSet::new();
     for _ in 0..400 {
         let case = case().new_tree(&mut runner).expect("a case").current();
         let report = Report::of(&Config::default(), &case.object).expect("readable");
         seen.insert(format!("{:?}", report.next.state));
+        for u in &report.next.unreached {
+            why.insert(
+                u.why
+                    .split([' ', ':'])
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
+        }
     }
     assert_eq!(
         seen.into_iter().collect::<Vec<_>>(),
         ["Blocked", "Complete", "Ready", "Wait"]
+    );
+    // Claim 4 meets every reason a cluster is unreached.
+    assert_eq!(
+        why.into_iter().collect::<Vec<_>>(),
+        ["completed", "never", "no", "reached", "running"]
     );
 }

@@ -22,7 +22,7 @@ use crate::model::text::shorten;
 use crate::model::{self as ibgu};
 
 /// Kubernetes keeps this many characters of each warning.
-pub const MAX_WARNING_CHARS: usize = 120;
+pub const MAX_WARNING_CHARS: usize = Warning::MAX_CHARS;
 /// At most this many warnings are sent; the last one says how many were left out.
 pub const MAX_WARNINGS: usize = 16;
 

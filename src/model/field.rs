@@ -278,12 +278,56 @@ pub struct Warning {
 }
 
 impl Warning {
+    /// Kubernetes shows this many characters of a warning.
+    pub const MAX_CHARS: usize = 120;
+    /// [`Warning::naming`] leaves a name at least this many characters, quotes included.
+    pub const NAME_ROOM: usize = 20;
+
     /// A warning about `field`.
     pub fn new(field: Path, message: impl Into<String>) -> Self {
         Warning {
             field,
             message: message.into(),
         }
+    }
+
+    /// A warning about `field` that says `reason` first and names `name` last, quoted:
+    /// `field: reason: "name"`. When the line would be longer than [`Warning::MAX_CHARS`],
+    /// the name is shortened (`"seed-pull-se..."`), not the reason, which the cut
+    /// Kubernetes makes at the end of a long warning would lose. Only a reason that would
+    /// leave the name under [`Warning::NAME_ROOM`] characters is cut itself, at its end
+    /// (the detail of a hub error, say), so that both show.
+    pub fn naming(field: Path, reason: &str, name: &str) -> Self {
+        let whole = Warning::new(field, format!("{reason}: {name:?}"));
+        if whole.line().chars().count() <= Self::MAX_CHARS {
+            return whole;
+        }
+        let field_len = match whole.field.as_str() {
+            "" => 0,
+            f => f.chars().count() + 2,
+        };
+        let quoted = format!("{name:?}");
+        let (q, r) = (quoted.chars().count(), reason.chars().count());
+        // What `reason: name` may take, what the name gets of it, what the reason keeps.
+        let room = Self::MAX_CHARS.saturating_sub(field_len);
+        let name_room = room.saturating_sub(r + 2).max(q.min(Self::NAME_ROOM));
+        let reason_room = room.saturating_sub(name_room + 2);
+        let reason = if r > reason_room {
+            let kept: String = reason.chars().take(reason_room.saturating_sub(3)).collect();
+            format!("{kept}...")
+        } else {
+            reason.to_owned()
+        };
+        let name = if q > name_room {
+            // The opening quote, what is kept, then `..."`.
+            let kept: String = name.chars().take(name_room.saturating_sub(5)).collect();
+            let quoted = format!("{kept:?}");
+            let open = quoted.strip_suffix('"').unwrap_or(&quoted);
+            format!("{open}...\"")
+        } else {
+            quoted
+        };
+        Warning::new(whole.field, format!("{reason}: {name}"))
     }
 }
 
@@ -387,6 +431,54 @@ impl FromIterator<FieldError> for ErrorList {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_warning_naming_a_long_name_shortens_the_name_not_the_reason() {
+        let field = Path::new("spec.ibuSpec.seedImageRef.pullSecretRef.name");
+        let short = Warning::naming(field.clone(), "the reason", "seed-pull-secret");
+        assert_eq!(
+            short.line(),
+            r#"spec.ibuSpec.seedImageRef.pullSecretRef.name: the reason: "seed-pull-secret""#
+        );
+        let long = format!("{}.{}", "s".repeat(126), "t".repeat(126));
+        let w = Warning::naming(field.clone(), "the reason", &long).line();
+        assert_eq!(w.chars().count(), Warning::MAX_CHARS, "{w}");
+        assert!(
+            w.starts_with(r#"spec.ibuSpec.seedImageRef.pullSecretRef.name: the reason: "sss"#),
+            "{w}"
+        );
+        assert!(w.ends_with(r#"sss...""#), "{w}");
+        // A name that just fits is whole; one character more and it is shortened.
+        let room = Warning::MAX_CHARS - short.line().len() + "seed-pull-secret".len();
+        let fits = "a".repeat(room);
+        assert!(
+            Warning::naming(field.clone(), "the reason", &fits)
+                .line()
+                .ends_with(&format!("{fits}\""))
+        );
+        let over = Warning::naming(field.clone(), "the reason", &format!("{fits}b")).line();
+        assert_eq!(over.chars().count(), Warning::MAX_CHARS);
+        assert!(over.ends_with("a...\""), "{over}");
+        // A reason too long to leave the name its room is cut at its end; the name shows.
+        let why = format!("not checked, hub API unreachable: {}", "e".repeat(80));
+        let w = Warning::naming(field.clone(), &why, "seed-pull-secret").line();
+        assert_eq!(w.chars().count(), Warning::MAX_CHARS, "{w}");
+        assert!(w.starts_with("spec.ibuSpec.seedImageRef.pullSecretRef.name: not checked, hub API unreachable: eee"), "{w}");
+        assert!(w.ends_with(r#"eee...: "seed-pull-secret""#), "{w}");
+        let both = Warning::naming(field.clone(), &why, &"n".repeat(253)).line();
+        assert_eq!(both.chars().count(), Warning::MAX_CHARS, "{both}");
+        assert!(
+            both.ends_with(&format!(
+                r#"...: "{}...""#,
+                "n".repeat(Warning::NAME_ROOM - 5)
+            )),
+            "{both}"
+        );
+        // Without a field, the message alone is the line.
+        let bare = Warning::naming(Path::new(""), "r", &"n".repeat(300)).line();
+        assert_eq!(bare.chars().count(), Warning::MAX_CHARS);
+        assert!(bare.starts_with(r#"r: "nnn"#));
+    }
 
     #[test]
     fn renders_like_apimachinery() {

@@ -4,7 +4,8 @@
 //! TALM rebuilds `status.clusters` from all of the IBGU's ClusterGroupUpgrades on every
 //! reconcile: one entry per cluster a step's batches reached, with the actions it
 //! completed, the one it runs and the ones that failed, so a cluster that failed Prep and
-//! then completed AbortOnFailure lists both. It sets `observedGeneration` to the
+//! then completed AbortOnFailure lists both, and one running AbortOnFailure lists the
+//! failure next to its `currentAction`. It sets `observedGeneration` to the
 //! generation it acted on. Only what a rule reads is typed; the rest (messages, which may
 //! span lines) is skipped, so it may hold anything.
 //!
@@ -15,11 +16,13 @@
 //!     {"name":"sno1","currentAction":{"action":"Prep"}},
 //!     {"name":"sno2","failedActions":[{"action":"Prep","message":"timed out"}]},
 //!     {"name":"sno3","failedActions":[{"action":"Prep"}],
-//!      "completedActions":[{"action":"AbortOnFailure"}]}]}}"#).unwrap();
+//!      "completedActions":[{"action":"AbortOnFailure"}]},
+//!     {"name":"sno4","failedActions":[{"action":"Prep"}],
+//!      "currentAction":{"action":"AbortOnFailure"}}]}}"#).unwrap();
 //! let progress = obj.progress().unwrap();
-//! assert_eq!((progress.clusters, progress.running_count), (3, 1));
-//! assert_eq!((progress.failed, progress.recovered), (1, 1));
-//! assert_eq!(progress.running, [("sno1".to_owned(), "Prep".to_owned())]);
+//! assert_eq!((progress.clusters, progress.running_count), (4, 2));
+//! assert_eq!((progress.failed, progress.recovering, progress.recovered), (1, 1, 1));
+//! assert_eq!(progress.running[1], ("sno4".to_owned(), "AbortOnFailure".to_owned()));
 //! ```
 
 use std::fmt;
@@ -168,9 +171,11 @@ pub struct Progress {
     pub running_count: usize,
     /// The first few of them: (cluster, action).
     pub running: Vec<(String, String)>,
-    /// How many clusters failed an action and completed no Abort, AbortOnFailure or
-    /// Rollback since: the clusters a recovery step is for.
+    /// How many clusters failed an action and neither completed nor run Abort,
+    /// AbortOnFailure or Rollback since: the clusters a recovery step is for.
     pub failed: usize,
+    /// How many clusters failed an action and run one of those now: being recovered.
+    pub recovering: usize,
     /// How many clusters failed an action and then completed one of those.
     pub recovered: usize,
     /// How many clusters are listed by name only: a step ended before their batch began.
@@ -258,8 +263,11 @@ impl Progress {
         }
         if cluster.has_failures() {
             use Action::*;
-            if cluster.completed(&[Abort, AbortOnFailure, Rollback]) {
+            let recovery = [Abort, AbortOnFailure, Rollback];
+            if cluster.completed(&recovery) {
                 self.recovered += 1;
+            } else if cluster.runs(&recovery) {
+                self.recovering += 1;
             } else {
                 self.failed += 1;
             }
@@ -281,6 +289,15 @@ impl ClusterStatus<'_> {
 
     fn failed(&self, any: &[Action]) -> bool {
         self.failed_actions.is_some_and(|l| l.any_of(any))
+    }
+
+    /// Whether its `currentAction` is one of `any`.
+    fn runs(&self, any: &[Action]) -> bool {
+        self.current_action
+            .as_ref()
+            .and_then(|c| c.action.as_deref())
+            .and_then(Action::parse)
+            .is_some_and(|a| any.contains(&a))
     }
 
     fn has_failures(&self) -> bool {

@@ -30,6 +30,8 @@
 //! assert_eq!(abort.rollout_strategy.max_concurrency, Some(5)); // inherited from step 0
 //! ```
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -144,11 +146,25 @@ pub struct Continuation {
 
 /// A listed cluster that no continuation acts on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Unreached {
     /// The managed cluster.
     pub cluster: String,
     /// Why no continuation reaches it.
     pub why: String,
+    /// The later step that acts on it, when a supported plan has one after steps that
+    /// do not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reached_by: Option<Later>,
+}
+
+/// A step that acts on a cluster once the steps before it, which do not, are appended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Later {
+    /// The steps to append first, in order.
+    pub after: Vec<Vec<&'static str>>,
+    /// The step that acts on the cluster.
+    pub step: Vec<&'static str>,
 }
 
 /// What may be appended now.
@@ -244,10 +260,11 @@ pub fn next(config: &Config, live: &Live<'_>) -> Next {
         let why = "the webhook would deny every continuation: see each one's errors".to_owned();
         (State::Blocked, Some(why))
     };
-    let unreached = if follows.is_empty() || stored.deleting() {
-        Vec::new()
-    } else {
-        unreached(&live.clusters, &follows)
+    let unreached = match &plan {
+        Some(plan) if !follows.is_empty() && !stored.deleting() => {
+            unreached(&live.clusters, plan, &follows)
+        }
+        _ => Vec::new(),
     };
     Next {
         name: stored.name().to_owned(),
@@ -408,8 +425,45 @@ fn reach(clusters: &[ClusterStatus<'_>], step: &[Action]) -> Reach {
     }
 }
 
-/// The listed clusters none of `follows` acts on, and why.
-fn unreached(clusters: &[ClusterStatus<'_>], follows: &[&[Action]]) -> Vec<Unreached> {
+impl fmt::Display for Later {
+    /// `reached by FinalizeUpgrade after [AbortOnFailure]`; a step of several actions in
+    /// brackets.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bracket = |s: &[&str]| format!("[{}]", s.join(", "));
+        let step = match self.step.as_slice() {
+            [one] => (*one).to_owned(),
+            many => bracket(many),
+        };
+        let after: Vec<String> = self.after.iter().map(|s| bracket(s)).collect();
+        write!(f, "reached by {step} after {}", after.join(", "))
+    }
+}
+
+/// The first later step that acts on `c`, which no continuation of `plan` acts on: the
+/// fewest steps to append before it, the first such in table order. The steps before it
+/// do not select `c`, so TALM leaves its labels as they are until then.
+fn reached_later(c: &ClusterStatus<'_>, plan: &[Vec<Action>]) -> Option<Later> {
+    let names = |step: &[Action]| step.iter().map(|a| a.as_str()).collect::<Vec<_>>();
+    supported::extensions(plan)
+        .filter_map(|rest| {
+            let k = rest
+                .iter()
+                .position(|s| s.first().is_some_and(|a| c.acted_on_by(*a)))?;
+            Some((&rest[..k], rest[k]))
+        })
+        .min_by_key(|(after, _)| after.len())
+        .map(|(after, step)| Later {
+            after: after.iter().map(|s| names(s)).collect(),
+            step: names(step),
+        })
+}
+
+/// The listed clusters none of `follows`, the continuations of `plan`, acts on, and why.
+fn unreached(
+    clusters: &[ClusterStatus<'_>],
+    plan: &[Vec<Action>],
+    follows: &[&[Action]],
+) -> Vec<Unreached> {
     use Action::*;
     let cleared = [Abort, AbortOnFailure, FinalizeUpgrade, FinalizeRollback];
     clusters
@@ -429,8 +483,15 @@ fn unreached(clusters: &[ClusterStatus<'_>], follows: &[&[Action]]) -> Vec<Unrea
                     .collect()
             };
             let done = named(c.completed_actions);
+            let later = c
+                .current_action
+                .is_none()
+                .then(|| reached_later(c, plan))
+                .flatten();
             let why = if let Some(current) = &c.current_action {
                 format!("running {}", current.action.as_deref().unwrap_or("?"))
+            } else if let Some(later) = &later {
+                later.to_string()
             } else if c.listed_only() {
                 "never ran: its step ended before its batch began".to_owned()
             } else if let Some(a) = cleared.iter().find(|a| done.contains(&a.as_str())) {
@@ -446,6 +507,7 @@ fn unreached(clusters: &[ClusterStatus<'_>], follows: &[&[Action]]) -> Vec<Unrea
             Unreached {
                 cluster: name(c),
                 why,
+                reached_by: later,
             }
         })
         .collect()
@@ -653,13 +715,79 @@ mod tests {
             [
                 Unreached {
                     cluster: "spoke6".into(),
-                    why: "completed AbortOnFailure: TALM removed its labels, it is done".into()
+                    why: "completed AbortOnFailure: TALM removed its labels, it is done".into(),
+                    reached_by: None,
                 },
                 Unreached {
                     cluster: "spoke7".into(),
-                    why: "never ran: its step ended before its batch began".into()
+                    why: "never ran: its step ended before its batch began".into(),
+                    reached_by: None,
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn a_cluster_a_later_step_acts_on_says_which_and_after_what() {
+        // TALM's kuttl flow prep-abort-upgrade-abort-finalize, step 05: after
+        // [Prep],[AbortOnFailure],[Upgrade], only AbortOnFailure may follow, for spoke1;
+        // the FinalizeUpgrade after it acts on spoke4, which completed Upgrade.
+        let clusters = json!([
+            {"name": "spoke1", "completedActions": [{"action": "Prep"}],
+             "failedActions": [{"action": "Upgrade", "message": "Upgrade stage failed:\nauto rollback on failure"}]},
+            {"name": "spoke4", "completedActions": [{"action": "Prep"}, {"action": "Upgrade"}]},
+            {"name": "spoke6", "completedActions": [{"action": "AbortOnFailure"}],
+             "failedActions": [{"action": "Prep", "message": "Prep stage failed:\nseed image pull failed"}]},
+        ]);
+        let o = stored(
+            steps(&[&["Prep"], &["AbortOnFailure"], &["Upgrade"]]),
+            Some(status(clusters, done(), 2)),
+        );
+        let n = decide(&o);
+        assert_eq!(n.state, State::Ready);
+        let kinds: Vec<Vec<&str>> = n.continuations.iter().map(|c| c.actions.clone()).collect();
+        assert_eq!(kinds, [vec!["AbortOnFailure"]]);
+        assert_eq!(
+            n.unreached,
+            [
+                Unreached {
+                    cluster: "spoke4".into(),
+                    why: "reached by FinalizeUpgrade after [AbortOnFailure]".into(),
+                    reached_by: Some(Later {
+                        after: vec![vec!["AbortOnFailure"]],
+                        step: vec!["FinalizeUpgrade"]
+                    }),
+                },
+                Unreached {
+                    cluster: "spoke6".into(),
+                    why: "completed AbortOnFailure: TALM removed its labels, it is done".into(),
+                    reached_by: None,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_cluster_no_later_step_selects_is_said_so() {
+        // Upgrade timed out before spoke7's batch began: it completed Prep only. After
+        // [Prep],[Upgrade], FinalizeUpgrade and AbortOnFailure may follow, and after
+        // AbortOnFailure FinalizeUpgrade: none selects a cluster that only completed Prep.
+        let clusters = json!([
+            {"name": "spoke1", "completedActions": [{"action": "Prep"}, {"action": "Upgrade"}]},
+            {"name": "spoke7", "completedActions": [{"action": "Prep"}]},
+        ]);
+        let o = stored(
+            steps(&[&["Prep"], &["Upgrade"]]),
+            Some(status(clusters, done(), 2)),
+        );
+        let n = decide(&o);
+        assert_eq!(
+            n.unreached,
+            [Unreached {
+                cluster: "spoke7".into(),
+                why: "no continuation selects it (completed [Prep], failed [])".into(),
+                reached_by: None,
+            }]
         );
     }
 

@@ -62,15 +62,23 @@ pub fn is_supported(plan: &[impl AsRef<[Action]>]) -> bool {
         .any(|p| p.len() == plan.len() && starts_with(p, plan))
 }
 
+/// The steps after `prefix` of every supported plan longer than it that starts with it,
+/// in table order: each a non-empty way the plan may go on.
+pub fn extensions(
+    prefix: &[impl AsRef<[Action]>],
+) -> impl Iterator<Item = &'static [&'static [Action]]> {
+    SUPPORTED_PLANS
+        .iter()
+        .filter(move |p| p.len() > prefix.len() && starts_with(p, prefix))
+        .map(move |p| &p[prefix.len()..])
+}
+
 /// The steps a supported plan may have right after `prefix`.
 pub fn continuations(prefix: &[impl AsRef<[Action]>]) -> Vec<&'static [Action]> {
     let mut out: Vec<&'static [Action]> = Vec::new();
-    for p in SUPPORTED_PLANS.iter() {
-        if p.len() > prefix.len() && starts_with(p, prefix) {
-            let next = p[prefix.len()];
-            if !out.contains(&next) {
-                out.push(next);
-            }
+    for next in extensions(prefix).map(|rest| rest[0]) {
+        if !out.contains(&next) {
+            out.push(next);
         }
     }
     out
@@ -134,6 +142,21 @@ mod tests {
         let u = check(&plan).unwrap_err();
         assert_eq!(u.step, 1);
         assert!(u.follows.is_empty());
+    }
+
+    #[test]
+    fn extensions_are_what_follows_a_prefix_in_each_plan() {
+        let plan: Vec<Vec<Action>> = vec![vec![Prep], vec![AbortOnFailure], vec![Upgrade]];
+        let rest: Vec<_> = extensions(&plan).collect();
+        assert_eq!(
+            rest,
+            [
+                &[&[AbortOnFailure][..]][..],
+                &[&[AbortOnFailure][..], &[FinalizeUpgrade][..]][..]
+            ]
+        );
+        let done: Vec<Vec<Action>> = vec![vec![Prep, Upgrade, FinalizeUpgrade]];
+        assert_eq!(extensions(&done).count(), 0);
     }
 
     #[test]

@@ -1,10 +1,12 @@
-//! Validating rule 5: when clusters failed earlier steps and were not recovered, and the
-//! first appended step does not start with Abort, AbortOnFailure or Rollback, a warning
-//! says those clusters will be skipped; clusters whose batch never started are named
-//! apart.
+//! Validating rule 5: when clusters failed earlier steps and are neither recovered nor
+//! being recovered, and the first appended step does not start with Abort,
+//! AbortOnFailure or Rollback, a warning says those clusters will be skipped; clusters
+//! whose batch never started are named apart.
 //!
 //! TALM rebuilds `status.clusters` from every step's ClusterGroupUpgrade, so a cluster
 //! that failed Prep and then completed AbortOnFailure lists both: it counts as recovered.
+//! One whose `currentAction` is that recovery lists the failure beside it: it is being
+//! recovered, and is not counted either (rule 4 names it among the running clusters).
 //! A cluster listed by name only, once nothing runs, never ran: the step ended (timed
 //! out) before its batch began. It carries no label TALM selects by, so neither the next
 //! step nor AbortOnFailure reaches it.
@@ -26,9 +28,14 @@ pub const RULE: Rule = Rule {
     ..Rule::VALIDATING
 };
 
-fn check(old: &ImageBasedGroupUpgrade<'_>, new: &ImageBasedGroupUpgrade<'_>, _: &Context<'_>) -> Findings {
+fn check(
+    old: &ImageBasedGroupUpgrade<'_>,
+    new: &ImageBasedGroupUpgrade<'_>,
+    _: &Context<'_>,
+) -> Findings {
     let at = old.plan().len();
-    let (true, Some(first_new), Ok(progress)) = (appends(old, new), new.plan().get(at), old.progress())
+    let (true, Some(first_new), Ok(progress)) =
+        (appends(old, new), new.plan().get(at), old.progress())
     else {
         return Findings::default();
     };
@@ -80,8 +87,13 @@ mod tests {
         let up = format!(r#"[{{"actions":["Prep"],{RS}}},{{"actions":["Upgrade"],{RS}}}]"#);
         let w = update_warnings(5, &old, failed, &up);
         assert_eq!(w.len(), 1);
-        assert!(w[0].starts_with("spec.plan[1]: 1 cluster(s) failed"), "{}", w[0]);
-        let abort = format!(r#"[{{"actions":["Prep"],{RS}}},{{"actions":["AbortOnFailure"],{RS}}}]"#);
+        assert!(
+            w[0].starts_with("spec.plan[1]: 1 cluster(s) failed"),
+            "{}",
+            w[0]
+        );
+        let abort =
+            format!(r#"[{{"actions":["Prep"],{RS}}},{{"actions":["AbortOnFailure"],{RS}}}]"#);
         assert!(update_warnings(5, &old, failed, &abort).is_empty());
     }
 
@@ -94,8 +106,56 @@ mod tests {
             {"name":"spoke6","completedActions":[{"action":"AbortOnFailure"}],
              "failedActions":[{"action":"Prep","message":"pulling the seed image:\ntimed out"}]}],
             "conditions":[{"type":"Progressing","status":"False","reason":"Completed"}]}"#;
-        let up = format!(r#"[{{"actions":["Prep"],{RS}}},{{"actions":["AbortOnFailure"],{RS}}},{{"actions":["Upgrade"],{RS}}}]"#);
+        let up = format!(
+            r#"[{{"actions":["Prep"],{RS}}},{{"actions":["AbortOnFailure"],{RS}}},{{"actions":["Upgrade"],{RS}}}]"#
+        );
         assert!(update_warnings(5, &old, status, &up).is_empty());
+    }
+
+    #[test]
+    fn clusters_being_recovered_are_not_counted() {
+        // TALM's kuttl flow prep-abort-upgrade-abort-finalize, step 06: AbortOnFailure runs
+        // on spoke1, which failed Upgrade; spoke6 recovered after Prep; spoke9 failed
+        // Upgrade and runs nothing.
+        let old = format!(
+            r#"[{{"actions":["Prep"],{RS}}},{{"actions":["AbortOnFailure"],{RS}}},{{"actions":["Upgrade"],{RS}}},{{"actions":["AbortOnFailure"],{RS}}}]"#
+        );
+        let status = |spoke9: &str| {
+            format!(
+                r#"{{"clusters":[
+                {{"name":"spoke1","completedActions":[{{"action":"Prep"}}],"currentAction":{{"action":"AbortOnFailure"}},
+                 "failedActions":[{{"action":"Upgrade","message":"Upgrade stage failed:\nauto rollback"}}]}},
+                {{"name":"spoke4","completedActions":[{{"action":"Prep"}},{{"action":"Upgrade"}}]}},
+                {{"name":"spoke6","completedActions":[{{"action":"AbortOnFailure"}}],"failedActions":[{{"action":"Prep"}}]}}
+                {spoke9}],
+                "conditions":[{{"type":"Progressing","status":"True","reason":"InProgress"}}],"observedGeneration":4}}"#
+            )
+        };
+        let up = format!(
+            r#"[{{"actions":["Prep"],{RS}}},{{"actions":["AbortOnFailure"],{RS}}},{{"actions":["Upgrade"],{RS}}},{{"actions":["AbortOnFailure"],{RS}}},{{"actions":["FinalizeUpgrade"],{RS}}}]"#
+        );
+        assert!(update_warnings(5, &old, &status(""), &up).is_empty());
+        let beside = r#",{"name":"spoke9","completedActions":[{"action":"Prep"}],"failedActions":[{"action":"Upgrade"}]}"#;
+        let w = update_warnings(5, &old, &status(beside), &up);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("spec.plan[4]: 1 cluster(s) failed"),
+            "{}",
+            w[0]
+        );
+        // Running another action is no recovery: Rollback, Abort and AbortOnFailure are.
+        for (current, counted) in [
+            ("Upgrade", true),
+            ("Rollback", false),
+            ("Abort", false),
+            ("?", true),
+        ] {
+            let one = format!(
+                r#",{{"name":"spoke9","currentAction":{{"action":"{current}"}},"failedActions":[{{"action":"Prep"}}]}}"#
+            );
+            let w = update_warnings(5, &old, &status(&one), &up);
+            assert_eq!(w.len(), usize::from(counted), "{current}: {w:?}");
+        }
     }
 
     #[test]
@@ -106,7 +166,9 @@ mod tests {
         let up = format!(r#"[{{"actions":["Prep"],{RS}}},{{"actions":["Upgrade"],{RS}}}]"#);
         assert_eq!(
             update_warnings(5, &old, status, &up),
-            ["spec.plan[1]: 1 cluster(s) never ran an earlier step (it ended before their batch began): spoke7"]
+            [
+                "spec.plan[1]: 1 cluster(s) never ran an earlier step (it ended before their batch began): spoke7"
+            ]
         );
     }
 }

@@ -74,57 +74,61 @@ fn check(new: &ImageBasedGroupUpgrade<'_>, ctx: &Context<'_>) -> Findings {
         return found;
     };
     let field = path().child("name");
+    // The error in apimachinery's words (printed whole), and the warning's reason: a
+    // warning says it before the name, which may be 253 characters long (Kubernetes
+    // shows 120 of a warning).
     let problem = match ctx.facts.secret(name) {
         SecretLookup::NotChecked => None,
-        SecretLookup::Missing => Some(FieldError::not_found(
-            field.clone(),
-            name,
-            format!(
-                "no such Secret in namespace {:?}: Prep would fail",
-                new.namespace()
+        SecretLookup::Missing => Some((
+            FieldError::not_found(
+                field.clone(),
+                name,
+                format!(
+                    "no such Secret in namespace {:?}: Prep would fail",
+                    new.namespace()
+                ),
             ),
+            "no such Secret in this namespace, Prep would fail".to_owned(),
         )),
         SecretLookup::Found(secret) => {
             found.warnings.extend(caveats(&field, &secret));
-            (!secret.docker_config).then(|| {
-                FieldError::invalid(
-                    field.clone(),
-                    name,
-                    format!("the Secret has no {DOCKER_CONFIG_KEY} key"),
-                )
-            })
+            let no_key = format!("the Secret has no {DOCKER_CONFIG_KEY} key");
+            (!secret.docker_config)
+                .then(|| (FieldError::invalid(field.clone(), name, &no_key), no_key))
         }
         SecretLookup::Unknown(why) => {
-            found.warnings.push(Warning::new(
-                field,
-                format!("Secret {name:?} not checked: {why}"),
-            ));
+            let reason = format!("not checked, {why}");
+            found.warnings.push(Warning::naming(field, &reason, name));
             None
         }
     };
     match problem {
-        Some(e) if ctx.config.require_pull_secret => found.errors = ErrorList::from_iter([e]),
-        Some(e) => found.warnings.push(Warning::new(e.field.clone(), e.body())),
+        Some((e, _)) if ctx.config.require_pull_secret => {
+            found.errors = ErrorList::from_iter([e]);
+        }
+        Some((e, reason)) => found.warnings.push(Warning::naming(e.field, &reason, name)),
         None => {}
     }
     found
 }
 
 /// What may make the copies on the spokes fail although the Secret exists: warnings
-/// only (kept short: Kubernetes shows 120 characters of a warning).
+/// only, each its reason first (Kubernetes shows 120 characters of a warning).
 fn caveats(field: &Path, secret: &FoundSecret) -> Vec<Warning> {
     let mut out = Vec::new();
     if let Some(owner) = &secret.owner {
-        out.push(Warning::new(
+        out.push(Warning::naming(
             field.clone(),
-            format!("spokes garbage-collect TALM's copies: owned by {owner}"),
+            "owned, so spokes garbage-collect TALM's copies",
+            owner,
         ));
     }
     match secret.type_.as_deref() {
         None | Some("" | "Opaque" | DOCKER_CONFIG_TYPE) => {}
-        Some(other) => out.push(Warning::new(
+        Some(other) => out.push(Warning::naming(
             field.clone(),
-            format!("Secret type {other}, not {DOCKER_CONFIG_TYPE}"),
+            &format!("type is not {DOCKER_CONFIG_TYPE}"),
+            other,
         )),
     }
     out
@@ -182,7 +186,7 @@ mod tests {
         assert_eq!(
             w,
             [
-                r#"spec.ibuSpec.seedImageRef.pullSecretRef.name: Not found: "s": no such Secret in namespace "ztp": Prep would fail"#
+                r#"spec.ibuSpec.seedImageRef.pullSecretRef.name: no such Secret in this namespace, Prep would fail: "s""#
             ]
         );
         let (e, _) = run(true, &facts("s", SecretLookup::Missing), &new);
@@ -190,15 +194,29 @@ mod tests {
             r#"spec.ibuSpec.seedImageRef.pullSecretRef.name: Not found: "s": no such Secret"#
         ));
         let no_key = SecretLookup::Found(FoundSecret::without_docker_config());
-        let (e, _) = run(true, &facts("s", no_key), &new);
-        assert!(e.contains("has no .dockerconfigjson key"));
+        let (e, _) = run(true, &facts("s", no_key.clone()), &new);
+        assert_eq!(
+            e,
+            r#"spec.ibuSpec.seedImageRef.pullSecretRef.name: Invalid value: "s": the Secret has no .dockerconfigjson key"#
+        );
+        let (e, w) = run(false, &facts("s", no_key), &new);
+        assert!(e.is_empty());
+        assert_eq!(
+            w,
+            [
+                r#"spec.ibuSpec.seedImageRef.pullSecretRef.name: the Secret has no .dockerconfigjson key: "s""#
+            ]
+        );
         let (e, w) = run(
             true,
             &facts("s", SecretLookup::Unknown("timeout".into())),
             &new,
         );
         assert!(e.is_empty());
-        assert!(w[0].ends_with("not checked: timeout"));
+        assert!(
+            w[0].ends_with(r#"name: not checked, timeout: "s""#),
+            "{w:?}"
+        );
         let (e, w) = run(true, &Facts::Offline, &new);
         assert!(e.is_empty() && w.is_empty());
         assert_eq!(named(&Config::default(), Change::Create(&new)), ["s"]);
@@ -223,7 +241,7 @@ mod tests {
         assert_eq!(
             w,
             [
-                "spec.ibuSpec.seedImageRef.pullSecretRef.name: spokes garbage-collect TALM's copies: owned by ExternalSecret/seed"
+                r#"spec.ibuSpec.seedImageRef.pullSecretRef.name: owned, so spokes garbage-collect TALM's copies: "ExternalSecret/seed""#
             ]
         );
         for (type_, warns) in [
@@ -240,7 +258,7 @@ mod tests {
             };
             let (e, w) = run(true, &facts("s", SecretLookup::Found(typed)), &new);
             assert!(e.is_empty(), "{type_}: {e}");
-            let want = format!("Secret type {type_}, not kubernetes.io/dockerconfigjson");
+            let want = format!("type is not kubernetes.io/dockerconfigjson: {type_:?}");
             assert_eq!(
                 w.iter().any(|w| w.ends_with(&want)),
                 warns,
@@ -254,5 +272,67 @@ mod tests {
             &new,
         );
         assert!(e.is_empty() && w.is_empty());
+    }
+
+    #[test]
+    fn a_253_character_name_is_shortened_and_the_reason_kept() {
+        // The longest name a Secret can have: four DNS labels, 253 characters.
+        let name = format!(
+            "{}.{}.{}.{}",
+            "a".repeat(63),
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(61)
+        );
+        assert_eq!(name.len(), 253);
+        let text = json(&format!(
+            r#"{{"image":"i","version":"v","pullSecretRef":{{"name":"{name}"}}}}"#
+        ));
+        let new = ibgu(&text);
+        let owned = FoundSecret {
+            owner: Some(format!("ExternalSecret/{name}")),
+            type_: Some("kubernetes.io/tls".into()),
+            ..FoundSecret::without_docker_config()
+        };
+        let field = "spec.ibuSpec.seedImageRef.pullSecretRef.name: ";
+        for (lookup, reasons) in [
+            (
+                SecretLookup::Missing,
+                &["no such Secret in this namespace, Prep would fail"][..],
+            ),
+            (
+                SecretLookup::Found(owned),
+                &[
+                    "owned, so spokes garbage-collect TALM's copies",
+                    "type is not kubernetes.io/dockerconfigjson",
+                    "the Secret has no .dockerconfigjson key",
+                ][..],
+            ),
+            (
+                SecretLookup::Unknown("hub API did not answer within 2000ms".into()),
+                &["not checked, hub API did not answer within 2000ms"][..],
+            ),
+        ] {
+            let (e, w) = run(false, &facts(&name, lookup), &new);
+            assert!(e.is_empty(), "{e}");
+            assert_eq!(w.len(), reasons.len(), "{w:?}");
+            for (w, reason) in w.iter().zip(reasons) {
+                assert!(w.starts_with(&format!("{field}{reason}: \"")), "{w}");
+                assert!(
+                    w.chars().count() <= Warning::MAX_CHARS,
+                    "{} chars: {w}",
+                    w.chars().count()
+                );
+                // The type is named whole; the Secret and its owner, shortened.
+                let whole = reason.starts_with("type");
+                assert_eq!(w.ends_with("...\""), !whole, "{w}");
+            }
+        }
+        // With --require-pull-secret the error is apimachinery's, the name whole.
+        let (e, _) = run(true, &facts(&name, SecretLookup::Missing), &new);
+        assert!(
+            e.contains(&format!("Not found: \"{name}\": no such Secret")),
+            "{e}"
+        );
     }
 }
