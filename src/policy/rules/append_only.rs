@@ -18,7 +18,11 @@ pub const RULE: Rule = Rule {
     ..Rule::VALIDATING
 };
 
-fn check(old: &ImageBasedGroupUpgrade<'_>, new: &ImageBasedGroupUpgrade<'_>, _: &Context<'_>) -> Findings {
+fn check(
+    old: &ImageBasedGroupUpgrade<'_>,
+    new: &ImageBasedGroupUpgrade<'_>,
+    _: &Context<'_>,
+) -> Findings {
     let mut errors = ErrorList::new();
     let (old_plan, new_plan) = (old.plan(), new.plan());
     let path = path();
@@ -103,7 +107,9 @@ mod tests {
         );
         assert_eq!(
             update_errors(3, &four, "{}", &three),
-            ["spec.plan[3]: Forbidden: steps cannot be removed from an ongoing plan: it had 4 steps, now 3"]
+            [
+                "spec.plan[3]: Forbidden: steps cannot be removed from an ongoing plan: it had 4 steps, now 3"
+            ]
         );
     }
 
@@ -113,11 +119,17 @@ mod tests {
         let swapped = format!(r#"[{{"actions":["Upgrade"],{RS}}},{{"actions":["Prep"],{RS}}}]"#);
         let e = update_errors(3, &old, "{}", &swapped);
         assert_eq!(e.len(), 2);
-        assert!(e[0].contains("cannot be reordered: step 0 [\"Prep\"] is now at 1"), "{}", e[0]);
+        assert!(
+            e[0].contains("cannot be reordered: step 0 [\"Prep\"] is now at 1"),
+            "{}",
+            e[0]
+        );
         let slower = r#"[{"actions":["Prep"],"rolloutStrategy":{"maxConcurrency":5,"timeout":240}},{"actions":["Upgrade"],"rolloutStrategy":{"maxConcurrency":10,"timeout":240}}]"#;
         assert_eq!(
             update_errors(3, &old, "{}", slower),
-            ["spec.plan[0].rolloutStrategy: Forbidden: the rollout strategy of an ongoing plan's step cannot change: was maxConcurrency 10, timeout 240"]
+            [
+                "spec.plan[0].rolloutStrategy: Forbidden: the rollout strategy of an ongoing plan's step cannot change: was maxConcurrency 10, timeout 240"
+            ]
         );
     }
 
@@ -126,7 +138,9 @@ mod tests {
         let old = r#"[{"actions":["Prep"],"rolloutStrategy":{"maxConcurrency":10,"timeout":60}}]"#;
         assert_eq!(
             update_errors(3, old, "{}", &format!(r#"[{{"actions":["Prep"],{RS}}}]"#)),
-            ["spec.plan[0].rolloutStrategy: Forbidden: the rollout strategy of an ongoing plan's step cannot change: was maxConcurrency 10, timeout 60; the apiserver filled in timeout 240 (the CRD's default for a timeout left out): keep `timeout: 60` in the manifest"]
+            [
+                "spec.plan[0].rolloutStrategy: Forbidden: the rollout strategy of an ongoing plan's step cannot change: was maxConcurrency 10, timeout 60; the apiserver filled in timeout 240 (the CRD's default for a timeout left out): keep `timeout: 60` in the manifest"
+            ]
         );
         // Another timeout is the user's own edit: no word about defaults.
         let e = update_errors(

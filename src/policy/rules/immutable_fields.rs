@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
-use crate::model::field::{ErrorList, FieldError, Path};
 use crate::model::ImageBasedGroupUpgrade;
+use crate::model::field::{ErrorList, FieldError, Path};
 use crate::policy::rule::{Context, Findings, Rule};
 
 /// The rule.
@@ -17,7 +17,11 @@ pub const RULE: Rule = Rule {
 };
 
 /// Reports what changed, so the user can find it in a long diff.
-fn check(old: &ImageBasedGroupUpgrade<'_>, new: &ImageBasedGroupUpgrade<'_>, _: &Context<'_>) -> Findings {
+fn check(
+    old: &ImageBasedGroupUpgrade<'_>,
+    new: &ImageBasedGroupUpgrade<'_>,
+    _: &Context<'_>,
+) -> Findings {
     let mut errors = ErrorList::new();
     let spec = Path::new("spec");
     let (o, n) = (old.ibu_spec(), new.ibu_spec());
@@ -87,13 +91,20 @@ mod tests {
     use crate::policy::rules::tests::run_update;
 
     fn errors(old: &str, new: &str) -> String {
-        let (o, n) = (format!(r#"{{"spec":{old}}}"#), format!(r#"{{"spec":{new}}}"#));
+        let (o, n) = (
+            format!(r#"{{"spec":{old}}}"#),
+            format!(r#"{{"spec":{new}}}"#),
+        );
         let (o, n) = (
             ImageBasedGroupUpgrade::stored_from_json(&o).unwrap(),
             ImageBasedGroupUpgrade::from_json(&n).unwrap(),
         );
         let errors = run_update(6, &o, &n).errors;
-        if errors.is_empty() { String::new() } else { errors.aggregate() }
+        if errors.is_empty() {
+            String::new()
+        } else {
+            errors.aggregate()
+        }
     }
 
     #[test]
@@ -110,7 +121,11 @@ mod tests {
             "spec.clusterLabelSelectors: Forbidden: field is immutable: it cannot be removed"
         ));
         let sel2 = r#"{"clusterLabelSelectors":[{"matchLabels":{"a":"c"}}]}"#;
-        assert!(errors(sel, sel2).contains("[0].matchLabels.a changed"), "{}", errors(sel, sel2));
+        assert!(
+            errors(sel, sel2).contains("[0].matchLabels.a changed"),
+            "{}",
+            errors(sel, sel2)
+        );
         assert!(errors(a, a).is_empty());
         // Key order and escapes are not changes.
         let reordered = r#"{"ibuSpec":{"seedImageRef":{"version":"4.19","image":"\u0069"}}}"#;

@@ -39,7 +39,9 @@ fn default<'a>(change: Change<'a>, ctx: &Context<'_>, add: &mut Additions<'a>) -
             (None, Some(p)) => (p, Source::Step(i - 1)),
             (None, None) => (ctx.config.default_max_concurrency, Source::Server),
         };
-        let timeout = stored.and_then(|r| r.timeout).unwrap_or(DEFAULT_TIMEOUT_MINUTES);
+        let timeout = stored
+            .and_then(|r| r.timeout)
+            .unwrap_or(DEFAULT_TIMEOUT_MINUTES);
         let given = step.rollout_strategy.unwrap_or_default();
         let filled = RolloutStrategy {
             max_concurrency: given.max_concurrency.is_none().then_some(max),
@@ -55,7 +57,10 @@ fn default<'a>(change: Change<'a>, ctx: &Context<'_>, add: &mut Additions<'a>) -
             (Some(m), Some(t)) => format!("defaulted maxConcurrency {m} ({from}), timeout {t}"),
         };
         add.rollout_strategy(i, filled);
-        warnings.push(Warning::new(path().index(i).child("rolloutStrategy"), message));
+        warnings.push(Warning::new(
+            path().index(i).child("rolloutStrategy"),
+            message,
+        ));
     }
     warnings
 }
@@ -110,7 +115,8 @@ mod tests {
 
     #[test]
     fn update_keeps_stored_values() {
-        let old = ibgu(r#"[{"actions":["Prep"],"rolloutStrategy":{"maxConcurrency":3,"timeout":60}}]"#);
+        let old =
+            ibgu(r#"[{"actions":["Prep"],"rolloutStrategy":{"maxConcurrency":3,"timeout":60}}]"#);
         let new = ibgu(r#"[{"actions":["Prep"]},{"actions":["Upgrade"]}]"#);
         let old = ImageBasedGroupUpgrade::stored_from_json(&old).unwrap();
         let new = ImageBasedGroupUpgrade::from_json(&new).unwrap();
