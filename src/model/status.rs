@@ -18,8 +18,8 @@
 //!     {"name":"sno3","failedActions":[{"action":"Prep"}],
 //!      "completedActions":[{"action":"AbortOnFailure"}]},
 //!     {"name":"sno4","failedActions":[{"action":"Prep"}],
-//!      "currentAction":{"action":"AbortOnFailure"}}]}}"#).unwrap();
-//! let progress = obj.progress().unwrap();
+//!      "currentAction":{"action":"AbortOnFailure"}}]}}"#).expect("a stored object");
+//! let progress = obj.progress().expect("a readable status");
 //! assert_eq!((progress.clusters, progress.running_count), (4, 2));
 //! assert_eq!((progress.failed, progress.recovering, progress.recovered), (1, 1, 1));
 //! assert_eq!(progress.running[1], ("sno4".to_owned(), "AbortOnFailure".to_owned()));
