@@ -243,3 +243,187 @@ fn the_hubs_crd_given_with_crd_changes_the_verdict() {
         assert!(err.contains(says), "{err}");
     }
 }
+
+/// The documented flow as a GitOps repository commits it, one step per commit (TALM's
+/// kuttl flow prep-abort-upgrade-abort-finalize). Some steps leave their rollout strategy,
+/// or part of it, to the defaults, as manifests in git do.
+const FLOW: [&str; 5] = [
+    "{actions: [Prep], rolloutStrategy: {maxConcurrency: 2, timeout: 30}}",
+    "{actions: [AbortOnFailure]}",
+    "{actions: [Upgrade], rolloutStrategy: {maxConcurrency: 2, timeout: 60}}",
+    "{actions: [AbortOnFailure], rolloutStrategy: {maxConcurrency: 2}}",
+    "{actions: [FinalizeUpgrade], rolloutStrategy: {maxConcurrency: 2, timeout: 30}}",
+];
+
+const SEED: &str = "quay.io/seed/image:4.20.0";
+
+/// The manifest git holds: no resourceVersion, uid, generation or status.
+fn manifest(image: &str, steps: &[&str]) -> String {
+    let mut text = format!(
+        "apiVersion: lcm.openshift.io/v1alpha1
+kind: ImageBasedGroupUpgrade
+metadata:
+  name: upgrade-4-20
+  namespace: ztp-group
+spec:
+  clusterLabelSelectors:
+  - matchExpressions: [{{key: name, operator: In, values: [spoke1, spoke4, spoke6]}}]
+  ibuSpec:
+    seedImageRef: {{image: \"{image}\", version: 4.20.0}}
+  plan:
+"
+    );
+    for step in steps {
+        text.push_str(&format!("  - {step}\n"));
+    }
+    text
+}
+
+/// The same object as `kubectl get ibgu -o yaml` prints it: what the apiserver writes on
+/// every stored object, and TALM's status.
+fn stored(steps: &[&str], status: &str) -> String {
+    let text = manifest(SEED, steps).replacen(
+        "metadata:\n",
+        "metadata:\n  creationTimestamp: \"2026-11-20T10:00:00Z\"\n  generation: 1\n  resourceVersion: \"48213\"\n  uid: 6b1f0a52-3c4d-4e8f-9a10-2b3c4d5e6f70\n",
+        1,
+    );
+    format!("{text}{status}")
+}
+
+/// Prep running on spoke1, as TALM writes it.
+const PREP_RUNNING: &str = "status:
+  clusters:
+  - currentAction: {action: Prep}
+    name: spoke1
+  conditions:
+  - {type: Progressing, status: \"True\", reason: InProgress, message: Plan step 0 is in progress}
+  observedGeneration: 1
+";
+
+const LEFT_TO_HUB: &str = "left to the hub: validating rules 4, 5, 7 and 13 read TALM's live status";
+
+/// `check NEW --old OLD [extra...]`, both written as scratch files: the exit code, the
+/// text report, and the JSON report.
+fn update(name: &str, new: &str, old: &str, extra: &[&str]) -> (Option<i32>, String, Value) {
+    let new = scratch(&format!("{name}-new.yaml"), new);
+    let old = scratch(&format!("{name}-old.yaml"), old);
+    let mut args = vec![new.as_str(), "--old", old.as_str()];
+    args.extend_from_slice(extra);
+    let out = check(&args);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (code, report) = json(&args);
+    assert_eq!(code, out.status.code(), "text and JSON agree on the exit code");
+    (out.status.code(), text, report)
+}
+
+#[test]
+fn each_append_of_the_documented_flow_passes_against_the_previous_manifest() {
+    for k in 1..FLOW.len() {
+        let (old, new) = (manifest(SEED, &FLOW[..k]), manifest(SEED, &FLOW[..=k]));
+        let (code, text, report) = update(&format!("flow-{k}"), &new, &old, &[]);
+        assert_eq!(code, Some(0), "step {k}:\n{text}");
+        assert!(text.contains("(UPDATE): allowed"), "step {k}:\n{text}");
+        assert_eq!(text.matches(LEFT_TO_HUB).count(), 1, "said once:\n{text}");
+        let object = &report["objects"][0];
+        assert_eq!(object["old"], "manifest", "step {k}");
+        assert_eq!(
+            object["unjudged"],
+            serde_json::json!([
+                "validating rule 4",
+                "validating rule 5",
+                "validating rule 7",
+                "validating rule 13"
+            ])
+        );
+        let note = report["left_to_hub"].as_str().expect("left_to_hub");
+        assert!(note.starts_with(LEFT_TO_HUB), "{note}");
+        assert!(
+            note.contains("--old <(kubectl get ibgu upgrade-4-20 -n ztp-group -o yaml)")
+                && note.contains("ibgu-webhook next"),
+            "{note}"
+        );
+    }
+    // A re-apply of the same manifest (a sync of an unchanged commit) passes too.
+    let same = manifest(SEED, &FLOW);
+    let (code, text, _) = update("flow-same", &same, &same, &[]);
+    assert_eq!(code, Some(0), "{text}");
+}
+
+#[test]
+fn bad_commits_are_stopped_with_the_old_manifest() {
+    let zero = "{actions: [AbortOnFailure], rolloutStrategy: {maxConcurrency: 0, timeout: 30}}";
+    let rollback = "{actions: [Rollback], rolloutStrategy: {maxConcurrency: 2, timeout: 30}}";
+    let cases: [(&str, String, String, &str); 4] = [
+        (
+            "a step removed",
+            manifest(SEED, &FLOW[..3]),
+            manifest(SEED, &[FLOW[0], FLOW[2]]),
+            "spec.plan[2]: Forbidden: steps cannot be removed from an ongoing plan: it had 3 steps, now 2",
+        ),
+        (
+            "the seed image changed",
+            manifest(SEED, &FLOW[..1]),
+            manifest("quay.io/seed/image:4.20.1", &FLOW[..2]),
+            "spec.ibuSpec: Forbidden: field is immutable: seedImageRef.image changed",
+        ),
+        (
+            "Rollback appended after FinalizeUpgrade",
+            manifest(SEED, &FLOW),
+            manifest(SEED, &[&FLOW[..], &[rollback]].concat()),
+            "spec.plan[5].actions: Unsupported value: [\"Rollback\"]",
+        ),
+        (
+            "maxConcurrency 0",
+            manifest(SEED, &FLOW[..1]),
+            manifest(SEED, &[FLOW[0], zero]),
+            "spec.plan[1].rolloutStrategy.maxConcurrency: Invalid value: 0: must be greater than or equal to 1",
+        ),
+    ];
+    for (i, (what, old, new, says)) in cases.iter().enumerate() {
+        let (code, text, report) = update(&format!("bad-{i}"), new, old, &[]);
+        assert_eq!(code, Some(1), "{what}:\n{text}");
+        assert!(text.contains("(UPDATE): DENIED"), "{what}:\n{text}");
+        assert!(text.contains(says), "{what}: missing {says:?} in:\n{text}");
+        assert_eq!(report["objects"][0]["old"], "manifest", "{what}");
+        // What stops it is what git can tell, never the missing status.
+        assert!(!text.contains("no status yet"), "{what}:\n{text}");
+    }
+}
+
+#[test]
+fn an_old_object_as_stored_keeps_every_rule() {
+    let new = manifest(SEED, &FLOW[..2]);
+    // As `kubectl get -o yaml` prints it while Prep runs: rule 4 refuses the append.
+    let running = stored(&FLOW[..1], PREP_RUNNING);
+    let (code, text, report) = update("stored-running", &new, &running, &[]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("spec.plan[1]: Forbidden: steps can be added only once earlier steps have completed or failed: 1 cluster(s) still running an action: spoke1 (Prep) [validating rule 4]"),
+        "{text}"
+    );
+    assert!(!text.contains("left to the hub"), "{text}");
+    assert_eq!(report["objects"][0]["old"], "stored");
+    assert!(report["objects"][0].get("unjudged").is_none(), "{report}");
+    assert!(report.get("left_to_hub").is_none(), "{report}");
+    // Stored, before TALM wrote any status: that refusal, from the stored object.
+    let (code, text, _) = update("stored-no-status", &new, &stored(&FLOW[..1], ""), &[]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("the stored object has no status yet"), "{text}");
+    // --old-as forces either reading.
+    let (code, text, report) = update(
+        "as-stored",
+        &new,
+        &manifest(SEED, &FLOW[..1]),
+        &["--old-as", "stored"],
+    );
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("the stored object has no status yet [validating rule 4]"), "{text}");
+    assert_eq!(report["objects"][0]["old"], "stored");
+    let (code, text, report) = update("as-manifest", &new, &running, &["--old-as", "manifest"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(text.matches(LEFT_TO_HUB).count(), 1, "{text}");
+    assert_eq!(report["objects"][0]["old"], "manifest");
+    // The default reads each old document as what it is.
+    let (code, text, _) = update("as-auto", &new, &running, &["--old-as", "auto"]);
+    assert_eq!(code, Some(1), "{text}");
+}
