@@ -15,7 +15,7 @@ use ibgu_webhook::cli::check::{self, Input};
 use ibgu_webhook::cli::next;
 use ibgu_webhook::cli::schema::Schema;
 use ibgu_webhook::policy::facts::Facts;
-use ibgu_webhook::policy::{Config, DEFAULT_MAX_CONCURRENCY};
+use ibgu_webhook::policy::{Config, DEFAULT_MAX_CONCURRENCY, Old};
 use ibgu_webhook::server::logs::EscapedFields;
 use ibgu_webhook::server::tls::{CertFiles, CertStore, LoadedCert};
 use ibgu_webhook::server::{Options, Server};
@@ -223,14 +223,32 @@ enum CheckOutput {
     Sarif,
 }
 
+/// How `check` reads its `--old` objects.
+#[derive(Clone, Copy, ValueEnum)]
+enum OldAs {
+    /// Each as what it is: a manifest, or an object as stored.
+    Auto,
+    /// As manifests from git.
+    Manifest,
+    /// As stored, TALM's status included.
+    Stored,
+}
+
 #[derive(Args)]
 struct CheckArgs {
     /// Manifest files (multi-document YAML or JSON); `-` for stdin.
     #[arg(required = true)]
     files: Vec<String>,
-    /// Stored objects (e.g. `kubectl get ibgu -o yaml`): matching objects are checked as UPDATEs.
+    /// Old objects: matching objects are checked as UPDATEs of them. Each is read as
+    /// stored (`kubectl get ibgu -o yaml`: every rule) or as a manifest from git (the
+    /// checks of TALM's live status are left to the hub); see --old-as.
     #[arg(long)]
     old: Vec<String>,
+    /// How to read each --old object: auto (a manifest when it has no
+    /// metadata.resourceVersion, uid or generation and no status, as git holds it; else
+    /// stored), manifest, or stored.
+    #[arg(long, value_enum, value_name = "READING", default_value_t = OldAs::Auto)]
+    old_as: OldAs,
     /// The namespace of manifests that name none.
     #[arg(long, short = 'n', default_value = "default")]
     namespace: String,
@@ -323,6 +341,11 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         &schema,
         &inputs,
         &old,
+        match args.old_as {
+            OldAs::Auto => None,
+            OldAs::Manifest => Some(Old::Manifest),
+            OldAs::Stored => Some(Old::Stored),
+        },
         &args.namespace,
     );
     match args.output {

@@ -417,7 +417,7 @@ fn an_old_object_as_stored_keeps_every_rule() {
         &["--old-as", "stored"],
     );
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains("the stored object has no status yet [validating rule 4]"), "{text}");
+    assert!(text.contains("the stored object has no status yet; try again once TALM has written it [validating rule 4]"), "{text}");
     assert_eq!(report["objects"][0]["old"], "stored");
     let (code, text, report) = update("as-manifest", &new, &running, &["--old-as", "manifest"]);
     assert_eq!(code, Some(0), "{text}");

@@ -38,7 +38,7 @@ use crate::model::text::Text;
 use crate::model::{self as ibgu, ImageBasedGroupUpgrade, Stored};
 use crate::policy::facts::Facts;
 use crate::policy::rules::delete_when_idle;
-use crate::policy::{self, Change, Config, Requester};
+use crate::policy::{self, Change, Config, Old, Requester};
 
 pub use self::bound::{MAX_ERROR_BYTES, MAX_FIELD_BYTES, MAX_NAME_BYTES, MAX_REPLY_BYTES};
 pub use self::endpoint::{API_VERSION, Endpoint, KIND};
@@ -172,7 +172,11 @@ impl Request<'_> {
     pub fn change(&self) -> Option<Change<'_>> {
         match &self.subject {
             Subject::Create(new) => Some(Change::Create(new)),
-            Subject::Update { old, new } => Some(Change::Update { old, new }),
+            Subject::Update { old, new } => Some(Change::Update {
+                old,
+                new,
+                old_as: Old::Stored,
+            }),
             Subject::Delete(_) | Subject::Skip(_) | Subject::Malformed(_) => None,
         }
     }
@@ -518,6 +522,7 @@ mod tests {
                 .map(|i| Warning::new(field(i), junk(10_000)))
                 .collect(),
             findings,
+            unjudged: Vec::new(),
         };
         let uid = junk(MAX_UID_BYTES);
         let reply = answer(&uid, &junk(1 << 20), Refusal::Invalid, &verdict, None);

@@ -7,9 +7,11 @@
 //! it and where it is in the file (line and column).
 //!
 //! Input is YAML (several documents separated by `---`) or JSON; `List` kinds are
-//! expanded; other kinds are skipped. With old manifests (for instance
-//! `kubectl get ibgu -o yaml`, which includes TALM's status), an object with the same
-//! namespace and name is checked as an UPDATE of it.
+//! expanded; other kinds are skipped. With old objects, an object with the same
+//! namespace and name is checked as an UPDATE of it. An old object is read as stored
+//! (`kubectl get ibgu -o yaml`, TALM's status included: every rule) or as a manifest
+//! (what git holds: the checks of TALM's live status are left to the hub, and the report
+//! says so once); [`reading`] tells which, unless the caller says.
 //!
 //! ```
 //! use ibgu_webhook::cli::check::{self, Input};
@@ -22,11 +24,12 @@
 //!   \x20 plan:\n  - actions: [Prep, Upgrade, FinalizeUpgrade]\n";
 //! let new = vec![Input::parse("ibgu.yaml", text).unwrap()];
 //! let schema = Schema::vendored("v1alpha1").expect("the vendored CRD");
-//! let report = check::run(&Config::default(), &schema, &new, &[], "default");
+//! let report = check::run(&Config::default(), &schema, &new, &[], None, "default");
 //! assert_eq!(report.denied(), 0);
 //! assert_eq!(report.objects[0].warnings.len(), 1); // the defaulted rolloutStrategy
 //! ```
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -40,8 +43,9 @@ use super::schema::Schema;
 use crate::model::field::{ErrorList, ErrorType, FieldError, Path, Warning};
 use crate::model::{self as ibgu, ImageBasedGroupUpgrade, Text};
 use crate::policy::facts::Facts;
+use crate::policy::rule::Kind;
 use crate::policy::rules::RULES;
-use crate::policy::{self, Change, Config, Effect, Finding, Requester};
+use crate::policy::{self, Change, Config, Effect, Finding, Old, Requester};
 
 /// A manifest file that could not be read as YAML or JSON.
 #[derive(Debug, thiserror::Error)]
@@ -226,6 +230,13 @@ pub struct Outcome {
     pub name: String,
     /// `CREATE`, or `UPDATE` when an old object matched.
     pub operation: &'static str,
+    /// On UPDATE, how the old object was read: `stored` or `manifest`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old: Option<Old>,
+    /// The webhook rules not judged, since they read TALM's live status and the old
+    /// object is a manifest (`validating rule 4`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unjudged: Vec<String>,
     /// Whether the apiserver would admit it.
     pub allowed: bool,
     /// Every violation, in the order the apiserver's stages run.
@@ -243,6 +254,10 @@ pub struct Report {
     pub objects: Vec<Outcome>,
     /// Documents of other kinds, not checked.
     pub skipped: usize,
+    /// Which rules were left to the hub and how to judge them now, when an old object
+    /// was read as a manifest: said once for the whole run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub left_to_hub: Option<String>,
 }
 
 impl Report {
@@ -283,6 +298,9 @@ impl Report {
                 let (at, by) = (at(w.position), by(w.stage, &w.rule));
                 let _ = writeln!(s, "  {at}: warning: {} [{by}]", w.message);
             }
+        }
+        if let Some(note) = &self.left_to_hub {
+            let _ = writeln!(s, "{note}");
         }
         let _ = writeln!(
             s,
@@ -397,22 +415,48 @@ fn rule_id(rule: &str) -> String {
     rule.replace(' ', "-")
 }
 
+/// How an old document is read when the caller does not say: as a manifest when it has
+/// none of what the apiserver writes on every object it stores (`metadata.resourceVersion`,
+/// `uid`, `generation`) and no status (an empty one, as `kubectl create --dry-run -o yaml`
+/// writes, counts as none): what git holds. Else as stored.
+pub fn reading(doc: &Value) -> Old {
+    let meta = doc.get("metadata");
+    let written = ["resourceVersion", "uid", "generation"]
+        .iter()
+        .any(|f| meta.and_then(|m| m.get(f)).is_some_and(|v| !v.is_null()));
+    let status = doc
+        .get("status")
+        .is_some_and(|s| !s.is_null() && s.as_object().is_none_or(|o| !o.is_empty()));
+    if written || status {
+        Old::Stored
+    } else {
+        Old::Manifest
+    }
+}
+
 /// Checks every ImageBasedGroupUpgrade in `inputs` against `schema` and the policy, as
 /// an UPDATE of the object in `old` with the same namespace and name, else as a CREATE.
+/// `old_as` says how every old object is read; `None` tells each by [`reading`].
 pub fn run(
     config: &Config,
     schema: &Schema,
     inputs: &[Input],
     old: &[Input],
+    old_as: Option<Old>,
     default_namespace: &str,
 ) -> Report {
-    let stored: BTreeMap<(String, String), &Value> = old
+    let stored: BTreeMap<(String, String), (&Value, Old)> = old
         .iter()
         .flat_map(|i| i.documents.iter())
         .filter(|d| is_ibgu(d))
-        .map(|d| (key(d, default_namespace), d))
+        .map(|d| {
+            let read = old_as.unwrap_or_else(|| reading(d));
+            (key(d, default_namespace), (d, read))
+        })
         .collect();
     let mut report = Report::default();
+    // Every rule some object left to the hub, in the registry's order.
+    let mut unjudged: Vec<u8> = Vec::new();
     for input in inputs {
         for (i, doc) in input.documents.iter().enumerate() {
             if !is_ibgu(doc) {
@@ -423,6 +467,11 @@ pub fn run(
             let old = stored.get(&(namespace.clone(), name.clone())).copied();
             let positions = input.positions.get(i);
             let found = check_one(config, schema, doc, old, &namespace);
+            for n in &found.unjudged {
+                if !unjudged.contains(n) {
+                    unjudged.push(*n);
+                }
+            }
             let locate = |field: &Path| positions.and_then(|p| p.of(field.as_str()));
             report.objects.push(Outcome {
                 file: input.file.clone(),
@@ -431,6 +480,12 @@ pub fn run(
                 namespace,
                 name,
                 operation: if old.is_some() { "UPDATE" } else { "CREATE" },
+                old: old.map(|(_, read)| read),
+                unjudged: found
+                    .unjudged
+                    .iter()
+                    .map(|&n| Finding::rule_text(Kind::Validating, n))
+                    .collect(),
                 allowed: found.errors.is_empty(),
                 errors: found
                     .errors
@@ -446,7 +501,34 @@ pub fn run(
             });
         }
     }
+    unjudged.sort_unstable();
+    report.left_to_hub = left_to_hub(&report.objects, &unjudged);
     report
+}
+
+/// The one line saying which rules were left to the hub, and the commands that judge
+/// them now, when any object's old object was read as a manifest.
+fn left_to_hub(objects: &[Outcome], rules: &[u8]) -> Option<String> {
+    let (last, first) = rules.split_last()?;
+    let rules = match first {
+        [] => format!("validating rule {last}"),
+        _ => {
+            let first: Vec<String> = first.iter().map(u8::to_string).collect();
+            format!("validating rules {} and {last}", first.join(", "))
+        }
+    };
+    let with: Vec<&Outcome> = objects.iter().filter(|o| !o.unjudged.is_empty()).collect();
+    let (file, get) = match with[..] {
+        [o] => (
+            o.file.as_str(),
+            format!("kubectl get ibgu {} -n {} -o yaml", o.name, o.namespace),
+        ),
+        _ => ("FILE", "kubectl get ibgu NAME -n NAMESPACE -o yaml".to_owned()),
+    };
+    Some(format!(
+        "left to the hub: {rules} read TALM's live status, which a manifest from git does not have; \
+         to judge them now: ibgu-webhook check {file} --old <({get}), or {get} | ibgu-webhook next -"
+    ))
 }
 
 /// An error before it is located.
@@ -516,6 +598,8 @@ struct Findings {
     errors: Vec<Found>,
     warnings: Vec<Warned>,
     patch: json_patch::Patch,
+    /// The validating rules left unjudged.
+    unjudged: Vec<u8>,
 }
 
 impl Findings {
@@ -565,13 +649,36 @@ fn with_namespace<'a>(
     o
 }
 
+/// A manifest as the hub stores it once applied: the schema's defaults filled in and the
+/// mutating webhook's added, so that a step leaving its rollout strategy to the defaults
+/// is not read as changed when the new object gets them. A manifest the model cannot
+/// read is left as it is, for the caller to report.
+fn as_applied(config: &Config, schema: &Schema, manifest: &Value) -> Value {
+    let mut applied = manifest.clone();
+    schema.decode(&mut applied);
+    let patch = match ImageBasedGroupUpgrade::from_value(&applied) {
+        Ok(o) => {
+            let config = Config {
+                validate_on_mutate: false,
+                ..config.clone()
+            };
+            policy::mutate(&config, Change::Create(&o), &Facts::Offline, Requester::default()).patch
+        }
+        Err(_) => return manifest.clone(),
+    };
+    match json_patch::patch(&mut applied, &patch) {
+        Ok(()) => applied,
+        Err(_) => manifest.clone(),
+    }
+}
+
 /// Admits one object as the apiserver would: decode against the schema, mutate, apply
 /// the patch, validate against the schema and the metadata rules, then the webhook.
 fn check_one(
     config: &Config,
     schema: &Schema,
     doc: &Value,
-    old: Option<&Value>,
+    old: Option<(&Value, Old)>,
     namespace: &str,
 ) -> Findings {
     let mut found = Findings::default();
@@ -609,7 +716,14 @@ fn check_one(
                 return found;
             }
         };
-    let old = match old
+    let old_as = old.map_or(Old::Stored, |(_, read)| read);
+    let applied = match old {
+        Some((manifest, Old::Manifest)) => Some(Cow::Borrowed(manifest)),
+        Some((stored, Old::Stored)) => Some(Cow::Borrowed(stored)),
+        None => None,
+    };
+    let old = match applied
+        .as_ref()
         .map(|o| ImageBasedGroupUpgrade::stored_from_value(o).map(|o| with_namespace(o, namespace)))
         .transpose()
     {
@@ -624,7 +738,7 @@ fn check_one(
         }
     };
     let change = |new| match &old {
-        Some(old) => Change::Update { old, new },
+        Some(old) => Change::Update { old, new, old_as },
         None => Change::Create(new),
     };
     let mutation = policy::mutate(config, change(&new), &Facts::Offline, Requester::default());
@@ -668,6 +782,7 @@ fn check_one(
         &verdict.warnings,
         &verdict.findings,
     );
+    found.unjudged = verdict.unjudged;
     found
 }
 

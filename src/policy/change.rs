@@ -1,5 +1,7 @@
 //! What the policy decides on: the change admitted and the server's options.
 
+use serde::Serialize;
+
 use crate::model::ImageBasedGroupUpgrade;
 
 /// The `maxConcurrency` given to a first step that has none, unless configured.
@@ -36,11 +38,31 @@ pub enum Change<'a> {
     Create(&'a ImageBasedGroupUpgrade<'a>),
     /// A change to a stored object.
     Update {
-        /// The stored object, with TALM's status.
+        /// The stored object, with TALM's status (or, before merge, the manifest it was
+        /// applied from: see [`Old`]).
         old: &'a ImageBasedGroupUpgrade<'a>,
         /// The object as it would be stored.
         new: &'a ImageBasedGroupUpgrade<'a>,
+        /// What `old` is known to be.
+        old_as: Old,
     },
+}
+
+/// What an UPDATE's old object is known to be. The webhook always has the object as
+/// stored; a pre-merge check may have only the manifest git holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Old {
+    /// The object as the apiserver stores it, TALM's status included: every rule is
+    /// judged.
+    #[default]
+    Stored,
+    /// A manifest (no `resourceVersion`, `uid`, `generation` or status): what git can
+    /// tell is judged, and the checks that read TALM's live status ([`Rule::live`]) are
+    /// not.
+    ///
+    /// [`Rule::live`]: super::rule::Rule::live
+    Manifest,
 }
 
 impl<'a> Change<'a> {

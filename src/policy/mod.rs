@@ -29,7 +29,7 @@ pub mod supported;
 use crate::model::ImageBasedGroupUpgrade;
 use crate::model::field::{ErrorList, Path, Warning};
 
-pub use self::change::{Change, Config, DEFAULT_MAX_CONCURRENCY, Requester};
+pub use self::change::{Change, Config, DEFAULT_MAX_CONCURRENCY, Old, Requester};
 use self::facts::Facts;
 use self::patch::Additions;
 use self::rule::{Context, Kind, Ratchet, Rule};
@@ -45,6 +45,10 @@ pub struct Verdict {
     /// Which rule found each error and warning, and which stored violations were let
     /// through: what the logs and the audit annotations say.
     pub findings: Vec<Finding>,
+    /// The validating rules whose check of TALM's live status ([`Rule::live`]) was not
+    /// judged, since the old object is a manifest ([`Old::Manifest`]), in number order;
+    /// empty otherwise.
+    pub unjudged: Vec<u8>,
 }
 
 /// What one rule found about one field, as the logs and the audit annotations name it:
@@ -144,8 +148,9 @@ pub struct Mutation<'a> {
 /// Validates a change with every validating rule. On UPDATE a violation the stored
 /// object already had, about a value the update leaves as it was (the same field, value
 /// and finding), is not enforced by a rule that ratchets ([`Ratchet`]), as Kubernetes
-/// ratchets CRD validation per field; a warning says how many were let through. `by` is
-/// who asks.
+/// ratchets CRD validation per field; a warning says how many were let through. When the
+/// old object is a manifest, the checks of TALM's live status are not run and their rules
+/// are listed in [`Verdict::unjudged`]. `by` is who asks.
 pub fn validate(config: &Config, change: Change<'_>, facts: &Facts, by: Requester<'_>) -> Verdict {
     let ctx = Context { config, facts, by };
     let new = change.new_object();
@@ -173,12 +178,22 @@ pub fn validate(config: &Config, change: Change<'_>, facts: &Facts, by: Requeste
         }
         match (change, rule.create, rule.update) {
             (Change::Create(new), Some(check), _) => verdict.add(rule, check(new, &ctx)),
-            (Change::Update { old, new }, _, Some(check)) => {
+            (Change::Update { old, new, .. }, _, Some(check)) => {
+                verdict.add(rule, check(old, new, &ctx));
+            }
+            _ => {}
+        }
+        match (change, rule.live) {
+            (Change::Update { old_as: Old::Manifest, .. }, Some(_)) => {
+                verdict.unjudged.push(rule.number);
+            }
+            (Change::Update { old, new, .. }, Some(check)) => {
                 verdict.add(rule, check(old, new, &ctx));
             }
             _ => {}
         }
     }
+    verdict.unjudged.sort_unstable();
     if ratcheted > 0 {
         let w = format!(
             "{ratcheted} violation(s) already stored were not enforced: this update leaves their values as they were"
@@ -250,7 +265,11 @@ pub fn mutate<'a>(
         .then(|| {
             let mutated = match change {
                 Change::Create(_) => Change::Create(&object),
-                Change::Update { old, .. } => Change::Update { old, new: &object },
+                Change::Update { old, old_as, .. } => Change::Update {
+                    old,
+                    new: &object,
+                    old_as,
+                },
             };
             validate(config, mutated, facts, by)
         })
@@ -277,4 +296,82 @@ pub fn secrets_needed(config: &Config, change: Change<'_>) -> Vec<String> {
         }
     }
     names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ibgu(plan: &str, status: &str) -> String {
+        format!(
+            r#"{{"metadata":{{"name":"u","namespace":"ztp"}},
+                "spec":{{"ibuSpec":{{"seedImageRef":{{"image":"quay.io/s:4.20","version":"4.20.0"}}}},
+                         "plan":{plan}}}{status}}}"#
+        )
+    }
+
+    const PREP: &str = r#"{"actions":["Prep"],"rolloutStrategy":{"maxConcurrency":2,"timeout":30}}"#;
+    const ABORT: &str =
+        r#"{"actions":["AbortOnFailure"],"rolloutStrategy":{"maxConcurrency":2,"timeout":30}}"#;
+
+    fn verdict(old: &str, new: &str, old_as: Old) -> Verdict {
+        let old = ImageBasedGroupUpgrade::stored_from_json(old).expect("an old object");
+        let new = ImageBasedGroupUpgrade::from_json(new).expect("a new object");
+        let change = Change::Update {
+            old: &old,
+            new: &new,
+            old_as,
+        };
+        validate(&Config::default(), change, &Facts::Offline, Requester::default())
+    }
+
+    #[test]
+    fn a_manifest_old_object_leaves_the_live_status_checks_unjudged() {
+        let new = ibgu(&format!("[{PREP},{ABORT}]"), "");
+        let running = r#","status":{"clusters":[{"name":"spoke1","currentAction":{"action":"Prep"}}],
+            "conditions":[{"type":"Progressing","status":"True","reason":"InProgress"}]}"#;
+        for status in ["", running] {
+            let old = ibgu(&format!("[{PREP}]"), status);
+            let stored = verdict(&old, &new, Old::Stored);
+            assert_eq!(stored.errors.len(), 1, "{stored:?}");
+            assert!(stored.findings.iter().any(|f| f.rule == 4));
+            assert!(stored.unjudged.is_empty());
+            let manifest = verdict(&old, &new, Old::Manifest);
+            assert!(manifest.allowed(), "{manifest:?}");
+            assert_eq!(manifest.unjudged, [4, 5, 7, 13]);
+        }
+    }
+
+    #[test]
+    fn a_manifest_old_object_is_still_judged_on_what_git_can_tell() {
+        let old = ibgu(&format!("[{PREP},{ABORT}]"), "");
+        let zero = ABORT.replace(r#""maxConcurrency":2"#, r#""maxConcurrency":0"#);
+        for (new, rule) in [
+            (ibgu(&format!("[{PREP}]"), ""), 3),
+            (ibgu(&format!("[{PREP},{ABORT},{zero}]"), ""), 7),
+            (
+                ibgu(&format!("[{PREP},{ABORT}]"), "")
+                    .replace("quay.io/s:4.20", "quay.io/s:4.21"),
+                6,
+            ),
+        ] {
+            let v = verdict(&old, &new, Old::Manifest);
+            assert!(!v.allowed(), "rule {rule}: {v:?}");
+            assert!(
+                v.findings
+                    .iter()
+                    .any(|f| f.rule == rule && f.effect == Effect::Denied),
+                "rule {rule}: {v:?}"
+            );
+        }
+        // A CREATE has no old object: nothing is left unjudged.
+        let new = ImageBasedGroupUpgrade::from_json(&old).expect("an object");
+        let v = validate(
+            &Config::default(),
+            Change::Create(&new),
+            &Facts::Offline,
+            Requester::default(),
+        );
+        assert!(v.unjudged.is_empty());
+    }
 }

@@ -42,7 +42,7 @@ use crate::model::{DEFAULT_TIMEOUT_MINUTES, ImageBasedGroupUpgrade, RolloutStrat
 use crate::policy::facts::Facts;
 use crate::policy::rule::Context;
 use crate::policy::rules::{append_when_idle, being_deleted};
-use crate::policy::{self, Change, Config, Requester, supported};
+use crate::policy::{self, Change, Config, Old, Requester, supported};
 
 /// A live object, as `kubectl get ibgu NAME -o yaml` prints it: the typed object, status
 /// included, and every entry of `status.clusters` by name (the object's own summary keeps
@@ -300,7 +300,7 @@ fn idle_refusal(
     stored: &ImageBasedGroupUpgrade<'_>,
     step: &[Action],
 ) -> Option<String> {
-    let check = append_when_idle::RULE.update?;
+    let check = append_when_idle::RULE.live?;
     let new = appended(stored, step, None);
     let ctx = Context {
         config,
@@ -337,6 +337,7 @@ fn continuation(config: &Config, live: &Live<'_>, step: &[Action]) -> Continuati
         Change::Update {
             old: stored,
             new: &bare,
+            old_as: Old::Stored,
         },
         &facts,
         Requester::default(),
@@ -365,6 +366,7 @@ fn continuation(config: &Config, live: &Live<'_>, step: &[Action]) -> Continuati
         Change::Update {
             old: stored,
             new: &new,
+            old_as: Old::Stored,
         },
         &facts,
         Requester::default(),
@@ -381,6 +383,7 @@ fn continuation(config: &Config, live: &Live<'_>, step: &[Action]) -> Continuati
                 Change::Update {
                     old: stored,
                     new: &mutation.object,
+                    old_as: Old::Stored,
                 },
                 &facts,
                 Requester::default(),

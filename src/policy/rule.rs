@@ -150,6 +150,12 @@ pub struct Rule {
     pub create: Option<ObjectCheck>,
     /// Its check of an update.
     pub update: Option<UpdateCheck>,
+    /// Its check of an update that reads TALM's live status (the stored object's
+    /// `status`): judged only when the old object is as stored ([`Old::Stored`]), since a
+    /// manifest from git has none.
+    ///
+    /// [`Old::Stored`]: super::change::Old::Stored
+    pub live: Option<UpdateCheck>,
     /// Its check of a DELETE (validating only: `/mutate` never patches a DELETE).
     pub delete: Option<DeleteCheck>,
     /// Its mutation.
@@ -168,6 +174,7 @@ impl Rule {
         object: None,
         create: None,
         update: None,
+        live: None,
         delete: None,
         mutate: None,
     };

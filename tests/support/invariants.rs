@@ -269,7 +269,7 @@ pub fn kept(before: &Value, after: &Value) -> bool {
 
 /// `ibgu-webhook check` on a manifest file's text: read as YAML or JSON, then each
 /// object checked as a CREATE under every configuration, and as an UPDATE of the file's
-/// own objects under the default one. It must never fail to apply the defaults it
+/// own objects (each read as `check::reading` tells) under the default one. It must never fail to apply the defaults it
 /// computed itself. `Ok(false)` when the text is refused as a file (invalid YAML or JSON).
 ///
 /// The UPDATE runs once only because YAML aliases let a few hundred bytes expand to the
@@ -295,7 +295,7 @@ pub fn check_manifest(text: &str) -> Result<bool, String> {
         .map(|c| (c, &[][..]))
         .chain(std::iter::once((Config::default(), &inputs[..])));
     for (config, old) in runs {
-        let report = check::run(&config, schema(), &inputs, old, "default");
+        let report = check::run(&config, schema(), &inputs, old, None, "default");
         if report.objects.len() + report.skipped != documents || report.objects.len() > of_the_kind
         {
             return Err(format!(

@@ -20,7 +20,7 @@ use super::plan_shape::path;
 pub const RULE: Rule = Rule {
     number: 4,
     name: "append when idle",
-    update: Some(check),
+    live: Some(check),
     ..Rule::VALIDATING
 };
 

@@ -26,7 +26,7 @@ use crate::policy::rule::{Context, Findings, Rule};
 pub const RULE: Rule = Rule {
     number: 13,
     name: "delete when idle",
-    update: Some(check_last_finalizer),
+    live: Some(check_last_finalizer),
     delete: Some(check_delete),
     ..Rule::VALIDATING
 };

@@ -24,7 +24,7 @@ pub const RULE: Rule = Rule {
     number: 5,
     name: "after failures",
     covers: &[Side::Warned, Side::Quiet],
-    update: Some(check),
+    live: Some(check),
     ..Rule::VALIDATING
 };
 

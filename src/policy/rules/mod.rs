@@ -42,10 +42,10 @@ registry! {
 pub(crate) mod tests {
     use super::RULES;
     use crate::model::ImageBasedGroupUpgrade;
-    use crate::policy::change::{Change, Config};
+    use crate::policy::change::{Change, Config, Old};
     use crate::policy::facts::Facts;
     use crate::policy::patch::Additions;
-    use crate::policy::rule::{Context, Findings, Kind, Rule};
+    use crate::policy::rule::{Context, Findings, Kind, Rule, UpdateCheck};
 
     /// A complete rollout strategy, to splice into plans.
     pub const RS: &str = r#""rolloutStrategy":{"maxConcurrency":10,"timeout":240}"#;
@@ -81,16 +81,25 @@ pub(crate) mod tests {
         ctx(&Config::default(), |c| check(ibgu, c))
     }
 
-    /// Validating rule `number`'s update check.
+    /// Validating rule `number`'s update checks, its check of TALM's live status
+    /// included, as the policy runs them on an object as stored.
     pub fn run_update(
         number: u8,
         old: &ImageBasedGroupUpgrade<'_>,
         new: &ImageBasedGroupUpgrade<'_>,
     ) -> Findings {
-        let check = rule(Kind::Validating, number)
-            .update
-            .expect("an update check");
-        ctx(&Config::default(), |c| check(old, new, c))
+        let rule = rule(Kind::Validating, number);
+        let checks: Vec<UpdateCheck> = rule.update.into_iter().chain(rule.live).collect();
+        assert!(!checks.is_empty(), "{rule:?} has no update check");
+        ctx(&Config::default(), |c| {
+            let mut found = Findings::default();
+            for check in checks {
+                let f = check(old, new, c);
+                found.errors.extend(f.errors);
+                found.warnings.extend(f.warnings);
+            }
+            found
+        })
     }
 
     /// Mutating rule `number` with `default_max_concurrency`: the patch as JSON, the warnings.
@@ -106,7 +115,11 @@ pub(crate) mod tests {
             ..Config::default()
         };
         let change = match old {
-            Some(old) => Change::Update { old, new },
+            Some(old) => Change::Update {
+                old,
+                new,
+                old_as: Old::Stored,
+            },
             None => Change::Create(new),
         };
         let mut add = Additions::new(change.new_object());

@@ -139,6 +139,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::policy::change::Old;
     use crate::policy::facts::Facts;
 
     fn ibgu(json: &str) -> ImageBasedGroupUpgrade<'_> {
@@ -224,6 +225,7 @@ mod tests {
         let update = Change::Update {
             old: &new,
             new: &new,
+            old_as: Old::Stored,
         };
         assert!(named(&Config::default(), update).is_empty());
     }

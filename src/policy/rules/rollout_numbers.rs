@@ -27,7 +27,7 @@ pub const RULE: Rule = Rule {
     name: "rollout numbers",
     ratchet: Ratchet::PerField,
     object: Some(check),
-    update: Some(batches),
+    live: Some(batches),
     ..Rule::VALIDATING
 };
 

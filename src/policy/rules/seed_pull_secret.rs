@@ -92,6 +92,7 @@ mod tests {
 
     use super::*;
     use crate::model::ImageBasedGroupUpgrade;
+    use crate::policy::change::Old;
     use crate::policy::facts::Facts;
     use crate::policy::patch::Additions;
 
@@ -149,6 +150,7 @@ mod tests {
         let update = Change::Update {
             old: &new,
             new: &new,
+            old_as: Old::Stored,
         };
         assert!(configured(&config, update).is_empty());
     }
@@ -164,6 +166,7 @@ mod tests {
             Change::Update {
                 old: &old,
                 new: &new,
+                old_as: Old::Stored,
             },
             &Facts::Offline,
         );
