@@ -300,7 +300,8 @@ const PREP_RUNNING: &str = "status:
   observedGeneration: 1
 ";
 
-const LEFT_TO_HUB: &str = "left to the hub: validating rules 4, 5, 7 and 13 read TALM's live status";
+const LEFT_TO_HUB: &str =
+    "left to the hub: validating rules 4, 5, 7 and 13 read TALM's live status";
 
 /// `check NEW --old OLD [extra...]`, both written as scratch files: the exit code, the
 /// text report, and the JSON report.
@@ -312,7 +313,11 @@ fn update(name: &str, new: &str, old: &str, extra: &[&str]) -> (Option<i32>, Str
     let out = check(&args);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (code, report) = json(&args);
-    assert_eq!(code, out.status.code(), "text and JSON agree on the exit code");
+    assert_eq!(
+        code,
+        out.status.code(),
+        "text and JSON agree on the exit code"
+    );
     (out.status.code(), text, report)
 }
 
@@ -408,7 +413,10 @@ fn an_old_object_as_stored_keeps_every_rule() {
     // Stored, before TALM wrote any status: that refusal, from the stored object.
     let (code, text, _) = update("stored-no-status", &new, &stored(&FLOW[..1], ""), &[]);
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains("the stored object has no status yet"), "{text}");
+    assert!(
+        text.contains("the stored object has no status yet"),
+        "{text}"
+    );
     // --old-as forces either reading.
     let (code, text, report) = update(
         "as-stored",

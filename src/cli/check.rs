@@ -523,7 +523,10 @@ fn left_to_hub(objects: &[Outcome], rules: &[u8]) -> Option<String> {
             o.file.as_str(),
             format!("kubectl get ibgu {} -n {} -o yaml", o.name, o.namespace),
         ),
-        _ => ("FILE", "kubectl get ibgu NAME -n NAMESPACE -o yaml".to_owned()),
+        _ => (
+            "FILE",
+            "kubectl get ibgu NAME -n NAMESPACE -o yaml".to_owned(),
+        ),
     };
     Some(format!(
         "left to the hub: {rules} read TALM's live status, which a manifest from git does not have; \
@@ -662,7 +665,13 @@ fn as_applied(config: &Config, schema: &Schema, manifest: &Value) -> Value {
                 validate_on_mutate: false,
                 ..config.clone()
             };
-            policy::mutate(&config, Change::Create(&o), &Facts::Offline, Requester::default()).patch
+            policy::mutate(
+                &config,
+                Change::Create(&o),
+                &Facts::Offline,
+                Requester::default(),
+            )
+            .patch
         }
         Err(_) => return manifest.clone(),
     };
@@ -718,7 +727,7 @@ fn check_one(
         };
     let old_as = old.map_or(Old::Stored, |(_, read)| read);
     let applied = match old {
-        Some((manifest, Old::Manifest)) => Some(Cow::Borrowed(manifest)),
+        Some((manifest, Old::Manifest)) => Some(Cow::Owned(as_applied(config, schema, manifest))),
         Some((stored, Old::Stored)) => Some(Cow::Borrowed(stored)),
         None => None,
     };
@@ -801,6 +810,28 @@ mod tests {
     fn json_stream() {
         let input = Input::parse("f", r#"{"kind":"A"} {"kind":"B"}"#).unwrap();
         assert_eq!(input.documents.len(), 2);
+    }
+
+    #[test]
+    fn an_old_document_is_a_manifest_unless_the_apiserver_or_talm_wrote_to_it() {
+        use serde_json::json;
+        for manifest in [
+            json!({"metadata": {"name": "u"}, "spec": {}}),
+            // As `kubectl create --dry-run=client -o yaml` writes it.
+            json!({"metadata": {"name": "u", "creationTimestamp": null}, "status": {}}),
+            json!({"metadata": {"name": "u", "generation": null}, "status": null}),
+            json!({"spec": {}}),
+        ] {
+            assert_eq!(reading(&manifest), Old::Manifest, "{manifest}");
+        }
+        for stored in [
+            json!({"metadata": {"resourceVersion": "48213"}}),
+            json!({"metadata": {"uid": "6b1f0a52-3c4d-4e8f-9a10-2b3c4d5e6f70"}}),
+            json!({"metadata": {"generation": 1}}),
+            json!({"metadata": {"name": "u"}, "status": {"observedGeneration": 1}}),
+        ] {
+            assert_eq!(reading(&stored), Old::Stored, "{stored}");
+        }
     }
 
     #[test]

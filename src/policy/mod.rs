@@ -184,7 +184,13 @@ pub fn validate(config: &Config, change: Change<'_>, facts: &Facts, by: Requeste
             _ => {}
         }
         match (change, rule.live) {
-            (Change::Update { old_as: Old::Manifest, .. }, Some(_)) => {
+            (
+                Change::Update {
+                    old_as: Old::Manifest,
+                    ..
+                },
+                Some(_),
+            ) => {
                 verdict.unjudged.push(rule.number);
             }
             (Change::Update { old, new, .. }, Some(check)) => {
@@ -310,7 +316,8 @@ mod tests {
         )
     }
 
-    const PREP: &str = r#"{"actions":["Prep"],"rolloutStrategy":{"maxConcurrency":2,"timeout":30}}"#;
+    const PREP: &str =
+        r#"{"actions":["Prep"],"rolloutStrategy":{"maxConcurrency":2,"timeout":30}}"#;
     const ABORT: &str =
         r#"{"actions":["AbortOnFailure"],"rolloutStrategy":{"maxConcurrency":2,"timeout":30}}"#;
 
@@ -322,7 +329,12 @@ mod tests {
             new: &new,
             old_as,
         };
-        validate(&Config::default(), change, &Facts::Offline, Requester::default())
+        validate(
+            &Config::default(),
+            change,
+            &Facts::Offline,
+            Requester::default(),
+        )
     }
 
     #[test]
@@ -350,8 +362,7 @@ mod tests {
             (ibgu(&format!("[{PREP}]"), ""), 3),
             (ibgu(&format!("[{PREP},{ABORT},{zero}]"), ""), 7),
             (
-                ibgu(&format!("[{PREP},{ABORT}]"), "")
-                    .replace("quay.io/s:4.20", "quay.io/s:4.21"),
+                ibgu(&format!("[{PREP},{ABORT}]"), "").replace("quay.io/s:4.20", "quay.io/s:4.21"),
                 6,
             ),
         ] {
