@@ -8,7 +8,8 @@
 //! earlier plan is complete: a status whose `observedGeneration` is below the stored
 //! generation, or a stored plan with no status at all, has not seen the last change yet.
 //! A status without `observedGeneration` (written by a TALM that does not set it) is
-//! taken as it is.
+//! taken as it is. All of this reads the live status: the rule's check is its `live` one,
+//! which `check` leaves to the hub when the old object is a manifest from git.
 
 use crate::model::field::FieldError;
 use crate::model::{ImageBasedGroupUpgrade, Progress};

@@ -16,7 +16,8 @@
 //! per-controller credentials), whose deletes must never be blocked. A stored status
 //! that cannot be read allows with a warning: refusing would wedge the object until
 //! someone fixed a status only TALM writes (unlike rule 4, whose refusal of an append
-//! leaves everything as it is).
+//! leaves everything as it is). The UPDATE check reads the live status: it is the rule's
+//! `live` one (a DELETE always has the object as stored).
 
 use crate::model::field::{FieldError, Path, Warning};
 use crate::model::{ALLOW_DELETE_ANNOTATION, ImageBasedGroupUpgrade, Progress};

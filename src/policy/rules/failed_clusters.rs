@@ -9,7 +9,8 @@
 //! recovered, and is not counted either (rule 4 names it among the running clusters).
 //! A cluster listed by name only, once nothing runs, never ran: the step ended (timed
 //! out) before its batch began. It carries no label TALM selects by, so neither the next
-//! step nor AbortOnFailure reaches it.
+//! step nor AbortOnFailure reaches it. The check reads the live status: it is the rule's
+//! `live` one.
 
 use crate::model::action::Action;
 use crate::model::field::Warning;

@@ -11,7 +11,8 @@
 //! TALM batches a step's clusters `maxConcurrency` at a time and shares the step's
 //! `timeout` (minutes) across the batches: remaining time over remaining batches. It
 //! treats `maxConcurrency <= 0` as "every cluster at once", which is never what a fleet
-//! rollout wants.
+//! rollout wants. The bounds read the plan only; the batch warning reads the live status,
+//! and is the rule's `live` check.
 
 use crate::model::action::Action;
 use crate::model::field::{ErrorList, FieldError, Warning};
