@@ -9,6 +9,9 @@ use serde_json::Value;
 #[path = "support/command.rs"]
 mod command;
 use command::{bin, run};
+#[path = "support/flow.rs"]
+mod flow;
+use flow::{FLOW, SEED, manifest};
 
 fn root(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
@@ -242,41 +245,6 @@ fn the_hubs_crd_given_with_crd_changes_the_verdict() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(says), "{err}");
     }
-}
-
-/// The documented flow as a GitOps repository commits it, one step per commit (TALM's
-/// kuttl flow prep-abort-upgrade-abort-finalize). Some steps leave their rollout strategy,
-/// or part of it, to the defaults, as manifests in git do.
-const FLOW: [&str; 5] = [
-    "{actions: [Prep], rolloutStrategy: {maxConcurrency: 2, timeout: 30}}",
-    "{actions: [AbortOnFailure]}",
-    "{actions: [Upgrade], rolloutStrategy: {maxConcurrency: 2, timeout: 60}}",
-    "{actions: [AbortOnFailure], rolloutStrategy: {maxConcurrency: 2}}",
-    "{actions: [FinalizeUpgrade], rolloutStrategy: {maxConcurrency: 2, timeout: 30}}",
-];
-
-const SEED: &str = "quay.io/seed/image:4.20.0";
-
-/// The manifest git holds: no resourceVersion, uid, generation or status.
-fn manifest(image: &str, steps: &[&str]) -> String {
-    let mut text = format!(
-        "apiVersion: lcm.openshift.io/v1alpha1
-kind: ImageBasedGroupUpgrade
-metadata:
-  name: upgrade-4-20
-  namespace: ztp-group
-spec:
-  clusterLabelSelectors:
-  - matchExpressions: [{{key: name, operator: In, values: [spoke1, spoke4, spoke6]}}]
-  ibuSpec:
-    seedImageRef: {{image: \"{image}\", version: 4.20.0}}
-  plan:
-"
-    );
-    for step in steps {
-        text.push_str(&format!("  - {step}\n"));
-    }
-    text
 }
 
 /// The same object as `kubectl get ibgu -o yaml` prints it: what the apiserver writes on

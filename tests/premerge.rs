@@ -7,6 +7,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[path = "support/flow.rs"]
+mod flow;
+use flow::{FLOW, SEED, manifest};
+
 /// README.md's text.
 fn readme() -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
@@ -127,43 +131,6 @@ impl Drop for Repo {
         let _ = std::fs::remove_dir_all(&self.root);
     }
 }
-
-/// The manifest git holds, with these steps (YAML flow mappings).
-fn manifest(image: &str, steps: &[&str]) -> String {
-    let mut text = format!(
-        "apiVersion: lcm.openshift.io/v1alpha1
-kind: ImageBasedGroupUpgrade
-metadata:
-  name: upgrade-4-20
-  namespace: ztp-group
-spec:
-  clusterLabelSelectors:
-    - matchExpressions:
-        - key: name
-          operator: In
-          values: [spoke1, spoke4, spoke6]
-  ibuSpec:
-    seedImageRef:
-      image: {image}
-      version: 4.20.0
-  plan:
-"
-    );
-    for step in steps {
-        text.push_str(&format!("    - {step}\n"));
-    }
-    text
-}
-
-const SEED: &str = "quay.io/seed/image:4.20.0";
-
-const FLOW: [&str; 5] = [
-    "{actions: [Prep], rolloutStrategy: {maxConcurrency: 2, timeout: 30}}",
-    "{actions: [AbortOnFailure], rolloutStrategy: {maxConcurrency: 2}}",
-    "{actions: [Upgrade], rolloutStrategy: {maxConcurrency: 2, timeout: 60}}",
-    "{actions: [AbortOnFailure]}",
-    "{actions: [FinalizeUpgrade], rolloutStrategy: {maxConcurrency: 2, timeout: 30}}",
-];
 
 #[test]
 fn the_readmes_loop_passes_the_documented_flow_and_stops_bad_commits() {
