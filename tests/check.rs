@@ -243,3 +243,103 @@ fn the_hubs_crd_given_with_crd_changes_the_verdict() {
         assert!(err.contains(says), "{err}");
     }
 }
+
+#[test]
+fn object_metadata_as_the_apiserver_validates_it() {
+    let text = "\
+apiVersion: lcm.openshift.io/v1alpha1
+kind: ImageBasedGroupUpgrade
+metadata:
+  name: upgrade
+  namespace: ztp
+  labels:
+    app.kubernetes.io/name: ibgu
+    du-profile: \"4.20 GA\"
+  annotations:
+    Example.COM/Key: fine
+    bad key: x
+  ownerReferences:
+  - {apiVersion: v1, kind: ConfigMap, name: a, uid: \"1\", controller: true}
+  - {apiVersion: v1, kind: Secret, name: b, controller: true}
+  finalizers: [lcm.openshift.io/ibgu, cleanup, orphan, foregroundDeletion]
+spec:
+  ibuSpec:
+    seedImageRef: {image: quay.io/s:4.20, version: 4.20.0}
+  plan:
+  - actions: [Prep]
+    rolloutStrategy: {maxConcurrency: 5, timeout: 60}
+";
+    let file = scratch("object-meta.yaml", text);
+    let (code, report) = json(&[&file]);
+    assert_eq!(code, Some(1), "{report}");
+    // In the apiserver's order: labels, annotations, owner references, finalizers.
+    assert_eq!(
+        errors(&report, 0),
+        owned(&[
+            ("metadata", "metadata.labels", 6, 3),
+            ("metadata", "metadata.annotations", 9, 3),
+            ("metadata", "metadata.ownerReferences.uid", 12, 3),
+            ("metadata", "metadata.ownerReferences", 12, 3),
+            ("metadata", "metadata.finalizers", 15, 3),
+        ])
+    );
+    let messages: Vec<&str> = report["objects"][0]["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e["message"].as_str().unwrap_or(""))
+        .collect();
+    assert!(
+        messages[0].starts_with(
+            "metadata.labels: Invalid value: \"4.20 GA\": a valid label must be an empty string"
+        ),
+        "{messages:?}"
+    );
+    assert!(
+        messages[1].starts_with(
+            "metadata.annotations: Invalid value: \"bad key\": name part must consist of"
+        ),
+        "{messages:?}"
+    );
+    assert_eq!(
+        messages[2],
+        "metadata.ownerReferences.uid: Invalid value: \"\": uid must not be empty"
+    );
+    assert!(
+        messages[3].ends_with(
+            "Only one reference can have Controller set to true. Found \"true\" in references \
+             for ConfigMap/a and Secret/b"
+        ),
+        "{messages:?}"
+    );
+    assert_eq!(
+        messages[4],
+        "metadata.finalizers: Invalid value: \
+         [\"lcm.openshift.io/ibgu\",\"cleanup\",\"orphan\",\"foregroundDeletion\"]: \
+         finalizer orphan and foregroundDeletion cannot be both set"
+    );
+    // A finalizer without a domain is the apiserver's warning, not an error.
+    let warnings: Vec<&str> = report["objects"][0]["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .filter(|w| w["stage"] == "metadata")
+        .map(|w| w["message"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "metadata.finalizers: \"cleanup\": prefer a domain-qualified finalizer name to avoid \
+          accidental conflicts with other finalizer writers"
+        ]
+    );
+    // The text report points each at its line.
+    let out = check(&[&file]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "{file}:12:3: error: metadata.ownerReferences.uid: Invalid value: \"\": uid must not be empty [object metadata]"
+        )),
+        "{text}"
+    );
+}

@@ -127,7 +127,10 @@ fn decode(metadata: Option<&Value>) -> Result<(ObjectMeta, Vec<OwnerReference>),
         None | Some(Value::Null) => return Ok(Default::default()),
         Some(m) => m.clone(),
     };
-    let owners = match meta.as_object_mut().and_then(|m| m.remove("ownerReferences")) {
+    let owners = match meta
+        .as_object_mut()
+        .and_then(|m| m.remove("ownerReferences"))
+    {
         None | Some(Value::Null) => Vec::new(),
         Some(refs) => typed(&refs, &at.child("ownerReferences"))?,
     };
@@ -433,11 +436,9 @@ mod tests {
         let event = json!({"apiVersion": "v1", "kind": "Event", "name": "e", "uid": "1"});
         assert_eq!(
             errors(json!({"name": "u", "ownerReferences": [event]})),
-            [
-                "metadata.ownerReferences: Invalid value: \
+            ["metadata.ownerReferences: Invalid value: \
                  {\"apiVersion\":\"v1\",\"kind\":\"Event\",\"name\":\"e\",\"uid\":\"1\"}: \
-                 /v1, Kind=Event is disallowed from being an owner"
-            ]
+                 /v1, Kind=Event is disallowed from being an owner"]
         );
         let two = json!([
             {"apiVersion": "v1", "kind": "ConfigMap", "name": "a", "uid": "1", "controller": true},
@@ -447,15 +448,13 @@ mod tests {
         ]);
         assert_eq!(
             errors(json!({"name": "u", "ownerReferences": two})),
-            [
-                "metadata.ownerReferences: Invalid value: [\
+            ["metadata.ownerReferences: Invalid value: [\
                  {\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"name\":\"a\",\"uid\":\"1\",\"controller\":true},\
                  {\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"name\":\"b\",\"uid\":\"2\",\"controller\":false},\
                  {\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"name\":\"c\",\"uid\":\"3\",\"controller\":true,\
                  \"blockOwnerDeletion\":true}]: \
                  Only one reference can have Controller set to true. Found \"true\" in references \
-                 for ConfigMap/a and Secret/c"
-            ]
+                 for ConfigMap/a and Secret/c"]
         );
     }
 
@@ -498,10 +497,15 @@ mod tests {
 
     #[test]
     fn every_violation_in_the_apiservers_order() {
-        let e = errors(json!({"name": "U", "namespace": "N", "labels": {"k": "a b"},
+        let e = errors(
+            json!({"name": "U", "namespace": "N", "labels": {"k": "a b"},
             "annotations": {"a b": ""}, "finalizers": ["c d"],
-            "ownerReferences": [{"apiVersion": "v1", "kind": "K", "name": "n"}]}));
-        let fields: Vec<&str> = e.iter().map(|e| e.split(':').next().unwrap_or("")).collect();
+            "ownerReferences": [{"apiVersion": "v1", "kind": "K", "name": "n"}]}),
+        );
+        let fields: Vec<&str> = e
+            .iter()
+            .map(|e| e.split(':').next().unwrap_or(""))
+            .collect();
         assert_eq!(
             fields,
             [

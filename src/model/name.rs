@@ -216,10 +216,7 @@ mod tests {
             qualified_name(&"a".repeat(64)),
             ["name part must be no more than 63 characters"]
         );
-        assert_eq!(
-            qualified_name("/a"),
-            ["prefix part must be non-empty"]
-        );
+        assert_eq!(qualified_name("/a"), ["prefix part must be non-empty"]);
         assert_eq!(
             qualified_name("a/"),
             [
