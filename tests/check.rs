@@ -49,6 +49,13 @@ fn errors(report: &Value, i: usize) -> Vec<(String, String, u64, u64)> {
         .collect()
 }
 
+/// Asserts that `check FILE`'s text report has a finding at `line` (`line:column: ...`).
+fn text_has(file: &str, line: &str) {
+    let out = check(&[file]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("{file}:{line}")), "{text}");
+}
+
 fn owned(v: &[(&str, &str, u64, u64)]) -> Vec<(String, String, u64, u64)> {
     v.iter()
         .map(|(s, f, l, c)| ((*s).to_owned(), (*f).to_owned(), *l, *c))
@@ -97,13 +104,9 @@ fn the_docs_examples_get_the_apiservers_verdict() {
         assert_eq!(got, want, "{file}");
         assert_eq!(code, Some(if want.is_empty() { 0 } else { 1 }), "{file}");
     }
-    let out = check(&[&root("tests/data/docs-examples/first-api.yaml").to_string_lossy()]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains(
-            "first-api.yaml:27:3: error: strict decoding error: unknown field \"spec.actions\" [decoding]"
-        ),
-        "{text}"
+    text_has(
+        &root("tests/data/docs-examples/first-api.yaml").to_string_lossy(),
+        "27:3: error: strict decoding error: unknown field \"spec.actions\" [decoding]",
     );
 }
 
@@ -189,13 +192,9 @@ spec:
         ])
     );
     // The text report leads each finding with file:line:column, as compilers do.
-    let out = check(&[&file]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains(&format!(
-            "{file}:19:5: error: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"
-        )),
-        "{text}"
+    text_has(
+        &file,
+        "19:5: error: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain",
     );
 }
 
@@ -334,12 +333,8 @@ spec:
         ]
     );
     // The text report points each at its line.
-    let out = check(&[&file]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains(&format!(
-            "{file}:12:3: error: metadata.ownerReferences.uid: Invalid value: \"\": uid must not be empty [object metadata]"
-        )),
-        "{text}"
+    text_has(
+        &file,
+        "12:3: error: metadata.ownerReferences.uid: Invalid value: \"\": uid must not be empty [object metadata]",
     );
 }
