@@ -52,6 +52,13 @@ fn errors(report: &Value, i: usize) -> Vec<(String, String, u64, u64)> {
         .collect()
 }
 
+/// Asserts that `check FILE`'s text report has a finding at `line` (`line:column: ...`).
+fn text_has(file: &str, line: &str) {
+    let out = check(&[file]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("{file}:{line}")), "{text}");
+}
+
 fn owned(v: &[(&str, &str, u64, u64)]) -> Vec<(String, String, u64, u64)> {
     v.iter()
         .map(|(s, f, l, c)| ((*s).to_owned(), (*f).to_owned(), *l, *c))
@@ -100,13 +107,9 @@ fn the_docs_examples_get_the_apiservers_verdict() {
         assert_eq!(got, want, "{file}");
         assert_eq!(code, Some(if want.is_empty() { 0 } else { 1 }), "{file}");
     }
-    let out = check(&[&root("tests/data/docs-examples/first-api.yaml").to_string_lossy()]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains(
-            "first-api.yaml:27:3: error: strict decoding error: unknown field \"spec.actions\" [decoding]"
-        ),
-        "{text}"
+    text_has(
+        &root("tests/data/docs-examples/first-api.yaml").to_string_lossy(),
+        "27:3: error: strict decoding error: unknown field \"spec.actions\" [decoding]",
     );
 }
 
@@ -192,13 +195,9 @@ spec:
         ])
     );
     // The text report leads each finding with file:line:column, as compilers do.
-    let out = check(&[&file]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains(&format!(
-            "{file}:19:5: error: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"
-        )),
-        "{text}"
+    text_has(
+        &file,
+        "19:5: error: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain",
     );
 }
 
@@ -402,4 +401,100 @@ fn an_old_object_as_stored_keeps_every_rule() {
     // The default reads each old document as what it is.
     let (code, text, _) = update("as-auto", &new, &running, &["--old-as", "auto"]);
     assert_eq!(code, Some(1), "{text}");
+}
+
+#[test]
+fn object_metadata_as_the_apiserver_validates_it() {
+    let text = "\
+apiVersion: lcm.openshift.io/v1alpha1
+kind: ImageBasedGroupUpgrade
+metadata:
+  name: upgrade
+  namespace: ztp
+  labels:
+    app.kubernetes.io/name: ibgu
+    du-profile: \"4.20 GA\"
+  annotations:
+    Example.COM/Key: fine
+    bad key: x
+  ownerReferences:
+  - {apiVersion: v1, kind: ConfigMap, name: a, uid: \"1\", controller: true}
+  - {apiVersion: v1, kind: Secret, name: b, controller: true}
+  finalizers: [lcm.openshift.io/ibgu, cleanup, orphan, foregroundDeletion]
+spec:
+  ibuSpec:
+    seedImageRef: {image: quay.io/s:4.20, version: 4.20.0}
+  plan:
+  - actions: [Prep]
+    rolloutStrategy: {maxConcurrency: 5, timeout: 60}
+";
+    let file = scratch("object-meta.yaml", text);
+    let (code, report) = json(&[&file]);
+    assert_eq!(code, Some(1), "{report}");
+    // In the apiserver's order: labels, annotations, owner references, finalizers.
+    assert_eq!(
+        errors(&report, 0),
+        owned(&[
+            ("metadata", "metadata.labels", 6, 3),
+            ("metadata", "metadata.annotations", 9, 3),
+            ("metadata", "metadata.ownerReferences.uid", 12, 3),
+            ("metadata", "metadata.ownerReferences", 12, 3),
+            ("metadata", "metadata.finalizers", 15, 3),
+        ])
+    );
+    let messages: Vec<&str> = report["objects"][0]["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e["message"].as_str().unwrap_or(""))
+        .collect();
+    assert!(
+        messages[0].starts_with(
+            "metadata.labels: Invalid value: \"4.20 GA\": a valid label must be an empty string"
+        ),
+        "{messages:?}"
+    );
+    assert!(
+        messages[1].starts_with(
+            "metadata.annotations: Invalid value: \"bad key\": name part must consist of"
+        ),
+        "{messages:?}"
+    );
+    assert_eq!(
+        messages[2],
+        "metadata.ownerReferences.uid: Invalid value: \"\": uid must not be empty"
+    );
+    assert!(
+        messages[3].ends_with(
+            "Only one reference can have Controller set to true. Found \"true\" in references \
+             for ConfigMap/a and Secret/b"
+        ),
+        "{messages:?}"
+    );
+    assert_eq!(
+        messages[4],
+        "metadata.finalizers: Invalid value: \
+         [\"lcm.openshift.io/ibgu\",\"cleanup\",\"orphan\",\"foregroundDeletion\"]: \
+         finalizer orphan and foregroundDeletion cannot be both set"
+    );
+    // A finalizer without a domain is the apiserver's warning, not an error.
+    let warnings: Vec<&str> = report["objects"][0]["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .filter(|w| w["stage"] == "metadata")
+        .map(|w| w["message"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "metadata.finalizers: \"cleanup\": prefer a domain-qualified finalizer name to avoid \
+          accidental conflicts with other finalizer writers"
+        ]
+    );
+    // The text report points each at its line.
+    text_has(
+        &file,
+        "12:3: error: metadata.ownerReferences.uid: Invalid value: \"\": uid must not be empty [object metadata]",
+    );
 }

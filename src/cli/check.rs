@@ -152,7 +152,8 @@ pub enum Stage {
     Mutating,
     /// The CRD's structural schema, on the mutated object.
     Schema,
-    /// Object metadata: name, generateName, namespace.
+    /// Object metadata: name, generateName, namespace, labels, annotations, owner
+    /// references, finalizers.
     Metadata,
     /// The validating webhook.
     Validating,
@@ -241,7 +242,7 @@ pub struct Outcome {
     pub allowed: bool,
     /// Every violation, in the order the apiserver's stages run.
     pub errors: Vec<ReportedError>,
-    /// Every warning (mutation's, then validation's).
+    /// Every warning (mutation's, the apiserver's on metadata, then validation's).
     pub warnings: Vec<ReportedWarning>,
     /// The JSON Patch the mutating webhook would apply.
     pub patch: json_patch::Patch,
@@ -402,7 +403,7 @@ fn stage_description(stage: Stage) -> &'static str {
             "The CRD's structural schema: types, required fields, enums, bounds, patterns, lengths."
         }
         Stage::Metadata => {
-            "Object metadata as the apiserver checks it: name, generateName, namespace."
+            "Object metadata as the apiserver checks it: name, generateName, namespace, labels, annotations, owner references, finalizers."
         }
         Stage::Validating => {
             "What the validating webhook reports outside its rules (a malformed object, ratcheting)."
@@ -610,6 +611,21 @@ impl Findings {
         self.errors.push(Found::at(stage, e));
     }
 
+    /// What the apiserver's object metadata checks find in `metadata`, on a CREATE or an
+    /// UPDATE of `old`.
+    fn add_metadata(&mut self, metadata: Option<&Value>, old: Option<&Value>) {
+        let checked = object_meta::validate(metadata, old);
+        for e in checked.errors.iter() {
+            self.error(Stage::Metadata, e.clone());
+        }
+        self.warnings
+            .extend(checked.warnings.into_iter().map(|warning| Warned {
+                stage: Stage::Metadata,
+                rule: None,
+                warning,
+            }));
+    }
+
     /// The policy's errors and warnings, each with the rule that found it.
     fn add_policy(
         &mut self,
@@ -719,12 +735,11 @@ fn check_one(
                 if found.errors.iter().all(|f| f.stage != Stage::Schema) {
                     found.error(Stage::Schema, e);
                 }
-                for e in object_meta::validate(decoded.get("metadata")).iter() {
-                    found.error(Stage::Metadata, e.clone());
-                }
+                found.add_metadata(decoded.get("metadata"), old.map(|(doc, _)| doc));
                 return found;
             }
         };
+    let old_doc = old.map(|(doc, _)| doc);
     let old_as = old.map_or(Old::Stored, |(_, read)| read);
     let applied = match old {
         Some((manifest, Old::Manifest)) => Some(Cow::Owned(as_applied(config, schema, manifest))),
@@ -768,9 +783,7 @@ fn check_one(
     for e in schema.validate(&mutated).iter() {
         found.error(Stage::Schema, e.clone());
     }
-    for e in object_meta::validate(mutated.get("metadata")).iter() {
-        found.error(Stage::Metadata, e.clone());
-    }
+    found.add_metadata(mutated.get("metadata"), old_doc);
     let mutated =
         match ImageBasedGroupUpgrade::from_value(&mutated).map(|o| with_namespace(o, namespace)) {
             Ok(m) => m,

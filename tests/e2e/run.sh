@@ -9,6 +9,7 @@
 # outcome is asserted on what kubectl printed or the apiserver stored.
 #
 #   bash tests/e2e/run.sh
+#   IBGU_E2E_ONLY=differential bash tests/e2e/run.sh   # the set-up, then only the differential test
 #
 # Installs what it needs (etcd-server, kubectl, Go for the one-off apiserver build, and
 # kubernetes-validate from PyPI), then runs as root in private network and mount
@@ -150,6 +151,15 @@ ok "the webhook pod runs from the rendered container spec, ready in $(cat "$work
 kubectl apply -f "$work/pod/webhooks.yaml" >/dev/null
 sleep 2
 ok "webhook configurations from the same render registered (caBundle as service-ca injects it)"
+
+# --- check against the apiserver: generated manifests through both -------------------------
+source tests/e2e/differential.sh
+if [ "${IBGU_E2E_ONLY:-}" = differential ]; then
+    [ "$differential_rc" = 0 ] || fail "ibgu-webhook check disagrees with the apiserver (above; report: $differential_report)"
+    echo "e2e: $(wc -l <"$passed") checks passed in $(($(date +%s) - started))s (IBGU_E2E_ONLY=differential: set-up and the differential test only)"
+    rm -f "$passed"
+    exit 0
+fi
 
 # --- scenarios -------------------------------------------------------------------------
 ibgu() { # name, plan (YAML flow), extra ibuSpec seed fields, selector values
@@ -478,5 +488,6 @@ sys.exit(0 if stopped["code"] == 0 and not stopped["killed"] and stopped["second
 PY
 ok "SIGTERM ended the pod with code 0 within terminationGracePeriodSeconds ($(cat "$work/pod/stopped"))"
 [ "$docs_disagreements" = 0 ] || fail "$docs_disagreements docs example(s): ibgu-webhook check disagrees with the apiserver (table above)"
+[ "$differential_rc" = 0 ] || fail "generated manifests: ibgu-webhook check disagrees with the apiserver (the differential test above; report: $differential_report)"
 echo "e2e: $(wc -l <"$passed") checks passed in $(($(date +%s) - started))s"
 rm -f "$passed"
