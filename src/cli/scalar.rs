@@ -313,10 +313,14 @@ pub(crate) fn number(f: f64) -> Result<Value, String> {
         let sign = if f > 0.0 { "+" } else { "-" };
         return Err(format!("json: unsupported value: {sign}Inf"));
     }
-    // -2^63 <= f < 2^63: Go writes the digits, kubectl reads them back as an int64.
-    if f.fract() == 0.0 && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f)
+    // Go writes a whole float below 1e21 as its shortest digits padded with zeros
+    // (4611686018427387904.0 as 4611686018427388000, as Rust's `Display` does), and
+    // kubectl reads that text back as an int64 when it fits one.
+    if f.fract() == 0.0
+        && f.abs() < 1e21
+        && let Ok(i) = f.to_string().parse::<i64>()
     {
-        return Ok(Value::from(f as i64));
+        return Ok(Value::from(i));
     }
     Ok(Number::from_f64(f).map_or(Value::Null, Value::Number))
 }
@@ -418,7 +422,7 @@ mod tests {
             ("1.5_0", json!(1.5)),
             ("1e-400", json!(0)),
             (".5_0", json!(0.5)),
-            (".5e1_0", json!(5e9)),
+            (".5e1_0", json!(5_000_000_000_i64)),
             (".5E+3", json!(500)),
             ("._5", json!("._5")),
             (".5_", json!(".5_")),
@@ -450,6 +454,8 @@ mod tests {
             ("12345678901234567890", json!(12_345_678_901_234_567_000.0)),
             ("0x8000000000000000", json!(9_223_372_036_854_775_808.0)),
             ("-9223372036854775809", json!(-9_223_372_036_854_775_808.0)),
+            ("4611686018427387904", json!(4_611_686_018_427_387_904_i64)),
+            ("4611686018427387904.0", json!(4_611_686_018_427_388_000_i64)),
             // Not numbers: strings.
             ("0x", json!("0x")),
             ("0o", json!("0o")),
