@@ -6,8 +6,10 @@
 //! [`policy`](crate::policy) the webhook runs. Every finding says which of these found
 //! it and where it is in the file (line and column).
 //!
-//! Input is YAML (several documents separated by `---`) or JSON; `List` kinds are
-//! expanded; other kinds are skipped. With old manifests (for instance
+//! Input is YAML (several documents separated by `---`) or JSON, read as kubectl reads
+//! it ([`manifest`]); lists are expanded; other kinds are skipped, and a document meant
+//! as an IBGU that kubectl would refuse ([`look_alike`]) is denied in its words. With old
+//! manifests (for instance
 //! `kubectl get ibgu -o yaml`, which includes TALM's status), an object with the same
 //! namespace and name is checked as an UPDATE of it.
 //!
@@ -472,7 +474,9 @@ pub fn run(
     for input in inputs {
         for (i, doc) in input.documents.iter().enumerate() {
             if let Some(refused) = look_alike::find(&input.file, doc) {
-                report.objects.push(refused_by_kubectl(input, i, refused, default_namespace));
+                report
+                    .objects
+                    .push(refused_by_kubectl(input, i, refused, default_namespace));
                 continue;
             }
             if !is_ibgu(doc) {

@@ -42,13 +42,14 @@ pub fn find(source: &str, doc: &Value) -> Option<LookAlike> {
         ibgu::GROUP,
         ibgu::VERSION
     );
-    let refuse = |field: String, value: Option<&Value>, message: String, object: &Value| LookAlike {
-        field,
-        value: value.map(Value::to_string),
-        message,
-        detail: detail.clone(),
-        object: object.clone(),
-    };
+    let refuse =
+        |field: String, value: Option<&Value>, message: String, object: &Value| LookAlike {
+            field,
+            value: value.map(Value::to_string),
+            message,
+            detail: detail.clone(),
+            object: object.clone(),
+        };
     let object = match doc {
         Value::Array(items) => {
             let (i, item) = items.iter().enumerate().find(|(_, item)| resembles(item))?;
@@ -71,7 +72,10 @@ pub fn find(source: &str, doc: &Value) -> Option<LookAlike> {
         _ => return None,
     };
     // A document with `items` is a list to kubectl; [`super::check`] expands sequences.
-    if let Some(items) = object.get("items").filter(|i| !i.is_array() && !i.is_null()) {
+    if let Some(items) = object
+        .get("items")
+        .filter(|i| !i.is_array() && !i.is_null())
+    {
         return Some(refuse(
             "items".to_owned(),
             Some(items),
@@ -92,11 +96,18 @@ pub fn find(source: &str, doc: &Value) -> Option<LookAlike> {
         _ => None,
     };
     let (Some((group, version)), false) = (group_version, kind.is_empty()) else {
-        let field = if object.contains_key("apiVersion") { "apiVersion" } else { "" };
+        let field = if object.contains_key("apiVersion") {
+            "apiVersion"
+        } else {
+            ""
+        };
         return Some(refuse(
             field.to_owned(),
             object.get(field),
-            format!("unable to decode {source:?}: Object 'Kind' is missing in '{}'", go_json(doc)),
+            format!(
+                "unable to decode {source:?}: Object 'Kind' is missing in '{}'",
+                go_json(doc)
+            ),
             doc,
         ));
     };
@@ -158,10 +169,7 @@ fn resembles(doc: &Value) -> bool {
         .map(|(g, _)| g);
     kind.is_empty()
         && (group == Some(ibgu::GROUP)
-            || object
-                .get("spec")
-                .and_then(|s| s.get("ibuSpec"))
-                .is_some())
+            || object.get("spec").and_then(|s| s.get("ibuSpec")).is_some())
 }
 
 fn json_type(v: &Value) -> &'static str {
@@ -212,7 +220,10 @@ mod tests {
     #[test]
     fn the_ibgu_and_other_kinds_are_not_look_alikes() {
         assert_eq!(
-            refusal(&ibgu(Some("lcm.openshift.io/v1alpha1"), Some("ImageBasedGroupUpgrade"))),
+            refusal(&ibgu(
+                Some("lcm.openshift.io/v1alpha1"),
+                Some("ImageBasedGroupUpgrade")
+            )),
             None
         );
         for other in [
@@ -235,13 +246,43 @@ mod tests {
             )
         };
         for (api_version, kind, field, gv) in [
-            ("lcm.openshift.io/v1alpha2", "ImageBasedGroupUpgrade", "apiVersion", "lcm.openshift.io/v1alpha2"),
-            ("lcm.openshift.io/v1", "ImageBasedGroupUpgrade", "apiVersion", "lcm.openshift.io/v1"),
-            ("lca.openshift.io/v1alpha1", "ImageBasedGroupUpgrade", "apiVersion", "lca.openshift.io/v1alpha1"),
+            (
+                "lcm.openshift.io/v1alpha2",
+                "ImageBasedGroupUpgrade",
+                "apiVersion",
+                "lcm.openshift.io/v1alpha2",
+            ),
+            (
+                "lcm.openshift.io/v1",
+                "ImageBasedGroupUpgrade",
+                "apiVersion",
+                "lcm.openshift.io/v1",
+            ),
+            (
+                "lca.openshift.io/v1alpha1",
+                "ImageBasedGroupUpgrade",
+                "apiVersion",
+                "lca.openshift.io/v1alpha1",
+            ),
             ("v1", "ImageBasedGroupUpgrade", "apiVersion", "v1"),
-            ("lcm.openshift.io/v1alpha1", "imagebasedgroupupgrade", "kind", "lcm.openshift.io/v1alpha1"),
-            ("lcm.openshift.io/v1alpha1", "ImageBasedGroupUpgrades", "kind", "lcm.openshift.io/v1alpha1"),
-            ("lcm.openshift.io/v1alpha1", "IBGU", "kind", "lcm.openshift.io/v1alpha1"),
+            (
+                "lcm.openshift.io/v1alpha1",
+                "imagebasedgroupupgrade",
+                "kind",
+                "lcm.openshift.io/v1alpha1",
+            ),
+            (
+                "lcm.openshift.io/v1alpha1",
+                "ImageBasedGroupUpgrades",
+                "kind",
+                "lcm.openshift.io/v1alpha1",
+            ),
+            (
+                "lcm.openshift.io/v1alpha1",
+                "IBGU",
+                "kind",
+                "lcm.openshift.io/v1alpha1",
+            ),
         ] {
             assert_eq!(
                 refusal(&ibgu(Some(api_version), Some(kind))),
@@ -265,11 +306,18 @@ mod tests {
             format!("unable to decode \"u.yaml\": Object 'Kind' is missing in '{doc}'")
         );
         // No apiVersion either: the ibuSpec gives it away.
-        assert!(refusal(&ibgu(None, None)).is_some_and(|(f, m)| f.is_empty()
-            && m.contains("Object 'Kind' is missing")));
+        assert!(
+            refusal(&ibgu(None, None))
+                .is_some_and(|(f, m)| f.is_empty() && m.contains("Object 'Kind' is missing"))
+        );
         // Two slashes: apimachinery reads no group, version or kind at all.
-        assert!(refusal(&ibgu(Some("lcm.openshift.io/v1/x"), Some("ImageBasedGroupUpgrade")))
-            .is_some_and(|(_, m)| m.contains("Object 'Kind' is missing")));
+        assert!(
+            refusal(&ibgu(
+                Some("lcm.openshift.io/v1/x"),
+                Some("ImageBasedGroupUpgrade")
+            ))
+            .is_some_and(|(_, m)| m.contains("Object 'Kind' is missing"))
+        );
         // Go's encoder escapes <, > and &.
         let mut odd = ibgu(Some("lcm.openshift.io/v1alpha1"), None);
         odd["metadata"]["name"] = json!("<&>");
@@ -287,7 +335,10 @@ mod tests {
         );
         assert_eq!(found.object["metadata"]["name"], "u");
 
-        let mut items = ibgu(Some("lcm.openshift.io/v1alpha1"), Some("ImageBasedGroupUpgrade"));
+        let mut items = ibgu(
+            Some("lcm.openshift.io/v1alpha1"),
+            Some("ImageBasedGroupUpgrade"),
+        );
         items["items"] = json!({"a": 1});
         assert_eq!(
             refusal(&items),

@@ -29,8 +29,8 @@ use super::scalar::{self, Resolved};
 /// The deepest nesting of sequences and mappings read, as serde_json's limit for JSON.
 pub const MAX_DEPTH: usize = 128;
 
-/// Reads a file's text into its documents (empty ones included as `null`), each with its
-/// positions; the error says what kubectl (or this reader's limit) refuses, and where.
+/// Reads a file's text into its documents (a `null` one included, a piece with no document
+/// not), each with its positions; the error says what kubectl (or this reader's limit) refuses, and where.
 pub(crate) fn read(text: &str) -> Result<Vec<(Value, Positions)>, String> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim_start().starts_with('{') {
@@ -73,7 +73,9 @@ fn numbers(value: Value) -> Value {
             .and_then(|f| scalar::number(f).ok())
             .unwrap_or(Value::Number(n)),
         Value::Array(items) => Value::Array(items.into_iter().map(numbers).collect()),
-        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, numbers(v))).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, numbers(v))).collect())
+        }
         other => other,
     }
 }
@@ -83,8 +85,12 @@ fn numbers(value: Value) -> Value {
 fn shifted(p: Positions, text: &str, start: usize) -> Positions {
     fn shift(t: Tree, lines: u32, columns: u32) -> Tree {
         let at = t.at.map(|p| Position {
-            line: p.line + lines,
-            column: if p.line == 1 { p.column + columns } else { p.column },
+            line: p.line.saturating_add(lines),
+            column: if p.line == 1 {
+                p.column.saturating_add(columns)
+            } else {
+                p.column
+            },
         });
         let kids = match t.kids {
             Kids::Leaf => Kids::Leaf,
@@ -94,9 +100,12 @@ fn shifted(p: Positions, text: &str, start: usize) -> Positions {
                     .map(|(k, t)| (k, shift(t, lines, columns)))
                     .collect(),
             ),
-            Kids::Seq(items) => {
-                Kids::Seq(items.into_iter().map(|t| shift(t, lines, columns)).collect())
-            }
+            Kids::Seq(items) => Kids::Seq(
+                items
+                    .into_iter()
+                    .map(|t| shift(t, lines, columns))
+                    .collect(),
+            ),
         };
         Tree { at, kids }
     }
@@ -188,7 +197,10 @@ enum Kind {
 /// What went wrong, and where.
 fn failure(at: Option<Position>, message: impl std::fmt::Display) -> String {
     match at {
-        Some(p) => format!("invalid YAML: line {} column {}: {message}", p.line, p.column),
+        Some(p) => format!(
+            "invalid YAML: line {} column {}: {message}",
+            p.line, p.column
+        ),
         None => format!("invalid YAML: {message}"),
     }
 }
@@ -202,7 +214,9 @@ fn first_document(text: &str, lines: u32) -> Result<Option<(Value, Positions)>, 
         emit_unresolved_aliases: true,
     };
     let at = |line: usize, col: usize| Position {
-        line: u32::try_from(line).unwrap_or(u32::MAX).saturating_add(lines),
+        line: u32::try_from(line)
+            .unwrap_or(u32::MAX)
+            .saturating_add(lines),
         column: u32::try_from(col + 1).unwrap_or(u32::MAX),
     };
     let mut nodes: Vec<Node> = Vec::new();
@@ -334,7 +348,14 @@ impl Entries {
     }
 }
 
-impl Decoder<'_> {
+impl<'a> Decoder<'a> {
+    /// Node `n`, and where what it gives is located: at the alias that brought it in, if
+    /// any, else at the node.
+    fn node(&self, n: usize, alias: Option<Position>) -> (&'a Node, Position) {
+        let node = &self.nodes[n];
+        (node, alias.unwrap_or(node.at))
+    }
+
     /// go-yaml's count of decoded nodes, and its refusal of documents that are mostly
     /// alias expansion (a few hundred bytes that would expand to billions of nodes).
     fn count(&mut self, at: Option<Position>) -> Result<(), String> {
@@ -387,8 +408,7 @@ impl Decoder<'_> {
     /// Node `n` as a value and its positions; `alias` is where the alias that brought it
     /// in is, which all of it is located at.
     fn value(&mut self, n: usize, alias: Option<Position>) -> Result<(Value, Tree), String> {
-        let node = &self.nodes[n];
-        let here = alias.unwrap_or(node.at);
+        let (node, here) = self.node(n, alias);
         self.count(Some(here))?;
         match &node.kind {
             Kind::Alias { target, name } => {
@@ -401,7 +421,13 @@ impl Decoder<'_> {
                 let value = scalar::resolve(tag.as_deref(), text, *plain)
                     .and_then(Resolved::into_json)
                     .map_err(|e| failure(Some(here), e))?;
-                Ok((value, Tree { at: Some(here), kids: Kids::Leaf }))
+                Ok((
+                    value,
+                    Tree {
+                        at: Some(here),
+                        kids: Kids::Leaf,
+                    },
+                ))
             }
             Kind::Seq(items) => {
                 self.nest(here)?;
@@ -413,7 +439,13 @@ impl Decoder<'_> {
                     trees.push(t);
                 }
                 self.depth -= 1;
-                Ok((Value::Array(values), Tree { at: Some(here), kids: Kids::Seq(trees) }))
+                Ok((
+                    Value::Array(values),
+                    Tree {
+                        at: Some(here),
+                        kids: Kids::Seq(trees),
+                    },
+                ))
             }
             Kind::Map(pairs) => {
                 self.nest(here)?;
@@ -422,7 +454,10 @@ impl Decoder<'_> {
                 self.depth -= 1;
                 Ok((
                     Value::Object(entries.values),
-                    Tree { at: Some(here), kids: Kids::Map(entries.trees) },
+                    Tree {
+                        at: Some(here),
+                        kids: Kids::Map(entries.trees),
+                    },
                 ))
             }
         }
@@ -443,18 +478,22 @@ impl Decoder<'_> {
             }
             let (key, key_at) = self.key(k, alias)?;
             let (value, tree) = self.value(v, alias)?;
-            let key = key
-                .into_key(&value)
-                .map_err(|e| failure(Some(key_at), e))?;
-            out.set(key, value, Tree { at: Some(key_at), kids: tree.kids });
+            let key = key.into_key(&value).map_err(|e| failure(Some(key_at), e))?;
+            out.set(
+                key,
+                value,
+                Tree {
+                    at: Some(key_at),
+                    kids: tree.kids,
+                },
+            );
         }
         Ok(())
     }
 
     /// A mapping key, resolved as a scalar: go-yaml refuses a sequence or mapping.
     fn key(&mut self, n: usize, alias: Option<Position>) -> Result<(Resolved, Position), String> {
-        let node = &self.nodes[n];
-        let here = alias.unwrap_or(node.at);
+        let (node, here) = self.node(n, alias);
         match &node.kind {
             Kind::Scalar { text, plain, tag } => {
                 self.count(Some(here))?;
@@ -488,44 +527,40 @@ impl Decoder<'_> {
 
     /// `<<: value`: a mapping, an alias of one, or a sequence of those (the earlier ones
     /// winning) sets its entries into `out`, over the keys set before.
-    fn merge(&mut self, n: usize, alias: Option<Position>, out: &mut Entries) -> Result<(), String> {
-        let node = &self.nodes[n];
-        let here = alias.unwrap_or(node.at);
-        let want_map = || failure(Some(here), "map merge requires map or sequence of maps as the value");
+    fn merge(
+        &mut self,
+        n: usize,
+        alias: Option<Position>,
+        out: &mut Entries,
+    ) -> Result<(), String> {
+        let (node, here) = self.node(n, alias);
         let is_map = |n: usize| match &self.nodes[n].kind {
             Kind::Map(_) => true,
             Kind::Alias { target, .. } => matches!(self.nodes[*target].kind, Kind::Map(_)),
             _ => false,
         };
         match &node.kind {
-            Kind::Map(_) | Kind::Alias { .. } if is_map(n) => self.merge_map(n, alias, out),
-            Kind::Seq(items) => {
-                for &item in items.iter().rev() {
-                    if !is_map(item) {
-                        return Err(want_map());
-                    }
-                    self.merge_map(item, alias, out)?;
-                }
-                Ok(())
+            Kind::Map(pairs) => {
+                self.count(Some(here))?;
+                self.entries(pairs, alias, out)
             }
-            _ => Err(want_map()),
-        }
-    }
-
-    /// A mapping, or an alias of one, merged into `out`.
-    fn merge_map(&mut self, n: usize, alias: Option<Position>, out: &mut Entries) -> Result<(), String> {
-        let node = &self.nodes[n];
-        let here = alias.unwrap_or(node.at);
-        self.count(Some(here))?;
-        match &node.kind {
-            Kind::Map(pairs) => self.entries(pairs, alias, out),
-            Kind::Alias { target, name } => {
+            Kind::Alias { target, name } if is_map(n) => {
+                self.count(Some(here))?;
                 self.enter(n, name, here)?;
-                let found = self.merge_map(*target, Some(here), out);
+                let found = self.merge(*target, Some(here), out);
                 self.leave();
                 found
             }
-            _ => Ok(()),
+            Kind::Seq(items) if items.iter().all(|&item| is_map(item)) => {
+                for &item in items.iter().rev() {
+                    self.merge(item, alias, out)?;
+                }
+                Ok(())
+            }
+            _ => Err(failure(
+                Some(here),
+                "map merge requires map or sequence of maps as the value",
+            )),
         }
     }
 }
@@ -537,6 +572,14 @@ mod tests {
 
     fn values(text: &str) -> Result<Vec<Value>, String> {
         read(text).map(|d| d.into_iter().map(|(v, _)| v).collect())
+    }
+
+    /// Each text is refused, with `says` in the error.
+    fn refused(texts: &[&str], says: &str) {
+        for text in texts {
+            let e = values(text).unwrap_err();
+            assert!(e.contains(says), "{text:?}: {e}");
+        }
     }
 
     #[test]
@@ -553,26 +596,23 @@ mod tests {
             values("\u{feff}a: 1\r\n---\r\nb: 2\r\n"),
             Ok(vec![json!({"a": 1}), json!({"b": 2})])
         );
-        for bad in ["a: 1\n--- {b: 2}\n", "a: 1\n---- \n", "--- !!map\na: 1\n"] {
-            let e = values(bad).unwrap_err();
-            assert!(e.contains("invalid Yaml document separator"), "{bad:?}: {e}");
-        }
+        refused(
+            &["a: 1\n--- {b: 2}\n", "a: 1\n---- \n", "--- !!map\na: 1\n"],
+            "invalid Yaml document separator",
+        );
     }
 
     #[test]
     fn directives_are_refused_as_kubectl_refuses_them() {
-        for text in [
-            "%YAML 1.1\n---\na: 1\n",
-            "%YAML 1.2\n---\na: 1\n",
-            "%TAG ! tag:example.com,2000:\n---\na: 1\n",
-            "a: 1\n---\n%YAML 1.1\n---\nb: 2\n",
-        ] {
-            let e = values(text).unwrap_err();
-            assert!(
-                e.contains("did not find expected <document start>"),
-                "{text:?}: {e}"
-            );
-        }
+        refused(
+            &[
+                "%YAML 1.1\n---\na: 1\n",
+                "%YAML 1.2\n---\na: 1\n",
+                "%TAG ! tag:example.com,2000:\n---\na: 1\n",
+                "a: 1\n---\n%YAML 1.1\n---\nb: 2\n",
+            ],
+            "did not find expected <document start>",
+        );
         let e = values("a: 1\n---\n%YAML 1.1\n---\nb: 2\n").unwrap_err();
         assert!(e.starts_with("invalid YAML: line 3 column 1:"), "{e}");
         // A % that is not a directive is text.
@@ -596,7 +636,9 @@ mod tests {
         let text = "d: &d {a: 1, b: 2}\nm:\n  a: 0\n  <<: *d\n  c: 3\n";
         assert_eq!(
             values(text),
-            Ok(vec![json!({"d": {"a": 1, "b": 2}, "m": {"a": 1, "b": 2, "c": 3}})])
+            Ok(vec![
+                json!({"d": {"a": 1, "b": 2}, "m": {"a": 1, "b": 2, "c": 3}})
+            ])
         );
         assert_eq!(
             values("m:\n  <<: [{a: 1}, {a: 2, b: 2}]\n"),
@@ -607,10 +649,14 @@ mod tests {
             values("m: {\"<<\": {b: 1}, !!merge <<: {c: 2}}\n"),
             Ok(vec![json!({"m": {"<<": {"b": 1}, "c": 2}})])
         );
-        for bad in ["m: {<<: 5}\n", "s: &s [1]\nm: {<<: *s}\n", "m: {<<: [{a: 1}, 2]}\n"] {
-            let e = values(bad).unwrap_err();
-            assert!(e.contains("map merge requires map or sequence of maps"), "{bad:?}: {e}");
-        }
+        refused(
+            &[
+                "m: {<<: 5}\n",
+                "s: &s [1]\nm: {<<: *s}\n",
+                "m: {<<: [{a: 1}, 2]}\n",
+            ],
+            "map merge requires map or sequence of maps as the value",
+        );
     }
 
     #[test]
@@ -629,7 +675,10 @@ mod tests {
         let mut laughs = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..4 {
             let p = i - 1;
-            laughs.push_str(&format!("a{i}: &a{i} [{}]\n", vec![format!("*a{p}"); 10].join(", ")));
+            laughs.push_str(&format!(
+                "a{i}: &a{i} [{}]\n",
+                vec![format!("*a{p}"); 10].join(", ")
+            ));
         }
         let e = values(&laughs).unwrap_err();
         assert!(e.ends_with("document contains excessive aliasing"), "{e}");
@@ -641,17 +690,24 @@ mod tests {
     #[test]
     fn keys_sigs_k8s_io_yaml_cannot_write_as_json_are_errors() {
         for (text, says) in [
-            ("a: {~: 1}\n", "unsupported map key of type: %!s(<nil>), key: <nil>, value: 1"),
+            (
+                "a: {~: 1}\n",
+                "unsupported map key of type: %!s(<nil>), key: <nil>, value: 1",
+            ),
             ("a: {? [a] : b}\n", "invalid map key: []interface {}{\"a\"}"),
-            ("a: {? {a: 1} : b}\n", "invalid map key: map[interface {}]interface {}{\"a\":1}"),
+            (
+                "a: {? {a: 1} : b}\n",
+                "invalid map key: map[interface {}]interface {}{\"a\":1}",
+            ),
             ("a: {b: .inf}\n", "json: unsupported value: +Inf"),
         ] {
-            let e = values(text).unwrap_err();
-            assert!(e.ends_with(says), "{text:?}: {e}");
+            refused(&[text], says);
         }
         assert_eq!(
             values("a: {1: a, 1.5: b, 0x10: c, yes: d}\n"),
-            Ok(vec![json!({"a": {"1": "a", "1.5": "b", "16": "c", "true": "d"}})])
+            Ok(vec![
+                json!({"a": {"1": "a", "1.5": "b", "16": "c", "true": "d"}})
+            ])
         );
     }
 
@@ -665,7 +721,11 @@ mod tests {
                 json!({"f": [2]}),
             ])
         );
-        assert!(values("{\"a\": 1} {").unwrap_err().starts_with("invalid JSON"));
+        assert!(
+            values("{\"a\": 1} {")
+                .unwrap_err()
+                .starts_with("invalid JSON")
+        );
     }
 
     #[test]
@@ -673,7 +733,10 @@ mod tests {
         let deep = |n: usize| format!("a: {}{}\n", "[".repeat(n), "]".repeat(n));
         assert!(values(&deep(MAX_DEPTH - 1)).is_ok());
         let e = values(&deep(MAX_DEPTH)).unwrap_err();
-        assert!(e.ends_with(&format!("nested deeper than {MAX_DEPTH} levels")), "{e}");
+        assert!(
+            e.ends_with(&format!("nested deeper than {MAX_DEPTH} levels")),
+            "{e}"
+        );
         assert!(values(&deep(100_000)).is_err());
         // Through aliases too: each level an alias of the one before.
         let mut chain = String::from("l0: &l0 []\n");

@@ -11,6 +11,6 @@ pub mod manifest;
 pub mod next;
 pub mod object_meta;
 pub mod position;
-pub mod scalar;
 pub mod sarif;
+pub mod scalar;
 pub mod schema;

@@ -81,19 +81,16 @@ impl Positions {
             return Vec::new();
         };
         match entries.into_iter().find(|(k, _)| k == "items") {
-            Some((_, Tree {
-                kids: Kids::Seq(items),
-                ..
-            })) => items.into_iter().map(Positions::new).collect(),
+            Some((
+                _,
+                Tree {
+                    kids: Kids::Seq(items),
+                    ..
+                },
+            )) => items.into_iter().map(Positions::new).collect(),
             _ => Vec::new(),
         }
     }
-}
-
-/// One `Positions` per document of `text`, as [`Input::parse`](super::check::Input::parse)
-/// reads it; empty when it refuses the text.
-pub fn index(text: &str) -> Vec<Positions> {
-    super::check::Input::parse("", text).map_or_else(|_| Vec::new(), |i| i.positions)
 }
 
 fn walk(t: &Tree, path: String, out: &mut Vec<(String, Position)>) {
@@ -207,6 +204,12 @@ fn index_match(rest: &str) -> Option<(usize, &str)> {
 mod tests {
     use super::*;
 
+    /// One `Positions` per document of `text`, as `check` reads it; none when it refuses
+    /// the text.
+    fn index(text: &str) -> Vec<Positions> {
+        super::super::check::Input::parse("", text).map_or_else(|_| Vec::new(), |i| i.positions)
+    }
+
     fn at(line: u32, column: u32) -> Option<Position> {
         Some(Position { line, column })
     }
@@ -296,7 +299,8 @@ kind: C
 
     #[test]
     fn any_object_with_an_items_sequence_is_a_list_as_kubectl_reads_it() {
-        let text = "kind: List\nitems: {a: 1}\n---\nkind: Listing\nitems: [{a: 1}]\n---\nitems: ~\n";
+        let text =
+            "kind: List\nitems: {a: 1}\n---\nkind: Listing\nitems: [{a: 1}]\n---\nitems: ~\n";
         let docs = index(text);
         assert_eq!(docs.len(), 2, "items: ~ is an empty list");
         assert_eq!(docs[0].of("items.a"), at(2, 9));
@@ -454,6 +458,7 @@ spec:
 
     mod props {
         use super::super::*;
+        use super::index;
         use proptest::prelude::*;
 
         /// Nested maps and lists, as a generator writes them.

@@ -197,7 +197,9 @@ fn yaml_float(s: &str) -> bool {
 /// infinity; Rust's parser reads the same decimal syntax (and refuses `inf`-like words
 /// only go-yaml's table names).
 fn go_float(s: &str) -> Option<f64> {
-    if s.bytes().any(|b| b.is_ascii_alphabetic() && !matches!(b, b'e' | b'E')) {
+    if s.bytes()
+        .any(|b| b.is_ascii_alphabetic() && !matches!(b, b'e' | b'E'))
+    {
         return None;
     }
     s.parse::<f64>().ok().filter(|f| f.is_finite())
@@ -208,44 +210,49 @@ fn between_digits(s: &str) -> bool {
     let b = s.as_bytes();
     b.iter().enumerate().all(|(i, &c)| {
         c != b'_'
-            || (i > 0
-                && b[i - 1].is_ascii_digit()
-                && b.get(i + 1).is_some_and(u8::is_ascii_digit))
+            || (i > 0 && b[i - 1].is_ascii_digit() && b.get(i + 1).is_some_and(u8::is_ascii_digit))
     })
 }
 
 /// go-yaml's check for `!!timestamp` (and for untagged text, which stays a string either
-/// way): `YYYY-M-D`, optionally followed by a time (`T`, `t` or a space, then `h:m:s`).
-/// Day numbers are checked against 31, not against the month.
+/// way): `YYYY-M-D` on the calendar, optionally followed by a time (`T`, `t` or a space,
+/// then `h:m:s`, a fraction and a zone).
 fn is_timestamp(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.len() < 5 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
-        return false;
-    }
+    let number = |p: &str, range: std::ops::RangeInclusive<u32>| {
+        (1..=2).contains(&p.len())
+            && p.bytes().all(|c| c.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| range.contains(&n))
+    };
     let (date, time) = match s.find(['T', 't', ' ']) {
         Some(i) => (&s[..i], Some(&s[i + 1..])),
         None => (s, None),
     };
-    let part = |p: &str, max: u32| {
-        (1..=2).contains(&p.len())
-            && p.bytes().all(|c| c.is_ascii_digit())
-            && p.parse::<u32>().is_ok_and(|n| n <= max)
-    };
     let fields: Vec<&str> = date.splitn(3, '-').collect();
-    let [_, month, day] = fields[..] else {
+    let [year, month, day] = fields[..] else {
         return false;
     };
-    if !(part(month, 12) && month != "0" && month != "00" && part(day, 31) && day.trim_start_matches('0') != "")
-    {
+    let (Ok(y), true) = (
+        year.parse::<u32>(),
+        year.len() == 4 && number(month, 1..=12),
+    ) else {
+        return false;
+    };
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let days = match month.parse::<u32>().unwrap_or(0) {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if !year.bytes().all(|c| c.is_ascii_digit()) || !number(day, 1..=days) {
         return false;
     }
     let Some(time) = time else {
         return true;
     };
-    // The seconds may carry a fraction, then a zone (`Z` or `±hh:mm`).
     let clock = time.split(['Z', '+', '-']).next().unwrap_or("");
     let hms: Vec<&str> = clock.split('.').next().unwrap_or("").split(':').collect();
-    matches!(hms[..], [h, m, s] if part(h, 23) && part(m, 59) && part(s, 59))
+    matches!(hms[..], [h, m, s] if number(h, 0..=23) && number(m, 0..=59) && number(s, 0..=59))
 }
 
 /// `!!binary`: base64 (line breaks ignored), the bytes as a Go string, which JSON then
@@ -384,7 +391,10 @@ pub(crate) fn go_syntax(v: &Value) -> String {
                 .iter()
                 .map(|(k, v)| format!("{}:{}", go_syntax(&Value::String(k.clone())), go_syntax(v)))
                 .collect();
-            format!("map[interface {{}}]interface {{}}{{{}}}", entries.join(", "))
+            format!(
+                "map[interface {{}}]interface {{}}{{{}}}",
+                entries.join(", ")
+            )
         }
     }
 }
@@ -455,7 +465,10 @@ mod tests {
             ("0x8000000000000000", json!(9_223_372_036_854_775_808.0)),
             ("-9223372036854775809", json!(-9_223_372_036_854_775_808.0)),
             ("4611686018427387904", json!(4_611_686_018_427_387_904_i64)),
-            ("4611686018427387904.0", json!(4_611_686_018_427_388_000_i64)),
+            (
+                "4611686018427387904.0",
+                json!(4_611_686_018_427_388_000_i64),
+            ),
             // Not numbers: strings.
             ("0x", json!("0x")),
             ("0o", json!("0o")),
@@ -466,7 +479,10 @@ mod tests {
             ("1.2.3", json!("1.2.3")),
             ("4.20.0", json!("4.20.0")),
             ("2024-01-02", json!("2024-01-02")),
-            ("2001-12-14t21:59:43.10-05:00", json!("2001-12-14t21:59:43.10-05:00")),
+            (
+                "2001-12-14t21:59:43.10-05:00",
+                json!("2001-12-14t21:59:43.10-05:00"),
+            ),
             ("-", json!("-")),
             ("+", json!("+")),
             (".", json!(".")),
@@ -513,7 +529,10 @@ mod tests {
     #[test]
     fn quoted_and_block_scalars_are_strings() {
         for text in ["yes", "1.0", "010", "~", ""] {
-            assert_eq!(resolve(None, text, false), Ok(Resolved::Str(text.to_owned())));
+            assert_eq!(
+                resolve(None, text, false),
+                Ok(Resolved::Str(text.to_owned()))
+            );
         }
     }
 
@@ -527,13 +546,23 @@ mod tests {
         assert_eq!(tagged("bool", "yes"), Ok(json!(true)));
         assert_eq!(tagged("null", ""), Ok(json!(null)));
         assert_eq!(tagged("timestamp", "2001-12-14"), Ok(json!("2001-12-14")));
+        assert_eq!(tagged("timestamp", "2000-2-29"), Ok(json!("2000-2-29")));
+        assert_eq!(
+            tagged("timestamp", "2001-12-14t21:59:43.10-05:00"),
+            Ok(json!("2001-12-14t21:59:43.10-05:00"))
+        );
         // A quoted scalar with a tag is read by its tag.
         assert_eq!(
             resolve(Some(&format!("{CORE}bool")), "yes", false),
             Ok(Resolved::Bool(true))
         );
         // Tags go-yaml does not resolve leave the text a string.
-        for tag in ["!custom", "!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:merge"] {
+        for tag in [
+            "!custom",
+            "!",
+            "tag:yaml.org,2002:map",
+            "tag:yaml.org,2002:merge",
+        ] {
             assert_eq!(resolve(Some(tag), "5", true), Ok(Resolved::Str("5".into())));
         }
         for (tag, text, error) in [
@@ -546,12 +575,23 @@ mod tests {
                 "cannot decode !!int `12345678901234567890` as a !!float",
             ),
             ("null", "x", "cannot decode !!str `x` as a !!null"),
-            ("timestamp", "foo", "cannot decode !!str `foo` as a !!timestamp"),
-            ("timestamp", "2001-13-14", "cannot decode !!str `2001-13-14` as a !!timestamp"),
+            (
+                "timestamp",
+                "foo",
+                "cannot decode !!str `foo` as a !!timestamp",
+            ),
+            (
+                "timestamp",
+                "2001-13-14",
+                "cannot decode !!str `2001-13-14` as a !!timestamp",
+            ),
         ] {
             assert_eq!(tagged(tag, text), Err(error.to_owned()), "!!{tag} {text}");
         }
-        assert_eq!(tagged("float", ".nan"), Err("json: unsupported value: NaN".into()));
+        assert_eq!(
+            tagged("float", ".nan"),
+            Err("json: unsupported value: NaN".into())
+        );
         assert_eq!(plain(".inf"), Err("json: unsupported value: +Inf".into()));
         assert_eq!(plain("-.Inf"), Err("json: unsupported value: -Inf".into()));
     }
@@ -561,7 +601,10 @@ mod tests {
         assert_eq!(tagged("binary", "aGVsbG8="), Ok(json!("hello")));
         assert_eq!(tagged("binary", "aGVs\nbG8=\n"), Ok(json!("hello")));
         // Bytes that are not UTF-8: one U+FFFD each, as Go's JSON encoder writes them.
-        assert_eq!(tagged("binary", "//79"), Ok(json!("\u{fffd}\u{fffd}\u{fffd}")));
+        assert_eq!(
+            tagged("binary", "//79"),
+            Ok(json!("\u{fffd}\u{fffd}\u{fffd}"))
+        );
         assert_eq!(
             tagged("binary", "aGVsbG8"),
             Err("!!binary value contains invalid base64 data".into())
@@ -595,7 +638,9 @@ mod tests {
         }
         assert_eq!(
             key("12345678901234567890"),
-            Err("unsupported map key of type: uint64, key: 0xab54a98ceb1f0ad2, value: \"v\"".into())
+            Err(
+                "unsupported map key of type: uint64, key: 0xab54a98ceb1f0ad2, value: \"v\"".into()
+            )
         );
         assert_eq!(
             resolve(None, "~", true).and_then(|r| r.into_key(&json!([1, "a"]))),
