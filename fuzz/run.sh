@@ -16,8 +16,8 @@
 # checkouts, so only the project's own crates are rebuilt after the first build).
 #
 # The per-input timeout catches hangs and super-linear blow-ups, not merely slow inputs:
-# the slowest legitimate input (YAML aliases expanding a few hundred bytes to the YAML
-# parser's node budget of 250,000) takes several seconds under the sanitizer.
+# the slowest legitimate input (YAML aliases expanding a document to up to 100 times its
+# own nodes, go-yaml's limit that check applies) takes seconds under the sanitizer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never

@@ -6,12 +6,14 @@
 //! [`policy`](crate::policy) the webhook runs. Every finding says which of these found
 //! it and where it is in the file (line and column).
 //!
-//! Input is YAML (several documents separated by `---`) or JSON; `List` kinds are
-//! expanded; other kinds are skipped. With old objects, an object with the same
-//! namespace and name is checked as an UPDATE of it. An old object is read as stored
-//! (`kubectl get ibgu -o yaml`, TALM's status included: every rule) or as a manifest
-//! (what git holds: the checks of TALM's live status are left to the hub, and the report
-//! says so once); [`reading`] tells which, unless the caller says.
+//! Input is YAML (several documents separated by `---`) or JSON, read as kubectl reads
+//! it ([`manifest`]); lists are expanded; other kinds are skipped, and a document meant
+//! as an IBGU that kubectl would refuse ([`look_alike`]) is denied in its words. With old
+//! objects, an object with the same namespace and name is checked as an UPDATE of it. An
+//! old object is read as stored (`kubectl get ibgu -o yaml`, TALM's status included:
+//! every rule) or as a manifest (what git holds: the checks of TALM's live status are left
+//! to the hub, and the report says so once); [`reading`] tells which, unless the caller
+//! says.
 //!
 //! ```
 //! use ibgu_webhook::cli::check::{self, Input};
@@ -36,8 +38,10 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::look_alike::{self, LookAlike};
+use super::manifest;
 use super::object_meta;
-use super::position::{self, Position, Positions};
+use super::position::{Position, Positions};
 use super::sarif;
 use super::schema::Schema;
 use crate::model::field::{ErrorList, ErrorType, FieldError, Path, Warning};
@@ -62,62 +66,73 @@ pub struct LoadError {
 pub struct Input {
     /// The file, as named on the command line (`-` for stdin).
     pub file: String,
-    /// Its documents, in order (empty documents dropped, `List` kinds expanded).
+    /// Its documents, in order (empty documents dropped, lists expanded).
     pub documents: Vec<Value>,
-    /// Where each document's fields are in the text, document by document (empty when
-    /// the positions could not be read).
+    /// Where each document's fields are in the text, document by document.
     pub positions: Vec<Positions>,
 }
 
 impl Input {
-    /// Parses a file's text: JSON when it starts with `{` (one or more objects), else
-    /// multi-document YAML.
+    /// Reads a file's text as kubectl reads it ([`manifest`]): JSON when it starts with
+    /// `{` (one or more objects), else multi-document YAML; values and positions come
+    /// from the same parse.
     pub fn parse(file: &str, text: &str) -> Result<Self, LoadError> {
-        let err = |message: String| LoadError {
+        let read = manifest::read(text).map_err(|message| LoadError {
             file: file.to_owned(),
             message,
-        };
-        let raw: Vec<Value> = if text.trim_start().starts_with('{') {
-            serde_json::Deserializer::from_str(text)
-                .into_iter::<Value>()
-                .collect::<Result<_, _>>()
-                .map_err(|e| err(format!("invalid JSON: {e}")))?
-        } else {
-            serde_saphyr::from_multiple::<Value>(text)
-                .map_err(|e| err(format!("invalid YAML: {e}")))?
-        };
-        let mut documents = Vec::with_capacity(raw.len());
-        for doc in raw {
-            expand(doc, &mut documents);
-        }
-        let mut positions = position::index(text);
-        if positions.len() != documents.len() {
-            positions.clear();
-        }
-        Ok(Input {
+        })?;
+        let mut input = Input {
             file: file.to_owned(),
-            documents,
-            positions,
-        })
+            documents: Vec::with_capacity(read.len()),
+            positions: Vec::with_capacity(read.len()),
+        };
+        for (doc, at) in read {
+            input.expand(doc, at);
+        }
+        Ok(input)
     }
-}
 
-/// Drops empty documents and expands `kind: List` (and `...List`) into its items.
-fn expand(doc: Value, out: &mut Vec<Value>) {
-    match doc {
-        Value::Null => {}
-        Value::Object(mut map)
-            if map
-                .get("kind")
-                .and_then(Value::as_str)
-                .is_some_and(|k| k.ends_with("List"))
-                && map.get("items").is_some_and(Value::is_array) =>
-        {
-            if let Some(Value::Array(items)) = map.remove("items") {
-                out.extend(items.into_iter().filter(|v| !v.is_null()));
+    /// Drops empty documents and expands lists into their items, as kubectl does: any
+    /// object with an `items` sequence is a list (`items: null` an empty one), and an
+    /// item with neither `kind` nor `apiVersion` takes the list's apiVersion and its kind
+    /// without the `List` suffix.
+    fn expand(&mut self, doc: Value, at: Positions) {
+        match doc {
+            Value::Null => {}
+            Value::Object(mut map)
+                if map
+                    .get("items")
+                    .is_some_and(|i| i.is_array() || i.is_null()) =>
+            {
+                let text = |f: &str| map.get(f).and_then(Value::as_str).unwrap_or("").to_owned();
+                let (api_version, kind) = (text("apiVersion"), text("kind"));
+                let kind = kind.strip_suffix("List").unwrap_or(&kind).to_owned();
+                let Some(Value::Array(items)) = map.remove("items") else {
+                    return;
+                };
+                let mut trees = at.into_items().into_iter();
+                for mut item in items {
+                    let at = trees.next().unwrap_or_default();
+                    if item.is_null() {
+                        continue;
+                    }
+                    if let Some(o) = item.as_object_mut() {
+                        let unset =
+                            |f: &str| o.get(f).and_then(Value::as_str).unwrap_or("").is_empty();
+                        if unset("kind") && unset("apiVersion") {
+                            o.insert("kind".to_owned(), Value::from(kind.clone()));
+                            o.insert("apiVersion".to_owned(), Value::from(api_version.clone()));
+                        }
+                    }
+                    self.documents.push(item);
+                    self.positions.push(at);
+                }
+            }
+            other => {
+                self.documents.push(other);
+                self.positions.push(at);
             }
         }
-        other => out.push(other),
     }
 }
 
@@ -126,6 +141,39 @@ pub(crate) fn is_ibgu(doc: &Value) -> bool {
     let api_version = doc.get("apiVersion").and_then(Value::as_str);
     api_version.and_then(|v| v.split_once('/')) == Some((ibgu::GROUP, ibgu::VERSION))
         && doc.get("kind").and_then(Value::as_str) == Some(ibgu::KIND)
+}
+
+/// The outcome for a document kubectl refuses to send, located at the field at fault.
+fn refused_by_kubectl(
+    input: &Input,
+    i: usize,
+    refused: LookAlike,
+    default_namespace: &str,
+) -> Outcome {
+    let positions = input.positions.get(i);
+    let locate = |field: &str| positions.and_then(|p| p.of(field));
+    let (namespace, name) = key(&refused.object, default_namespace);
+    Outcome {
+        file: input.file.clone(),
+        document: i + 1,
+        position: locate(""),
+        namespace,
+        name,
+        operation: "CREATE",
+        allowed: false,
+        errors: vec![ReportedError {
+            stage: Stage::Reading,
+            rule: None,
+            kind: None,
+            position: locate(&refused.field),
+            field: Path::new(&refused.field),
+            value: refused.value,
+            detail: refused.detail,
+            message: refused.message,
+        }],
+        warnings: Vec::new(),
+        patch: json_patch::Patch(Vec::new()),
+    }
 }
 
 fn key(doc: &Value, default_namespace: &str) -> (String, String) {
@@ -145,6 +193,10 @@ fn key(doc: &Value, default_namespace: &str) -> (String, String) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
+    /// kubectl's reading of the manifest: a document that looks like an
+    /// ImageBasedGroupUpgrade but names another version, group or kind, or none, which
+    /// kubectl refuses before sending anything.
+    Reading,
     /// Decoding: a field the CRD's schema does not declare (kubectl's default
     /// `--validate=strict` makes the apiserver refuse it).
     Decoding,
@@ -163,6 +215,7 @@ impl Stage {
     /// The stage's name, as reports print it.
     pub fn as_str(self) -> &'static str {
         match self {
+            Stage::Reading => "kubectl",
             Stage::Decoding => "decoding",
             Stage::Mutating => "mutating webhook",
             Stage::Schema => "CRD schema",
@@ -374,7 +427,8 @@ impl Report {
 }
 
 /// Every stage, for the rules a SARIF log describes.
-const STAGES: [Stage; 5] = [
+const STAGES: [Stage; 6] = [
+    Stage::Reading,
     Stage::Decoding,
     Stage::Mutating,
     Stage::Schema,
@@ -385,6 +439,7 @@ const STAGES: [Stage; 5] = [
 /// A stage's SARIF rule id: for its findings that no webhook rule names.
 fn stage_id(stage: Stage) -> &'static str {
     match stage {
+        Stage::Reading => "kubectl-reading",
         Stage::Decoding => "unknown-field",
         Stage::Mutating => "mutating-webhook",
         Stage::Schema => "crd-schema",
@@ -395,6 +450,9 @@ fn stage_id(stage: Stage) -> &'static str {
 
 fn stage_description(stage: Stage) -> &'static str {
     match stage {
+        Stage::Reading => {
+            "A document meant as an ImageBasedGroupUpgrade that kubectl refuses before sending it: another apiVersion or kind, none, or a top-level sequence."
+        }
         Stage::Decoding => {
             "A field the CRD's structural schema does not declare, which kubectl's strict field validation refuses."
         }
@@ -460,6 +518,12 @@ pub fn run(
     let mut unjudged: Vec<u8> = Vec::new();
     for input in inputs {
         for (i, doc) in input.documents.iter().enumerate() {
+            if let Some(refused) = look_alike::find(&input.file, doc) {
+                report
+                    .objects
+                    .push(refused_by_kubectl(input, i, refused, default_namespace));
+                continue;
+            }
             if !is_ibgu(doc) {
                 report.skipped += 1;
                 continue;

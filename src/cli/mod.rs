@@ -6,8 +6,11 @@
 
 pub mod certs;
 pub mod check;
+pub mod look_alike;
+pub mod manifest;
 pub mod next;
 pub mod object_meta;
 pub mod position;
 pub mod sarif;
+pub mod scalar;
 pub mod schema;
