@@ -6,8 +6,10 @@
 
 pub mod certs;
 pub mod check;
+pub mod manifest;
 pub mod next;
 pub mod object_meta;
+pub mod plan_text;
 pub mod position;
 pub mod sarif;
 pub mod schema;
