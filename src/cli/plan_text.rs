@@ -605,6 +605,7 @@ impl Reader<'_, '_> {
                 (shape, _) => shape,
             });
         let key = pick!(key).unwrap_or(Quote::Plain);
+        let (comma, pad) = self.document_flow(here);
         let eol = match self.page.first_eol() {
             Some("\r\n") => "\r\n",
             Some("\r") => "\r",
@@ -616,14 +617,36 @@ impl Reader<'_, '_> {
             key,
             value: pick!(value).unwrap_or(key),
             colon: pick!(colon).unwrap_or_else(|| ": ".to_owned()),
-            comma: pick!(comma).unwrap_or_else(|| ", ".to_owned()),
-            pad: pick!(pad).unwrap_or_default(),
+            comma: pick!(comma).or(comma).unwrap_or_else(|| ", ".to_owned()),
+            pad: pick!(pad).or(pad).unwrap_or_default(),
             width,
             actions_first: pick!(actions_first).unwrap_or(true),
             max_first: pick!(max_first).unwrap_or(true),
             actions,
             rollout,
         })
+    }
+
+    /// The separator and the inner padding of the document's flow collections on one
+    /// line, from the first that shows each.
+    fn document_flow(&self, here: &Positions) -> (Option<String>, Option<String>) {
+        let (mut comma, mut pad) = (None, None);
+        for at in here
+            .entries()
+            .into_iter()
+            .filter_map(|(_, p)| self.page.offset(p))
+        {
+            comma = comma.or_else(|| self.page.comma_before(at).map(str::to_owned));
+            let before = &self.page.text[self.page.starts[self.page.line_of(at)]..at];
+            let inside = before.trim_end_matches(' ');
+            if pad.is_none() && inside.ends_with(['{', '[']) {
+                pad = Some(before[inside.len()..].to_owned());
+            }
+            if comma.is_some() && pad.is_some() {
+                break;
+            }
+        }
+        (comma, pad)
     }
 
     /// One indentation level as the document writes `spec`'s fields, when on lines of
