@@ -1026,3 +1026,43 @@ fn manifest_that_cannot_be_used_is_exit_2() {
         );
     }
 }
+
+#[test]
+fn manifest_step_the_webhook_would_deny_is_not_written_exit_4() {
+    // With a 38-character name, [Upgrade, FinalizeUpgrade]'s ClusterGroupUpgrade name
+    // would be 64 characters (validating rule 8); [Upgrade] is admitted.
+    let name = "u".repeat(38);
+    let live = prep_done().replace("upgrade-4-20", &name);
+    let manifest = format!(
+        "{GIT_HEAD}  plan:\n  - actions: [Prep]\n    rolloutStrategy: {{maxConcurrency: 50, timeout: 300}}\n"
+    )
+    .replace("upgrade-4-20", &name);
+    let r = ManifestRun::new(
+        "denied",
+        &live,
+        &manifest,
+        &["--write", "--actions", "Upgrade,FinalizeUpgrade"],
+    );
+    assert_eq!(r.out.status.code(), Some(4), "{}{}", r.stdout(), r.stderr());
+    assert!(
+        r.stdout().contains("document 1: the webhook would deny [Upgrade, FinalizeUpgrade]: spec.plan[1]: Forbidden: TALM would name this step's ClusterGroupUpgrade"),
+        "{}",
+        r.stdout()
+    );
+    assert!(
+        r.stdout().ends_with("; nothing written\n"),
+        "{}",
+        r.stdout()
+    );
+    r.untouched();
+    drop(r);
+    let r = ManifestRun::new(
+        "denied-other",
+        &live,
+        &manifest,
+        &["--write", "--actions", "Upgrade"],
+    );
+    r.wrote(&format!(
+        "{manifest}  - actions: [Upgrade]\n    rolloutStrategy: {{maxConcurrency: 50, timeout: 240}}\n"
+    ));
+}

@@ -990,4 +990,30 @@ mod tests {
             )
         );
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Whatever follows `plan:`, a step is placed or refused, never a panic.
+            #[test]
+            fn never_panics_on_yaml_like_plans(
+                tail in "[-:{}\\[\\],&*!|>'\"#~ \t\r\na-c0-2]{0,80}",
+                crlf in any::<bool>(),
+            ) {
+                let text = format!("spec:\n  plan:\n  - actions: [Prep]\n{tail}");
+                let text = if crlf { text.replace('\n', "\r\n") } else { text };
+                if let Ok(input) = Input::parse("f", &text) {
+                    let _ = insertion(&text, &input.positions, 0, &UPGRADE);
+                }
+                let flow = format!("spec: {{plan: [{{actions: [Prep]}}{tail}");
+                if let Ok(input) = Input::parse("f", &flow) {
+                    let _ = insertion(&flow, &input.positions, 0, &UPGRADE);
+                }
+            }
+        }
+    }
 }
