@@ -507,32 +507,41 @@ fn the_configured_default_is_not_used_when_a_step_gives_one() {
 
 // `next --manifest`: the step for the manifest in git (GitOps ZTP), in the file's style.
 
-/// What a GitOps repository holds for HEAD's object: no status, no server-set metadata.
-const GIT_HEAD: &str = "apiVersion: lcm.openshift.io/v1alpha1
-kind: ImageBasedGroupUpgrade
-metadata:
-  name: upgrade-4-20
-  namespace: ztp-group
-spec:
-  clusterLabelSelectors:
-  - matchLabels:
-      upgrade: \"4.20\"
-  ibuSpec:
-    seedImageRef:
-      image: quay.io/seed/image:4.20.0
-      version: 4.20.0
-";
+/// What a GitOps repository holds for HEAD's object: HEAD without the metadata the
+/// apiserver and TALM set.
+fn git_head() -> String {
+    const SET_ON_THE_HUB: [&str; 6] = [
+        "  creationTimestamp:",
+        "  finalizers:",
+        "  - lcm.openshift.io/ibgu",
+        "  generation:",
+        "  resourceVersion:",
+        "  uid:",
+    ];
+    HEAD.lines()
+        .filter(|l| !SET_ON_THE_HUB.iter().any(|p| l.starts_with(p)))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// A step as the manifests below write it, on two lines with a flow strategy.
+fn step(actions: &str, timeout: u32) -> String {
+    format!(
+        "  - actions: [{actions}]\n    rolloutStrategy: {{maxConcurrency: 50, timeout: {timeout}}}\n"
+    )
+}
+
+/// The manifest in git with these steps.
+fn git_plan(steps: &[String]) -> String {
+    format!("{}  plan:\n{}", git_head(), steps.concat())
+}
 
 /// Prep done, spoke6 failed it and recovered with AbortOnFailure: the one continuation
 /// admitted is Upgrade (the flow's third commit).
 fn recovered() -> String {
     format!(
         "{}  plan:
-  - actions: [Prep]
-    rolloutStrategy: {{maxConcurrency: 50, timeout: 300}}
-  - actions: [AbortOnFailure]
-    rolloutStrategy: {{maxConcurrency: 50, timeout: 240}}
-status:
+{}{}status:
   clusters:
   - completedActions: [{{action: Prep}}]
     name: spoke1
@@ -543,7 +552,9 @@ status:
   - {{type: Progressing, status: \"False\", reason: Completed, message: All plan steps are completed}}
   observedGeneration: 3
 ",
-        HEAD.replace("generation: 2", "generation: 3")
+        HEAD.replace("generation: 2", "generation: 3"),
+        step("Prep", 300),
+        step("AbortOnFailure", 240),
     )
 }
 
@@ -630,42 +641,31 @@ impl ManifestRun {
     /// as it reads an old object without status; every other rule admits the file.
     fn admitted(&self) {
         self.hub_admits();
-        let gate = run(
-            bin()
-                .arg("check")
-                .arg(&self.file)
-                .arg("--old")
-                .arg(&self.before),
-            None,
-        );
-        let said = text(&gate.stdout);
+        let (code, said) = self.check_old(&self.before);
         let errors: Vec<&str> = said.lines().filter(|l| l.contains(": error: ")).collect();
         let no_status = "Forbidden: steps can be added only once TALM has taken the last change: the stored object has no status yet; try again once TALM has written it [validating rule 4]";
         assert!(
             errors.iter().all(|e| e.ends_with(no_status)),
             "the pre-merge check found more than rule 4's missing status:\n{said}"
         );
-        assert_eq!(
-            gate.status.code(),
-            Some(if errors.is_empty() { 0 } else { 1 }),
-            "{said}"
-        );
+        assert_eq!(code, Some(if errors.is_empty() { 0 } else { 1 }), "{said}");
         assert!(said.contains("(UPDATE)"), "{said}");
     }
 
     /// `check FILE --old LIVE`: the UPDATE a sync of the written file makes is admitted.
     fn hub_admits(&self) {
-        let hub = run(
-            bin()
-                .arg("check")
-                .arg(&self.file)
-                .arg("--old")
-                .arg(&self.live),
+        let (code, said) = self.check_old(&self.live);
+        assert_eq!(code, Some(0), "{said}");
+        assert!(said.contains("(UPDATE): allowed"), "{said}");
+    }
+
+    /// `check FILE --old OLD`: its exit code and report.
+    fn check_old(&self, old: &Path) -> (Option<i32>, String) {
+        let out = run(
+            bin().arg("check").arg(&self.file).arg("--old").arg(old),
             None,
         );
-        let said = text(&hub.stdout);
-        assert_eq!(hub.status.code(), Some(0), "{said}");
-        assert!(said.contains("(UPDATE): allowed"), "{said}");
+        (out.status.code(), text(&out.stdout))
     }
 }
 
@@ -677,9 +677,10 @@ impl Drop for ManifestRun {
 
 #[test]
 fn manifest_block_style_with_comments_kept() {
+    let git = git_head();
     let manifest = format!(
         "# The fleet's upgrade to 4.20.
-{GIT_HEAD}  plan:
+{git}  plan:
   # prepare every cluster first
   - actions:
     - Prep
@@ -718,9 +719,10 @@ fn manifest_block_style_with_comments_kept() {
 
 #[test]
 fn manifest_flow_style_one_line_and_over_lines() {
+    let git = git_head();
     // The only continuation admitted is chosen without --actions.
     let one_line = format!(
-        "{GIT_HEAD}  plan: [{{actions: [Prep], rolloutStrategy: {{maxConcurrency: 50, timeout: 300}}}}, {{actions: [AbortOnFailure], rolloutStrategy: {{maxConcurrency: 50, timeout: 240}}}}]\n"
+        "{git}  plan: [{{actions: [Prep], rolloutStrategy: {{maxConcurrency: 50, timeout: 300}}}}, {{actions: [AbortOnFailure], rolloutStrategy: {{maxConcurrency: 50, timeout: 240}}}}]\n"
     );
     let r = ManifestRun::new("flow", &recovered(), &one_line, &["--write"]);
     r.wrote(&one_line.replace(
@@ -728,7 +730,7 @@ fn manifest_flow_style_one_line_and_over_lines() {
         "timeout: 240}}, {actions: [Upgrade], rolloutStrategy: {maxConcurrency: 50, timeout: 240}}]",
     ));
     let lines = format!(
-        "{GIT_HEAD}  plan: [
+        "{git}  plan: [
     {{ actions: [ Prep ], rolloutStrategy: {{ maxConcurrency: 50, timeout: 300 }} }},
     {{ actions: [ AbortOnFailure ], rolloutStrategy: {{ maxConcurrency: 50, timeout: 240 }} }}
   ]
@@ -784,10 +786,11 @@ spec:
 
 #[test]
 fn manifest_crlf_quoted_keys_reordered_and_no_final_newline() {
+    let git = git_head();
     // Line endings, quoting and key order are the file's; its last line still has no
     // line ending.
     let manifest = format!(
-        "{GIT_HEAD}  plan:
+        "{git}  plan:
   - \"rolloutStrategy\": {{\"timeout\": 300, \"maxConcurrency\": 50}}
     \"actions\": [\"Prep\"]
   - \"rolloutStrategy\": {{\"timeout\": 240, \"maxConcurrency\": 50}}
@@ -798,20 +801,15 @@ fn manifest_crlf_quoted_keys_reordered_and_no_final_newline() {
     r.wrote(&format!(
         "{manifest}\r\n  - \"rolloutStrategy\": {{\"timeout\": 240, \"maxConcurrency\": 50}}\r\n    \"actions\": [\"Upgrade\"]"
     ));
-    let plain = format!(
-        "{GIT_HEAD}  plan:\n  - actions: [Prep]\n    rolloutStrategy: {{maxConcurrency: 50, timeout: 300}}\n  - actions: [AbortOnFailure]\n    rolloutStrategy: {{maxConcurrency: 50, timeout: 240}}"
-    );
-    let r = ManifestRun::new("no-newline", &recovered(), &plain, &["--write"]);
-    r.wrote(&format!(
-        "{plain}\n  - actions: [Upgrade]\n    rolloutStrategy: {{maxConcurrency: 50, timeout: 240}}"
-    ));
+    let plain = git_plan(&[step("Prep", 300), step("AbortOnFailure", 240)]);
+    let plain = plain.trim_end();
+    let r = ManifestRun::new("no-newline", &recovered(), plain, &["--write"]);
+    r.wrote(&format!("{plain}\n{}", step("Upgrade", 240).trim_end()));
 }
 
 #[test]
 fn manifest_among_other_documents() {
-    let ibgu = format!(
-        "{GIT_HEAD}  plan:\n  - actions: [Prep]\n    rolloutStrategy: {{maxConcurrency: 50, timeout: 300}}\n"
-    );
+    let ibgu = git_plan(&[step("Prep", 300)]);
     let other = ibgu.replace("name: upgrade-4-20", "name: upgrade-4-21");
     let manifest = format!(
         "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ztp-group\n---\n{other}---\n# the one on the hub\n{ibgu}...\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: notes, namespace: ztp-group}}\ndata: {{plan: \"kept as it is\"}}\n"
@@ -822,8 +820,8 @@ fn manifest_among_other_documents() {
         &manifest,
         &["--write", "--actions", "Upgrade,FinalizeUpgrade"],
     );
-    let step = "  - actions: [Upgrade, FinalizeUpgrade]\n    rolloutStrategy: {maxConcurrency: 50, timeout: 240}\n";
-    r.wrote(&manifest.replace(&format!("{ibgu}..."), &format!("{ibgu}{step}...")));
+    let added = step("Upgrade, FinalizeUpgrade", 240);
+    r.wrote(&manifest.replace(&format!("{ibgu}..."), &format!("{ibgu}{added}...")));
     assert!(
         r.stdout().contains("document 3: its plan is the hub's"),
         "{}",
@@ -833,9 +831,7 @@ fn manifest_among_other_documents() {
 
 #[test]
 fn manifest_with_several_continuations_needs_actions_to_write() {
-    let manifest = format!(
-        "{GIT_HEAD}  plan:\n  - actions: [Prep]\n    rolloutStrategy: {{maxConcurrency: 50, timeout: 300}}\n"
-    );
+    let manifest = git_plan(&[step("Prep", 300)]);
     let r = ManifestRun::new("several", &prep_done(), &manifest, &["--write"]);
     assert_eq!(r.out.status.code(), Some(2), "{}", r.stdout());
     let choose = "4 continuations would be admitted: say which goes into the manifest with --actions Upgrade, --actions Upgrade,FinalizeUpgrade, --actions Abort, --actions AbortOnFailure";
@@ -881,13 +877,7 @@ fn manifest_with_several_continuations_needs_actions_to_write() {
             .iter()
             .filter_map(Value::as_str)
             .collect();
-        assert_eq!(
-            edit["text"],
-            format!(
-                "  - actions: [{}]\n    rolloutStrategy: {{maxConcurrency: 50, timeout: 240}}\n",
-                actions.join(", ")
-            )
-        );
+        assert_eq!(edit["text"], step(&actions.join(", "), 240));
     }
     drop(r);
 
@@ -909,35 +899,29 @@ fn manifest_with_several_continuations_needs_actions_to_write() {
 
 #[test]
 fn manifest_whose_plan_is_not_the_hubs_gets_nothing_exit_5() {
-    let step = |actions: &str, timeout: u32| {
-        format!(
-            "  - actions: [{actions}]\n    rolloutStrategy: {{maxConcurrency: 50, timeout: {timeout}}}\n"
-        )
-    };
     let cases = [
         // A step appended on the hub (kubectl patch), not in git.
         (
-            step("Prep", 300),
+            vec![step("Prep", 300)],
             "git is behind the hub: the hub has 2 step(s), the manifest 1 step(s); add spec.plan[1] [AbortOnFailure] (maxConcurrency 50, timeout 240) to git first",
         ),
         // Git's next commit not synced yet.
         (
-            format!(
-                "{}{}{}",
+            vec![
                 step("Prep", 300),
                 step("AbortOnFailure", 240),
-                step("Upgrade", 240)
-            ),
+                step("Upgrade", 240),
+            ],
             "git is ahead of the hub: the manifest has 3 step(s), the hub 2 step(s); the hub has not taken spec.plan[2] [Upgrade] (maxConcurrency 50, timeout 240) yet",
         ),
         // A step edited in git.
         (
-            format!("{}{}", step("Prep", 600), step("AbortOnFailure", 240)),
+            vec![step("Prep", 600), step("AbortOnFailure", 240)],
             "spec.plan[0] differs: the manifest has [Prep] (maxConcurrency 50, timeout 600), the hub [Prep] (maxConcurrency 50, timeout 300)",
         ),
     ];
     for (plan, want) in cases {
-        let manifest = format!("{GIT_HEAD}  plan:\n{plan}");
+        let manifest = git_plan(&plan);
         let r = ManifestRun::new("differs", &recovered(), &manifest, &["--write"]);
         assert_eq!(r.out.status.code(), Some(5), "{}{}", r.stdout(), r.stderr());
         assert!(
@@ -950,13 +934,12 @@ fn manifest_whose_plan_is_not_the_hubs_gets_nothing_exit_5() {
     }
     // A step that leaves out rollout fields is the hub's: the webhook stores the values
     // it holds for them.
-    let manifest = format!(
-        "{GIT_HEAD}  plan:\n  - actions: [Prep]\n    rolloutStrategy: {{maxConcurrency: 50, timeout: 300}}\n  - actions: [AbortOnFailure]\n"
-    );
+    let manifest = git_plan(&[
+        step("Prep", 300),
+        "  - actions: [AbortOnFailure]\n".to_owned(),
+    ]);
     let r = ManifestRun::new("defaults", &recovered(), &manifest, &["--write"]);
-    r.written(&format!(
-        "{manifest}  - actions: [Upgrade]\n    rolloutStrategy: {{maxConcurrency: 50, timeout: 240}}\n"
-    ));
+    r.written(&format!("{manifest}{}", step("Upgrade", 240)));
     // Judged on the stored object. `check --old` reads the file before as if stored,
     // without the values the webhook stored for its step 1, and would call them changed.
     r.hub_admits();
@@ -964,9 +947,7 @@ fn manifest_whose_plan_is_not_the_hubs_gets_nothing_exit_5() {
 
 #[test]
 fn manifest_while_a_step_runs_gets_nothing_exit_3() {
-    let manifest = format!(
-        "{GIT_HEAD}  plan:\n  - actions: [Prep]\n    rolloutStrategy: {{maxConcurrency: 50, timeout: 300}}\n  - actions: [Upgrade]\n    rolloutStrategy: {{maxConcurrency: 50, timeout: 240}}\n"
-    );
+    let manifest = git_plan(&[step("Prep", 300), step("Upgrade", 240)]);
     for actions in [None, Some("FinalizeUpgrade")] {
         let mut args = vec!["--write"];
         args.extend(actions.iter().flat_map(|a| ["--actions", a]));
@@ -997,9 +978,7 @@ fn manifest_while_a_step_runs_gets_nothing_exit_3() {
 
 #[test]
 fn manifest_that_cannot_be_used_is_exit_2() {
-    let manifest = format!(
-        "{GIT_HEAD}  plan:\n  - actions: [Prep]\n    rolloutStrategy: {{maxConcurrency: 50, timeout: 300}}\n"
-    );
+    let manifest = git_plan(&[step("Prep", 300)]);
     let elsewhere = manifest.replace("namespace: ztp-group", "namespace: other");
     let r = ManifestRun::new("elsewhere", &prep_done(), &elsewhere, &["--write"]);
     assert_eq!(r.out.status.code(), Some(2));
@@ -1033,10 +1012,7 @@ fn manifest_step_the_webhook_would_deny_is_not_written_exit_4() {
     // would be 64 characters (validating rule 8); [Upgrade] is admitted.
     let name = "u".repeat(38);
     let live = prep_done().replace("upgrade-4-20", &name);
-    let manifest = format!(
-        "{GIT_HEAD}  plan:\n  - actions: [Prep]\n    rolloutStrategy: {{maxConcurrency: 50, timeout: 300}}\n"
-    )
-    .replace("upgrade-4-20", &name);
+    let manifest = git_plan(&[step("Prep", 300)]).replace("upgrade-4-20", &name);
     let r = ManifestRun::new(
         "denied",
         &live,
@@ -1062,7 +1038,5 @@ fn manifest_step_the_webhook_would_deny_is_not_written_exit_4() {
         &manifest,
         &["--write", "--actions", "Upgrade"],
     );
-    r.wrote(&format!(
-        "{manifest}  - actions: [Upgrade]\n    rolloutStrategy: {{maxConcurrency: 50, timeout: 240}}\n"
-    ));
+    r.wrote(&format!("{manifest}{}", step("Upgrade", 240)));
 }
