@@ -693,20 +693,8 @@ impl Look {
                 self.flow_rollout(step)
             )
         } else {
-            let mut e = vec![
-                format!(
-                    "{}{}: {}\n",
-                    pad(col + self.width),
-                    self.k("maxConcurrency"),
-                    step.1
-                ),
-                format!(
-                    "{}{}: {}\n",
-                    pad(col + self.width),
-                    self.k("timeout"),
-                    step.2
-                ),
-            ];
+            let mut e = [("maxConcurrency", step.1), ("timeout", step.2)]
+                .map(|(k, n)| format!("{}{}: {n}\n", pad(col + self.width), self.k(k)));
             if !self.max_first {
                 e.reverse();
             }
