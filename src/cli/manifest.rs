@@ -1,6 +1,6 @@
 //! `next --manifest`: the manifest in git that holds the live IBGU (GitOps ZTP). Which of
 //! its documents that is, whether its plan is the hub's, and the step `next` proposes
-//! written into its text in the file's own style ([`plan_text`](super::plan_text)).
+//! written into its text in the file's own style ([`plan_text`]).
 //!
 //! The edit only inserts. Before it is offered, the text with it is read again as `check`
 //! reads files and must give exactly the manifest's documents with the step appended to
