@@ -12,6 +12,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use ibgu_webhook::admission::{self, Endpoint};
 use ibgu_webhook::cli::certs;
 use ibgu_webhook::cli::check::{self, Input};
+use ibgu_webhook::cli::git_manifest::Manifest;
 use ibgu_webhook::cli::next;
 use ibgu_webhook::cli::schema::Schema;
 use ibgu_webhook::policy::facts::Facts;
@@ -57,8 +58,10 @@ enum Command {
 const NEXT_EXIT_CODES: &str = "Exit codes: 0 a step may be appended now (a command is printed \
 for each continuation the webhook would admit); 3 not now: a step runs, or TALM has not taken \
 the last change yet (run again later); 4 nothing may be appended: the plan is complete, or the \
-webhook would deny every continuation for a reason waiting does not cure; 2 the input could \
-not be read or the usage is wrong.";
+webhook would deny every continuation (or the one --actions names) for a reason waiting does \
+not cure; 5 the --manifest's plan is not the live one (git is ahead of or behind the hub); 2 \
+the input could not be read or the usage is wrong (--write with several continuations and no \
+--actions). Nothing is written unless the exit code is 0.";
 
 fn next_help() -> String {
     format!("{NEXT_EXIT_CODES}\n\n{ENV_HELP}")
@@ -269,6 +272,22 @@ struct NextArgs {
     /// The live object, as `kubectl get ibgu NAME -o yaml` (or `-o json`) prints it; `-`
     /// for stdin.
     file: String,
+    /// The manifest in git holding the same object (GitOps): also propose the step for it,
+    /// as YAML in the file's own style.
+    #[arg(long, value_name = "FILE")]
+    manifest: Option<String>,
+    /// Write the proposed step into the --manifest file, changing no other byte.
+    #[arg(long, requires = "manifest")]
+    write: bool,
+    /// The step for the --manifest when several would be admitted, e.g. `--actions
+    /// AbortOnFailure` or `--actions Upgrade,FinalizeUpgrade`.
+    #[arg(
+        long,
+        requires = "manifest",
+        value_delimiter = ',',
+        value_name = "ACTION,..."
+    )]
+    actions: Option<Vec<String>>,
     /// Report format.
     #[arg(long, short = 'o', value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -362,11 +381,54 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
 
 fn next(args: &NextArgs) -> anyhow::Result<ExitCode> {
     let input = load(&args.file)?;
-    let report = next::Report::of_input(&args.policy.config(), &input)?;
-    match args.output {
-        Output::Text => print!("{}", report.to_text()),
-        Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+    let config = args.policy.config();
+    let mut report = next::Report::of_input(&config, &input)?;
+    let print = |report: &next::Report| -> anyhow::Result<()> {
+        match args.output {
+            Output::Text => print!("{}", report.to_text()),
+            Output::Json => println!("{}", serde_json::to_string_pretty(report)?),
+        }
+        Ok(())
+    };
+    if let Some(file) = &args.manifest {
+        if file == "-" {
+            bail!("--manifest names the manifest's file in the git repository, not stdin (-)");
+        }
+        let text = String::from_utf8(read_input(Some(file))?)
+            .with_context(|| format!("{file}: not UTF-8 text"))?;
+        let manifest = Input::parse(file, &text)?;
+        let live = next::the_one(&input)?;
+        let m = Manifest {
+            file,
+            text: &text,
+            input: &manifest,
+        };
+        report.with_manifest(&config, live, &m, args.actions.as_deref())?;
+        if args.write
+            && let Some(written) = report.manifest.as_mut()
+        {
+            match (written.outcome, &written.edit) {
+                (next::Outcome::Proposed, Some(edit)) => {
+                    // The file as read, or a change made meanwhile would be lost.
+                    if std::fs::read(file).with_context(|| format!("reading {file}"))?
+                        != text.as_bytes()
+                    {
+                        bail!("{file}: changed while next ran; nothing written, run it again");
+                    }
+                    std::fs::write(file, edit.apply(&text))
+                        .with_context(|| format!("writing {file}"))?;
+                    written.written = true;
+                }
+                (next::Outcome::Choose, _) => {
+                    let why = written.why.clone().unwrap_or_default();
+                    print(&report)?;
+                    bail!("{file}: {why}; nothing written");
+                }
+                _ => {}
+            }
+        }
     }
+    print(&report)?;
     Ok(ExitCode::from(report.exit_code()))
 }
 

@@ -504,3 +504,539 @@ fn the_configured_default_is_not_used_when_a_step_gives_one() {
         50
     );
 }
+
+// `next --manifest`: the step for the manifest in git (GitOps ZTP), in the file's style.
+
+/// What a GitOps repository holds for HEAD's object: HEAD without the metadata the
+/// apiserver and TALM set.
+fn git_head() -> String {
+    const SET_ON_THE_HUB: [&str; 6] = [
+        "  creationTimestamp:",
+        "  finalizers:",
+        "  - lcm.openshift.io/ibgu",
+        "  generation:",
+        "  resourceVersion:",
+        "  uid:",
+    ];
+    HEAD.lines()
+        .filter(|l| !SET_ON_THE_HUB.iter().any(|p| l.starts_with(p)))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// A step as the manifests below write it, on two lines with a flow strategy.
+fn step(actions: &str, timeout: u32) -> String {
+    format!(
+        "  - actions: [{actions}]\n    rolloutStrategy: {{maxConcurrency: 50, timeout: {timeout}}}\n"
+    )
+}
+
+/// The manifest in git with these steps.
+fn git_plan(steps: &[String]) -> String {
+    format!("{}  plan:\n{}", git_head(), steps.concat())
+}
+
+/// Prep done, spoke6 failed it and recovered with AbortOnFailure: the one continuation
+/// admitted is Upgrade (the flow's third commit).
+fn recovered() -> String {
+    format!(
+        "{}  plan:
+{}{}status:
+  clusters:
+  - completedActions: [{{action: Prep}}]
+    name: spoke1
+  - completedActions: [{{action: AbortOnFailure}}]
+    failedActions: [{{action: Prep, message: seed image pull failed}}]
+    name: spoke6
+  conditions:
+  - {{type: Progressing, status: \"False\", reason: Completed, message: All plan steps are completed}}
+  observedGeneration: 3
+",
+        HEAD.replace("generation: 2", "generation: 3"),
+        step("Prep", 300),
+        step("AbortOnFailure", 240),
+    )
+}
+
+/// A run of `next LIVE --manifest FILE ...` in a scratch directory, and the files after.
+struct ManifestRun {
+    dir: PathBuf,
+    live: PathBuf,
+    file: PathBuf,
+    before: PathBuf,
+    out: std::process::Output,
+}
+
+impl ManifestRun {
+    fn new(name: &str, live: &str, manifest: &str, args: &[&str]) -> ManifestRun {
+        let dir = scratch(name);
+        let (live_file, file, before) = (
+            dir.join("live.yaml"),
+            dir.join("upgrade.yaml"),
+            dir.join("before.yaml"),
+        );
+        std::fs::write(&live_file, live).expect("write");
+        std::fs::write(&file, manifest).expect("write");
+        std::fs::write(&before, manifest).expect("write");
+        let out = run(
+            bin()
+                .arg("next")
+                .arg(&live_file)
+                .arg("--manifest")
+                .arg(&file)
+                .args(args),
+            None,
+        );
+        ManifestRun {
+            dir,
+            live: live_file,
+            file,
+            before,
+            out,
+        }
+    }
+
+    fn stdout(&self) -> String {
+        text(&self.out.stdout)
+    }
+
+    fn stderr(&self) -> String {
+        text(&self.out.stderr)
+    }
+
+    fn manifest(&self) -> String {
+        std::fs::read_to_string(&self.file).expect("read the manifest")
+    }
+
+    /// Asserts the step was written: exit 0, and the file is `want`; then that the gate
+    /// and the hub admit it.
+    fn wrote(&self, want: &str) {
+        self.written(want);
+        self.admitted();
+    }
+
+    /// Asserts the step was written: exit 0, and the file is `want`.
+    fn written(&self, want: &str) {
+        assert_eq!(
+            self.out.status.code(),
+            Some(0),
+            "{}{}",
+            self.stdout(),
+            self.stderr()
+        );
+        assert!(self.stdout().contains("\nwrote "), "{}", self.stdout());
+        assert_eq!(self.manifest(), want);
+    }
+
+    /// Asserts nothing was written.
+    fn untouched(&self) {
+        let before = std::fs::read(&self.before).expect("read");
+        assert_eq!(std::fs::read(&self.file).expect("read"), before);
+    }
+
+    /// The written file through the gate and the hub: `check FILE --old <the file
+    /// before>` (the README's pre-merge loop) and `check FILE --old LIVE` (the UPDATE the
+    /// sync makes, judged on the stored object with TALM's status) both admit it. The
+    /// pre-merge check's only permitted finding is validating rule 4's "no status yet",
+    /// as it reads an old object without status; every other rule admits the file.
+    fn admitted(&self) {
+        self.hub_admits();
+        let (code, said) = self.check_old(&self.before);
+        let errors: Vec<&str> = said.lines().filter(|l| l.contains(": error: ")).collect();
+        let no_status = "Forbidden: steps can be added only once TALM has taken the last change: the stored object has no status yet; try again once TALM has written it [validating rule 4]";
+        assert!(
+            errors.iter().all(|e| e.ends_with(no_status)),
+            "the pre-merge check found more than rule 4's missing status:\n{said}"
+        );
+        assert_eq!(code, Some(if errors.is_empty() { 0 } else { 1 }), "{said}");
+        assert!(said.contains("(UPDATE)"), "{said}");
+    }
+
+    /// `check FILE --old LIVE`: the UPDATE a sync of the written file makes is admitted.
+    fn hub_admits(&self) {
+        let (code, said) = self.check_old(&self.live);
+        assert_eq!(code, Some(0), "{said}");
+        assert!(said.contains("(UPDATE): allowed"), "{said}");
+    }
+
+    /// `check FILE --old OLD`: its exit code and report.
+    fn check_old(&self, old: &Path) -> (Option<i32>, String) {
+        let out = run(
+            bin().arg("check").arg(&self.file).arg("--old").arg(old),
+            None,
+        );
+        (out.status.code(), text(&out.stdout))
+    }
+}
+
+impl Drop for ManifestRun {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn manifest_block_style_with_comments_kept() {
+    let git = git_head();
+    let manifest = format!(
+        "# The fleet's upgrade to 4.20.
+{git}  plan:
+  # prepare every cluster first
+  - actions:
+    - Prep
+    rolloutStrategy:
+      maxConcurrency: 50  # half the fleet at once
+      timeout: 300
+  # next: recover the clusters that failed
+"
+    );
+    let r = ManifestRun::new(
+        "block",
+        &prep_done(),
+        &manifest,
+        &["--write", "--actions", "AbortOnFailure"],
+    );
+    r.wrote(&manifest.replace(
+        "      timeout: 300\n",
+        "      timeout: 300
+  - actions:
+    - AbortOnFailure
+    rolloutStrategy:
+      maxConcurrency: 50
+      timeout: 240
+",
+    ));
+    let stdout = r.stdout();
+    assert!(
+        stdout.contains(&format!(
+            "manifest {}, document 1: its plan is the hub's; [AbortOnFailure] goes in at {}:22:1:\n  - actions:\n    - AbortOnFailure\n",
+            r.file.display(),
+            r.file.display()
+        )),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn manifest_flow_style_one_line_and_over_lines() {
+    let git = git_head();
+    // The only continuation admitted is chosen without --actions.
+    let one_line = format!(
+        "{git}  plan: [{{actions: [Prep], rolloutStrategy: {{maxConcurrency: 50, timeout: 300}}}}, {{actions: [AbortOnFailure], rolloutStrategy: {{maxConcurrency: 50, timeout: 240}}}}]\n"
+    );
+    let r = ManifestRun::new("flow", &recovered(), &one_line, &["--write"]);
+    r.wrote(&one_line.replace(
+        "timeout: 240}}]",
+        "timeout: 240}}, {actions: [Upgrade], rolloutStrategy: {maxConcurrency: 50, timeout: 240}}]",
+    ));
+    let lines = format!(
+        "{git}  plan: [
+    {{ actions: [ Prep ], rolloutStrategy: {{ maxConcurrency: 50, timeout: 300 }} }},
+    {{ actions: [ AbortOnFailure ], rolloutStrategy: {{ maxConcurrency: 50, timeout: 240 }} }}
+  ]
+"
+    );
+    let r = ManifestRun::new("flow-lines", &recovered(), &lines, &["--write"]);
+    r.wrote(&lines.replace(
+        "timeout: 240 } }\n",
+        "timeout: 240 } },\n    { actions: [ Upgrade ], rolloutStrategy: { maxConcurrency: 50, timeout: 240 } }\n",
+    ));
+}
+
+#[test]
+fn manifest_four_space_indentation_and_a_plan_followed_by_other_keys() {
+    let manifest = "apiVersion: lcm.openshift.io/v1alpha1
+kind: ImageBasedGroupUpgrade
+metadata:
+    name: upgrade-4-20
+    namespace: ztp-group
+spec:
+    plan:
+        -   actions:
+                - Prep
+            rolloutStrategy:
+                maxConcurrency: 50
+                timeout: 300
+        -   actions:
+                - AbortOnFailure
+            rolloutStrategy:
+                maxConcurrency: 50
+                timeout: 240
+
+    clusterLabelSelectors:
+        -   matchLabels:
+                upgrade: \"4.20\"
+    ibuSpec:
+        seedImageRef:
+            image: quay.io/seed/image:4.20.0
+            version: 4.20.0
+";
+    let r = ManifestRun::new("four", &recovered(), manifest, &["--write"]);
+    r.wrote(&manifest.replace(
+        "                timeout: 240\n",
+        "                timeout: 240
+        -   actions:
+                - Upgrade
+            rolloutStrategy:
+                maxConcurrency: 50
+                timeout: 240
+",
+    ));
+}
+
+#[test]
+fn manifest_crlf_quoted_keys_reordered_and_no_final_newline() {
+    let git = git_head();
+    // Line endings, quoting and key order are the file's; its last line still has no
+    // line ending.
+    let manifest = format!(
+        "{git}  plan:
+  - \"rolloutStrategy\": {{\"timeout\": 300, \"maxConcurrency\": 50}}
+    \"actions\": [\"Prep\"]
+  - \"rolloutStrategy\": {{\"timeout\": 240, \"maxConcurrency\": 50}}
+    \"actions\": [\"AbortOnFailure\"]"
+    )
+    .replace('\n', "\r\n");
+    let r = ManifestRun::new("crlf", &recovered(), &manifest, &["--write"]);
+    r.wrote(&format!(
+        "{manifest}\r\n  - \"rolloutStrategy\": {{\"timeout\": 240, \"maxConcurrency\": 50}}\r\n    \"actions\": [\"Upgrade\"]"
+    ));
+    let plain = git_plan(&[step("Prep", 300), step("AbortOnFailure", 240)]);
+    let plain = plain.trim_end();
+    let r = ManifestRun::new("no-newline", &recovered(), plain, &["--write"]);
+    r.wrote(&format!("{plain}\n{}", step("Upgrade", 240).trim_end()));
+}
+
+#[test]
+fn manifest_among_other_documents() {
+    let ibgu = git_plan(&[step("Prep", 300)]);
+    let other = ibgu.replace("name: upgrade-4-20", "name: upgrade-4-21");
+    let manifest = format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ztp-group\n---\n{other}---\n# the one on the hub\n{ibgu}...\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: notes, namespace: ztp-group}}\ndata: {{plan: \"kept as it is\"}}\n"
+    );
+    let r = ManifestRun::new(
+        "documents",
+        &prep_done(),
+        &manifest,
+        &["--write", "--actions", "Upgrade,FinalizeUpgrade"],
+    );
+    let added = step("Upgrade, FinalizeUpgrade", 240);
+    r.wrote(&manifest.replace(&format!("{ibgu}..."), &format!("{ibgu}{added}...")));
+    assert!(
+        r.stdout().contains("document 3: its plan is the hub's"),
+        "{}",
+        r.stdout()
+    );
+}
+
+#[test]
+fn manifest_with_several_continuations_needs_actions_to_write() {
+    let manifest = git_plan(&[step("Prep", 300)]);
+    let r = ManifestRun::new("several", &prep_done(), &manifest, &["--write"]);
+    assert_eq!(r.out.status.code(), Some(2), "{}", r.stdout());
+    let choose = "4 continuations would be admitted: say which goes into the manifest with --actions Upgrade, --actions Upgrade,FinalizeUpgrade, --actions Abort, --actions AbortOnFailure";
+    assert!(
+        r.stderr().starts_with("ibgu-webhook: error: ") && r.stderr().contains(choose),
+        "{}",
+        r.stderr()
+    );
+    assert!(r.stderr().contains("nothing written"), "{}", r.stderr());
+    assert!(r.stdout().contains(choose), "{}", r.stdout());
+    r.untouched();
+    drop(r);
+
+    // Without --write it says the same and exits as next does; JSON has each proposal's
+    // text for the manifest.
+    let r = ManifestRun::new("several-json", &prep_done(), &manifest, &["-o", "json"]);
+    assert_eq!(r.out.status.code(), Some(0), "{}", r.stderr());
+    r.untouched();
+    let v: Value = serde_json::from_slice(&r.out.stdout).expect("JSON report");
+    assert_eq!(v["manifest"]["outcome"], "choose");
+    assert_eq!(v["manifest"]["plan"], "same");
+    assert_eq!(v["manifest"]["written"], false);
+    assert_eq!(
+        v["manifest"]["choose"],
+        serde_json::json!([
+            ["Upgrade"],
+            ["Upgrade", "FinalizeUpgrade"],
+            ["Abort"],
+            ["AbortOnFailure"]
+        ])
+    );
+    let proposals = v["proposals"].as_array().expect("proposals");
+    assert_eq!(proposals.len(), 4);
+    let end = manifest.len();
+    for p in proposals {
+        let edit = &p["manifest"];
+        assert_eq!(edit["offset"], end, "{edit}");
+        assert_eq!(edit["line"], 17, "{edit}");
+        assert_eq!(edit["column"], 1, "{edit}");
+        let actions: Vec<&str> = p["actions"]
+            .as_array()
+            .expect("actions")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(edit["text"], step(&actions.join(", "), 240));
+    }
+    drop(r);
+
+    // --actions that names no continuation is a usage error.
+    let r = ManifestRun::new(
+        "not-a-continuation",
+        &prep_done(),
+        &manifest,
+        &["--write", "--actions", "Rollback"],
+    );
+    assert_eq!(r.out.status.code(), Some(2));
+    assert!(
+        r.stderr().contains("--actions Rollback: not a step that may follow the plan; the continuations are Upgrade, Upgrade,FinalizeUpgrade, Abort, AbortOnFailure"),
+        "{}",
+        r.stderr()
+    );
+    r.untouched();
+}
+
+#[test]
+fn manifest_whose_plan_is_not_the_hubs_gets_nothing_exit_5() {
+    let cases = [
+        // A step appended on the hub (kubectl patch), not in git.
+        (
+            vec![step("Prep", 300)],
+            "git is behind the hub: the hub has 2 step(s), the manifest 1 step(s); add spec.plan[1] [AbortOnFailure] (maxConcurrency 50, timeout 240) to git first",
+        ),
+        // Git's next commit not synced yet.
+        (
+            vec![
+                step("Prep", 300),
+                step("AbortOnFailure", 240),
+                step("Upgrade", 240),
+            ],
+            "git is ahead of the hub: the manifest has 3 step(s), the hub 2 step(s); the hub has not taken spec.plan[2] [Upgrade] (maxConcurrency 50, timeout 240) yet",
+        ),
+        // A step edited in git.
+        (
+            vec![step("Prep", 600), step("AbortOnFailure", 240)],
+            "spec.plan[0] differs: the manifest has [Prep] (maxConcurrency 50, timeout 600), the hub [Prep] (maxConcurrency 50, timeout 300)",
+        ),
+    ];
+    for (plan, want) in cases {
+        let manifest = git_plan(&plan);
+        let r = ManifestRun::new("differs", &recovered(), &manifest, &["--write"]);
+        assert_eq!(r.out.status.code(), Some(5), "{}{}", r.stdout(), r.stderr());
+        assert!(
+            r.stdout().contains(want),
+            "missing {want:?} in:\n{}",
+            r.stdout()
+        );
+        assert!(r.stdout().contains("; nothing written\n"), "{}", r.stdout());
+        r.untouched();
+    }
+    // A step that leaves out rollout fields is the hub's: the webhook stores the values
+    // it holds for them.
+    let manifest = git_plan(&[
+        step("Prep", 300),
+        "  - actions: [AbortOnFailure]\n".to_owned(),
+    ]);
+    let r = ManifestRun::new("defaults", &recovered(), &manifest, &["--write"]);
+    r.written(&format!("{manifest}{}", step("Upgrade", 240)));
+    // Judged on the stored object. `check --old` reads the file before as if stored,
+    // without the values the webhook stored for its step 1, and would call them changed.
+    r.hub_admits();
+}
+
+#[test]
+fn manifest_while_a_step_runs_gets_nothing_exit_3() {
+    let manifest = git_plan(&[step("Prep", 300), step("Upgrade", 240)]);
+    for actions in [None, Some("FinalizeUpgrade")] {
+        let mut args = vec!["--write"];
+        args.extend(actions.iter().flat_map(|a| ["--actions", a]));
+        let r = ManifestRun::new("wait", &upgrade_running(), &manifest, &args);
+        assert_eq!(r.out.status.code(), Some(3), "{}{}", r.stdout(), r.stderr());
+        assert!(
+            r.stdout()
+                .contains("document 1: its plan is the hub's; not now, nothing written\n"),
+            "{}",
+            r.stdout()
+        );
+        r.untouched();
+    }
+    // The same, in JSON.
+    let r = ManifestRun::new(
+        "wait-json",
+        &upgrade_running(),
+        &manifest,
+        &["-o", "json", "--write"],
+    );
+    assert_eq!(r.out.status.code(), Some(3));
+    let v: Value = serde_json::from_slice(&r.out.stdout).expect("JSON report");
+    assert_eq!(v["manifest"]["outcome"], "notNow");
+    assert_eq!(v["manifest"]["written"], false);
+    assert_eq!(v["manifest"].get("edit"), None);
+    r.untouched();
+}
+
+#[test]
+fn manifest_that_cannot_be_used_is_exit_2() {
+    let manifest = git_plan(&[step("Prep", 300)]);
+    let elsewhere = manifest.replace("namespace: ztp-group", "namespace: other");
+    let r = ManifestRun::new("elsewhere", &prep_done(), &elsewhere, &["--write"]);
+    assert_eq!(r.out.status.code(), Some(2));
+    assert!(
+        r.stderr().contains("holds no ImageBasedGroupUpgrade ztp-group/upgrade-4-20 (the live object); it holds other/upgrade-4-20"),
+        "{}",
+        r.stderr()
+    );
+    r.untouched();
+    let out = run(
+        bin().arg("next").arg(&r.live).args(["--manifest", "-"]),
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--manifest names the manifest's file"));
+    // --write and --actions need --manifest.
+    for flag in [&["--write"][..], &["--actions", "Upgrade"]] {
+        let out = run(bin().arg("next").arg(&r.live).args(flag), None);
+        assert_eq!(out.status.code(), Some(2), "{flag:?}");
+        assert!(
+            text(&out.stderr).contains("--manifest"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn manifest_step_the_webhook_would_deny_is_not_written_exit_4() {
+    // With a 38-character name, [Upgrade, FinalizeUpgrade]'s ClusterGroupUpgrade name
+    // would be 64 characters (validating rule 8); [Upgrade] is admitted.
+    let name = "u".repeat(38);
+    let live = prep_done().replace("upgrade-4-20", &name);
+    let manifest = git_plan(&[step("Prep", 300)]).replace("upgrade-4-20", &name);
+    let r = ManifestRun::new(
+        "denied",
+        &live,
+        &manifest,
+        &["--write", "--actions", "Upgrade,FinalizeUpgrade"],
+    );
+    assert_eq!(r.out.status.code(), Some(4), "{}{}", r.stdout(), r.stderr());
+    assert!(
+        r.stdout().contains("document 1: the webhook would deny [Upgrade, FinalizeUpgrade]: spec.plan[1]: Forbidden: TALM would name this step's ClusterGroupUpgrade"),
+        "{}",
+        r.stdout()
+    );
+    assert!(
+        r.stdout().ends_with("; nothing written\n"),
+        "{}",
+        r.stdout()
+    );
+    r.untouched();
+    drop(r);
+    let r = ManifestRun::new(
+        "denied-other",
+        &live,
+        &manifest,
+        &["--write", "--actions", "Upgrade"],
+    );
+    r.wrote(&format!("{manifest}{}", step("Upgrade", 240)));
+}

@@ -22,6 +22,12 @@
 //!    do not, on a path the upstream table has; "no continuation selects it" only where no
 //!    step of any upstream plan after the stored one selects it; a running one is said to
 //!    run; and every other listed cluster is acted on by a continuation.
+//! 5. `next --manifest`'s edit of a manifest in git, over manifests generated in varied
+//!    styles (block or flow plans, block or flow values, indentation, `- ` offsets,
+//!    quoting, key order, spacing in flow collections, JSON pretty or minified, CRLF, no
+//!    final line ending, comments, other keys and documents around the plan): the file
+//!    with the edit is byte for byte what the generator writes for the plan with the new
+//!    step, so every other byte is as it was, and it reads as the manifest plus the step.
 
 #[path = "support/upstream.rs"]
 mod upstream;
@@ -30,7 +36,10 @@ use std::sync::LazyLock;
 
 use base64::Engine;
 use ibgu_webhook::admission::{self, Endpoint};
+use ibgu_webhook::cli::check::Input;
+use ibgu_webhook::cli::manifest::Manifest;
 use ibgu_webhook::cli::next::Report;
+use ibgu_webhook::cli::plan_text::NewStep;
 use ibgu_webhook::policy::Config;
 use ibgu_webhook::policy::facts::Facts;
 use ibgu_webhook::policy::next::{Next, State};
@@ -507,4 +516,339 @@ fn the_generator_reaches_every_state() {
         why.into_iter().collect::<Vec<_>>(),
         ["completed", "never", "no", "reached", "running"]
     );
+}
+
+/// How a generated manifest writes its steps and what surrounds them.
+#[derive(Debug, Clone)]
+struct Look {
+    /// JSON instead of YAML: pretty (`true`) or minified.
+    json: Option<bool>,
+    /// A flow plan: an item a line (`true`) or all on one line.
+    flow_plan: Option<bool>,
+    width: usize,
+    /// The plan's `-` one level right of `plan:` (else at its column, as kubectl writes).
+    dash_in: bool,
+    gap: usize,
+    item_flow: bool,
+    actions_flow: bool,
+    actions_in: bool,
+    rollout_flow: bool,
+    pad: bool,
+    tight: bool,
+    key: char,
+    value: char,
+    actions_first: bool,
+    max_first: bool,
+    crlf: bool,
+    final_newline: bool,
+    followed: bool,
+    comments: bool,
+    before: bool,
+    after: bool,
+}
+
+fn look() -> impl Strategy<Value = Look> {
+    let quote = prop::sample::select(vec![' ', ' ', '\'', '"']);
+    (
+        prop::option::weighted(0.2, any::<bool>()),
+        prop::option::weighted(0.3, any::<bool>()),
+        (
+            prop::sample::select(vec![2usize, 4]),
+            any::<bool>(),
+            1usize..4,
+        ),
+        (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()),
+        (any::<bool>(), any::<bool>(), quote.clone(), quote),
+        (any::<bool>(), any::<bool>()),
+        (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()),
+        (any::<bool>(), any::<bool>()),
+    )
+        .prop_map(
+            |(
+                json,
+                flow_plan,
+                (width, dash_in, gap),
+                (item_flow, actions_flow, actions_in, rollout_flow),
+                (pad, tight, key, value),
+                (actions_first, max_first),
+                (crlf, final_newline, followed, comments),
+                (before, after),
+            )| {
+                // A flow collection holds only flow ones.
+                let flow = flow_plan.is_some() || item_flow;
+                Look {
+                    json,
+                    flow_plan,
+                    width,
+                    dash_in,
+                    gap,
+                    item_flow,
+                    actions_flow: actions_flow || flow,
+                    actions_in,
+                    rollout_flow: rollout_flow || flow,
+                    pad,
+                    tight,
+                    key,
+                    value,
+                    actions_first,
+                    max_first,
+                    crlf,
+                    final_newline,
+                    followed,
+                    comments,
+                    before,
+                    after,
+                }
+            },
+        )
+}
+
+/// A step as the generator writes it: actions, maxConcurrency, timeout.
+type GenStep = (Vec<&'static str>, i64, i64);
+
+fn gen_step() -> impl Strategy<Value = GenStep> {
+    (
+        prop::sample::select(vec![
+            vec!["Prep"],
+            vec!["Upgrade"],
+            vec!["Upgrade", "FinalizeUpgrade"],
+            vec!["AbortOnFailure"],
+            vec!["Prep", "Upgrade", "FinalizeUpgrade"],
+        ]),
+        1i64..=500,
+        1i64..=2400,
+    )
+}
+
+impl Look {
+    fn quoted(q: char, s: &str) -> String {
+        match q {
+            ' ' => s.to_owned(),
+            q => format!("{q}{s}{q}"),
+        }
+    }
+
+    fn k(&self, s: &str) -> String {
+        Look::quoted(self.key, s)
+    }
+
+    fn v(&self, s: &str) -> String {
+        Look::quoted(self.value, s)
+    }
+
+    fn comma(&self) -> &'static str {
+        if self.tight { "," } else { ", " }
+    }
+
+    fn flow(&self, open: char, entries: &[String], close: char) -> String {
+        let pad = if self.pad { " " } else { "" };
+        format!("{open}{pad}{}{pad}{close}", entries.join(self.comma()))
+    }
+
+    fn flow_actions(&self, step: &GenStep) -> String {
+        let items: Vec<String> = step.0.iter().map(|a| self.v(a)).collect();
+        self.flow('[', &items, ']')
+    }
+
+    fn flow_rollout(&self, step: &GenStep) -> String {
+        let mut e = vec![
+            format!("{}: {}", self.k("maxConcurrency"), step.1),
+            format!("{}: {}", self.k("timeout"), step.2),
+        ];
+        if !self.max_first {
+            e.reverse();
+        }
+        self.flow('{', &e, '}')
+    }
+
+    fn flow_item(&self, step: &GenStep) -> String {
+        let mut e = vec![
+            format!("{}: {}", self.k("actions"), self.flow_actions(step)),
+            format!("{}: {}", self.k("rolloutStrategy"), self.flow_rollout(step)),
+        ];
+        if !self.actions_first {
+            e.reverse();
+        }
+        self.flow('{', &e, '}')
+    }
+
+    /// A block item's entries, the first one on the `- ` line, the rest at `col`.
+    fn block_item(&self, step: &GenStep, col: usize) -> String {
+        let pad = |n: usize| " ".repeat(n);
+        let actions = if self.actions_flow {
+            format!("{}: {}\n", self.k("actions"), self.flow_actions(step))
+        } else {
+            let indent = if self.actions_in { self.width } else { 0 };
+            let items: String = step
+                .0
+                .iter()
+                .map(|a| format!("{}- {}\n", pad(col + indent), self.v(a)))
+                .collect();
+            format!("{}:\n{items}", self.k("actions"))
+        };
+        let rollout = if self.rollout_flow {
+            format!(
+                "{}: {}\n",
+                self.k("rolloutStrategy"),
+                self.flow_rollout(step)
+            )
+        } else {
+            let mut e = [("maxConcurrency", step.1), ("timeout", step.2)]
+                .map(|(k, n)| format!("{}{}: {n}\n", pad(col + self.width), self.k(k)));
+            if !self.max_first {
+                e.reverse();
+            }
+            format!("{}:\n{}", self.k("rolloutStrategy"), e.concat())
+        };
+        let (first, second) = if self.actions_first {
+            (actions, rollout)
+        } else {
+            (rollout, actions)
+        };
+        format!("{first}{}{second}", pad(col))
+    }
+
+    /// `plan:` and its steps, the key at column `w`.
+    fn plan(&self, steps: &[GenStep]) -> String {
+        let w = self.width;
+        let pad = |n: usize| " ".repeat(n);
+        let key = self.k("plan");
+        match self.flow_plan {
+            Some(false) => {
+                let items: Vec<String> = steps.iter().map(|s| self.flow_item(s)).collect();
+                format!("{}{key}: {}\n", pad(w), self.flow('[', &items, ']'))
+            }
+            Some(true) => {
+                let items: Vec<String> = steps
+                    .iter()
+                    .map(|s| format!("{}{}", pad(2 * w), self.flow_item(s)))
+                    .collect();
+                format!("{}{key}: [\n{}\n{}]\n", pad(w), items.join(",\n"), pad(w))
+            }
+            None => {
+                let dash = if self.dash_in { 2 * w } else { w };
+                let col = dash + 1 + self.gap;
+                let mut out = format!("{}{key}:\n", pad(w));
+                if self.comments {
+                    out.push_str(&format!("{}# the steps, in order\n", pad(dash)));
+                }
+                for s in steps {
+                    out.push_str(&format!("{}-{}", pad(dash), pad(self.gap)));
+                    if self.item_flow {
+                        out.push_str(&self.flow_item(s));
+                        out.push('\n');
+                    } else {
+                        out.push_str(&self.block_item(s, col));
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    fn yaml(&self, steps: &[GenStep]) -> String {
+        let w = " ".repeat(self.width);
+        // A flow mapping that shows the file's spacing even where the steps do not.
+        let seed = self.flow(
+            '{',
+            &[
+                "image: quay.io/s:4.20".to_owned(),
+                "version: 4.20.0".to_owned(),
+            ],
+            '}',
+        );
+        let ibu = format!("{w}ibuSpec:\n{w}{w}seedImageRef: {seed}\n");
+        let mut out = String::new();
+        if self.comments {
+            out.push_str("# the fleet's upgrade\n");
+        }
+        if self.before {
+            out.push_str("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n");
+        }
+        out.push_str(&format!(
+            "apiVersion: lcm.openshift.io/v1alpha1\nkind: ImageBasedGroupUpgrade\nmetadata:\n{w}name: u\nspec:\n"
+        ));
+        if !self.followed {
+            out.push_str(&ibu);
+        }
+        out.push_str(&self.plan(steps));
+        if self.comments {
+            out.push_str(&format!("{w}# more steps as the rollout goes\n\n"));
+        }
+        if self.followed {
+            out.push_str(&ibu);
+        }
+        if self.after {
+            out.push_str("---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n");
+        }
+        if self.crlf {
+            out = out.replace('\n', "\r\n");
+        }
+        if !self.final_newline {
+            out.truncate(out.trim_end_matches(['\r', '\n']).len());
+        }
+        out
+    }
+
+    fn json(&self, pretty: bool, steps: &[GenStep]) -> String {
+        let plan: Vec<Value> = steps
+            .iter()
+            .map(|(a, m, t)| json!({"actions": a, "rolloutStrategy": {"maxConcurrency": m, "timeout": t}}))
+            .collect();
+        let object = json!({
+            "apiVersion": "lcm.openshift.io/v1alpha1", "kind": "ImageBasedGroupUpgrade",
+            "metadata": {"name": "u"},
+            "spec": {"ibuSpec": {"seedImageRef": {"image": "quay.io/s:4.20", "version": "4.20.0"}}, "plan": plan},
+        });
+        let other = |name: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}});
+        let mut docs = Vec::new();
+        if self.before {
+            docs.push(other("a"));
+        }
+        docs.push(object);
+        if self.after {
+            docs.push(other("b"));
+        }
+        let text: Vec<String> = docs
+            .iter()
+            .map(|d| {
+                if pretty {
+                    serde_json::to_string_pretty(d)
+                } else {
+                    serde_json::to_string(d)
+                }
+                .expect("JSON")
+            })
+            .collect();
+        text.join("\n")
+    }
+
+    fn write(&self, steps: &[GenStep]) -> String {
+        match self.json {
+            Some(pretty) => self.json(pretty, steps),
+            None => self.yaml(steps),
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn a_step_written_into_a_manifest_is_what_its_style_writes(
+        look in look(),
+        steps in prop::collection::vec(gen_step(), 1..4),
+        new in gen_step(),
+    ) {
+        let text = look.write(&steps);
+        let input = Input::parse("m", &text).map_err(|e| fail(format!("{e}\n{text}")))?;
+        let doc = usize::from(look.before);
+        let manifest = Manifest { file: "m", text: &text, input: &input };
+        let step = NewStep { actions: &new.0, max_concurrency: new.1, timeout: new.2 };
+        // `edit` has read the result back as the manifest plus the step, or failed.
+        let edit = manifest.edit(doc, &step).map_err(|e| fail(format!("{e}\n{text}")))?;
+        let mut all = steps.clone();
+        all.push(new);
+        prop_assert_eq!(edit.apply(&text), look.write(&all), "{}", text);
+    }
 }

@@ -2,6 +2,9 @@
 //! people (text) and scripts (JSON), with the `kubectl patch` that appends each
 //! continuation the webhook would admit.
 //!
+//! With the manifest in git that holds the object (GitOps ZTP), it also proposes the step
+//! for the manifest, as text in the file's own style ([`git_manifest`](super::git_manifest)).
+//!
 //! The patch is a JSON Patch: an `add` to `/spec/plan/-` appends one step (a merge patch
 //! would replace the whole plan). When the object read has a `resourceVersion`, a `test`
 //! of it comes first: the apiserver applies the whole patch to the object as stored, so
@@ -35,8 +38,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::cli::check::{Input, is_ibgu};
+use crate::cli::git_manifest::{Edit, Manifest, ManifestError, PlanMatch};
+use crate::cli::plan_text::NewStep;
 use crate::model::field::FieldError;
-use crate::model::{self as ibgu};
+use crate::model::{self as ibgu, ImageBasedGroupUpgrade};
 use crate::policy::Config;
 use crate::policy::next::{self, Continuation, Live, Next, Reach, State};
 
@@ -61,6 +66,19 @@ pub enum NextError {
         /// The field at fault.
         error: FieldError,
     },
+    /// The manifest cannot be used.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// `--actions` names no continuation.
+    #[error(
+        "--actions {wanted}: not a step that may follow the plan; the continuations are {continuations}"
+    )]
+    NotAContinuation {
+        /// What was asked for, as given.
+        wanted: String,
+        /// The continuations, as `--actions` takes them.
+        continuations: String,
+    },
 }
 
 /// The one ImageBasedGroupUpgrade of `input` (a `List` with one item counts).
@@ -84,6 +102,54 @@ pub struct Proposal {
     pub patch: Patch,
     /// The `kubectl patch` command that sends it, quoted for a POSIX shell.
     pub command: String,
+    /// With a manifest whose plan is the hub's: the text that appends the step to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<Edit>,
+}
+
+/// What `next --manifest` says of the manifest.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestReport {
+    /// The manifest file, as named on the command line.
+    pub file: String,
+    /// The document holding the live object, from 1.
+    pub document: usize,
+    /// How its plan stands to the hub's.
+    pub plan: PlanMatch,
+    /// What `next` proposes for it.
+    pub outcome: Outcome,
+    /// Why nothing is proposed, when nothing is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    /// The step proposed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<Vec<&'static str>>,
+    /// Its text and where it goes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edit: Option<Edit>,
+    /// With several continuations admitted and no `--actions`: the ones to choose from.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub choose: Vec<Vec<&'static str>>,
+    /// Whether the step was written into the file (`--write`).
+    pub written: bool,
+}
+
+/// What `next` proposes for a manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Outcome {
+    /// One step, the only continuation admitted or the one `--actions` names.
+    Proposed,
+    /// Several continuations would be admitted: `--actions` says which.
+    Choose,
+    /// Git's plan is not the hub's: nothing can be proposed for it.
+    PlanDiffers,
+    /// Not now (state `wait`).
+    NotNow,
+    /// Nothing may be appended (state `complete` or `blocked`), or the webhook would deny
+    /// the step `--actions` names.
+    Nothing,
 }
 
 /// What `next` prints: the decision, and the proposals.
@@ -97,6 +163,9 @@ pub struct Report {
     pub resource_version: Option<String>,
     /// One per continuation the webhook would admit, in the same order.
     pub proposals: Vec<Proposal>,
+    /// With `--manifest`: what it proposes for the manifest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<ManifestReport>,
 }
 
 impl Report {
@@ -116,6 +185,7 @@ impl Report {
                     actions: c.actions.clone(),
                     command: command(&next.name, &next.namespace, &patch),
                     patch,
+                    manifest: None,
                 }
             })
             .collect();
@@ -123,7 +193,119 @@ impl Report {
             next,
             resource_version,
             proposals,
+            manifest: None,
         })
+    }
+
+    /// Adds what to propose for `manifest`, the file in git holding `live` (the object
+    /// this report is of): when its plan is the hub's, each proposal's text for it, and
+    /// the one step to write, `wanted` (`--actions`) or the only continuation admitted.
+    pub fn with_manifest(
+        &mut self,
+        config: &Config,
+        live: &Value,
+        manifest: &Manifest<'_>,
+        wanted: Option<&[String]>,
+    ) -> Result<(), NextError> {
+        let doc = manifest.find(&self.next.name, &self.next.namespace)?;
+        let stored = ImageBasedGroupUpgrade::stored_from_value(live).map_err(|error| {
+            NextError::Unreadable {
+                file: manifest.file.to_owned(),
+                error,
+            }
+        })?;
+        let (plan, differs) = manifest.compare(config, &stored, doc)?;
+        let mut report = ManifestReport {
+            file: manifest.file.to_owned(),
+            document: doc + 1,
+            plan,
+            outcome: Outcome::PlanDiffers,
+            why: differs,
+            step: None,
+            edit: None,
+            choose: Vec::new(),
+            written: false,
+        };
+        if plan == PlanMatch::Same {
+            for (p, c) in self.proposals.iter_mut().zip(self.next.allowed()) {
+                let step = NewStep {
+                    actions: &c.actions,
+                    max_concurrency: c.rollout_strategy.max_concurrency.unwrap_or_default(),
+                    timeout: c.rollout_strategy.timeout.unwrap_or_default(),
+                };
+                p.manifest = Some(manifest.edit(doc, &step)?);
+            }
+            self.choose(&mut report, wanted)?;
+        }
+        self.manifest = Some(report);
+        Ok(())
+    }
+
+    /// The step for a manifest whose plan is the hub's.
+    fn choose(&self, m: &mut ManifestReport, wanted: Option<&[String]>) -> Result<(), NextError> {
+        let n = &self.next;
+        let as_flag = |a: &[&str]| a.join(",");
+        let chosen = match wanted {
+            Some(w) if !n.continuations.is_empty() => Some(
+                n.continuations
+                    .iter()
+                    .find(|c| c.actions == w)
+                    .ok_or_else(|| NextError::NotAContinuation {
+                        wanted: w.join(","),
+                        continuations: n
+                            .continuations
+                            .iter()
+                            .map(|c| as_flag(&c.actions))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    })?,
+            ),
+            _ => None,
+        };
+        let (outcome, why) = match (n.state, chosen) {
+            (State::Wait, _) => (Outcome::NotNow, n.why.clone()),
+            (State::Complete | State::Blocked, _) => (Outcome::Nothing, n.why.clone()),
+            (State::Ready, Some(c)) if !c.allowed => (
+                Outcome::Nothing,
+                Some(format!(
+                    "the webhook would deny [{}]: {}",
+                    c.actions.join(", "),
+                    c.errors.join("; ")
+                )),
+            ),
+            (State::Ready, Some(c)) => {
+                m.step = Some(c.actions.clone());
+                (Outcome::Proposed, None)
+            }
+            (State::Ready, None) => match self.proposals.as_slice() {
+                [one] => {
+                    m.step = Some(one.actions.clone());
+                    (Outcome::Proposed, None)
+                }
+                several => {
+                    m.choose = several.iter().map(|p| p.actions.clone()).collect();
+                    let flags: Vec<String> = several
+                        .iter()
+                        .map(|p| format!("--actions {}", as_flag(&p.actions)))
+                        .collect();
+                    let why = format!(
+                        "{} continuations would be admitted: say which goes into the manifest with {}",
+                        several.len(),
+                        flags.join(", ")
+                    );
+                    (Outcome::Choose, Some(why))
+                }
+            },
+        };
+        m.outcome = outcome;
+        m.why = why;
+        m.edit = m.step.as_ref().and_then(|step| {
+            self.proposals
+                .iter()
+                .find(|p| &p.actions == step)
+                .and_then(|p| p.manifest.clone())
+        });
+        Ok(())
     }
 
     /// Reads the one object of `input` and decides on it.
@@ -138,7 +320,14 @@ impl Report {
     /// The exit code a script branches on: 0 a step may be appended now, 3 not now (wait
     /// and run again), 4 nothing may be appended (the plan is complete, or the webhook
     /// would deny every continuation for a reason waiting does not cure).
+    /// With a manifest: 5 when its plan is not the hub's, 4 when the step `--actions`
+    /// names would be denied.
     pub fn exit_code(&self) -> u8 {
+        match self.manifest.as_ref().map(|m| m.outcome) {
+            Some(Outcome::PlanDiffers) => return 5,
+            Some(Outcome::Nothing) if self.next.state == State::Ready => return 4,
+            _ => {}
+        }
         match self.next.state {
             State::Ready => 0,
             State::Wait => 3,
@@ -223,7 +412,52 @@ impl Report {
                 "Each patch first tests resourceVersion {rv}: it fails, changing nothing, if the object changed since it was read; then run next again."
             );
         }
+        if let Some(m) = &self.manifest {
+            manifest_text(&mut s, m);
+        }
         s
+    }
+}
+
+/// What `next` proposes for the manifest, for people.
+fn manifest_text(s: &mut String, m: &ManifestReport) {
+    let _ = write!(s, "manifest {}, document {}: ", m.file, m.document);
+    let why = m.why.as_deref().unwrap_or("see above");
+    match (m.outcome, &m.step, &m.edit) {
+        (Outcome::Proposed, Some(step), Some(edit)) => {
+            let _ = writeln!(
+                s,
+                "its plan is the hub's; [{}] goes in at {}:{}:{}:",
+                step.join(", "),
+                m.file,
+                edit.line,
+                edit.column
+            );
+            let shown = edit.text.replace("\r\n", "\n").replace('\r', "\n");
+            let shown = shown.strip_prefix('\n').unwrap_or(&shown);
+            s.push_str(shown);
+            if !shown.ends_with('\n') {
+                s.push('\n');
+            }
+            let _ = if m.written {
+                writeln!(s, "wrote {}: commit it", m.file)
+            } else {
+                writeln!(
+                    s,
+                    "--write writes it into {}, changing nothing else",
+                    m.file
+                )
+            };
+        }
+        (Outcome::Choose, ..) => {
+            let _ = writeln!(s, "its plan is the hub's; {why}");
+        }
+        (Outcome::NotNow, ..) => {
+            let _ = writeln!(s, "its plan is the hub's; not now, nothing written");
+        }
+        _ => {
+            let _ = writeln!(s, "{why}; nothing written");
+        }
     }
 }
 
