@@ -90,11 +90,7 @@ propose() { # branch, message: the working tree's manifest committed on a new br
     g commit -q -m "$2" 2>&1
 }
 pre_merge() { # the README's loop on the checked-out branch; prints its output; returns its status
-    local o r=0
-    o=$(cd "$repo" && bash "$gate" 2>&1) || r=$?
-    echo "$o"
-    if [ $r != 0 ] && grep -q 'no status yet' <<<"$o" && [ "$(grep -c 'error:' <<<"$o")" = 1 ]; then echo "TEMP-HACK: gate refused only by rule 4 no-status" >&2; echo "1 checked, 0 denied"; return 0; fi
-    return $r
+    (cd "$repo" && bash "$gate" 2>&1)
 }
 merge() { # branch: fast-forwarded into main and pushed, where Argo CD reads it
     g checkout -q main
