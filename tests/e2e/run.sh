@@ -180,11 +180,12 @@ EOF
 apply() { # manifest on stdin; prints kubectl's output; returns its status
     kubectl apply --validate=false -f - 2>&1
 }
+# /mutate refuses what validating the mutated object would (mutating rule 4).
+webhook_denial() { grep -qE 'admission webhook "(mutate|validate)\.ibgu\.lcm\.openshift\.io" denied the request' <<<"$1"; }
 expect_denied() { # what, fragment, manifest on stdin
     local out
     if out=$(apply); then fail "$1: allowed, expected denial: $out"; fi
-    # /mutate refuses what validating the mutated object would (mutating rule 4).
-    grep -qE 'admission webhook "(mutate|validate)\.ibgu\.lcm\.openshift\.io" denied the request' <<<"$out" || fail "$1: not the webhook's denial: $out"
+    webhook_denial "$out" || fail "$1: not the webhook's denial: $out"
     grep -qF -- "$2" <<<"$out" || fail "$1: message lacks [$2]: $out"
     ok "$1"
 }
@@ -194,6 +195,33 @@ expect_allowed() { # what, manifest on stdin
     ok "$1"
 }
 stored() { kubectl -n ztp-group get ibgu "$1" -o "jsonpath=$2"; }
+# TALM's status, written through the subresource as TALM writes it.
+talm_status() { # name, observedGeneration, clusters JSON, Progressing status, reason
+    local cond
+    cond=$(printf '{"type":"Progressing","status":"%s","reason":"%s","message":"m","lastTransitionTime":"2026-11-20T11:00:00Z"}' "$4" "$5")
+    kubectl -n ztp-group patch ibgu "$1" --subresource=status --type=merge \
+        -p "{\"status\":{\"observedGeneration\":$2,\"clusters\":$3,\"conditions\":[$cond]}}" >/dev/null \
+        || fail "status of $1 not written through the subresource"
+}
+c() { # one status.clusters[] entry: name, completed actions, current action, failed actions (comma-separated)
+    local j="{\"name\":\"$1\""
+    [ -n "$2" ] && j+=",\"completedActions\":[$(sed -E 's/([A-Za-z]+)/{"action":"\1"}/g' <<<"$2")]"
+    [ -n "$3" ] && j+=",\"currentAction\":{\"action\":\"$3\"}"
+    [ -n "$4" ] && j+=",\"failedActions\":[$(sed -E 's/([A-Za-z]+)/{"action":"\1","message":"failed:\\nsee the logs"}/g' <<<"$4")]"
+    echo "$j}"
+}
+
+# IBGU_E2E_ONLY=gitops: the cluster and the webhook as above, then the GitOps flow only.
+case ${IBGU_E2E_ONLY:-} in
+    "") ;;
+    gitops)
+        source tests/e2e/gitops.sh
+        echo "e2e: $(wc -l <"$passed") checks passed in $(($(date +%s) - started))s (IBGU_E2E_ONLY=gitops: set-up and tests/e2e/gitops.sh only)"
+        rm -f "$passed"
+        exit 0
+        ;;
+    *) fail "IBGU_E2E_ONLY=$IBGU_E2E_ONLY: the only value is gitops (set-up and tests/e2e/gitops.sh); unset, everything runs" ;;
+esac
 
 ibgu bad '[{actions: [Prep]}, {actions: [Rollback]}]' | expect_denied \
     "unsupported combination denied" 'spec.plan[1].actions: Unsupported value: ["Rollback"]'
@@ -214,14 +242,6 @@ ok "rollout strategy stored with the defaults (maxConcurrency 10, timeout 240)"
     || fail "pull secret not injected: $(stored up '{.spec.ibuSpec.seedImageRef}')"
 ok "seed pull secret reference injected (the Secret exists in the namespace)"
 
-# TALM's status after Prep completed, written through the subresource as TALM writes it.
-talm_status() { # name, observedGeneration, clusters JSON, Progressing status, reason
-    local cond
-    cond=$(printf '{"type":"Progressing","status":"%s","reason":"%s","message":"m","lastTransitionTime":"2026-11-20T11:00:00Z"}' "$4" "$5")
-    kubectl -n ztp-group patch ibgu "$1" --subresource=status --type=merge \
-        -p "{\"status\":{\"observedGeneration\":$2,\"clusters\":$3,\"conditions\":[$cond]}}" >/dev/null \
-        || fail "status of $1 not written through the subresource"
-}
 prepped='[{"name":"spoke1","completedActions":[{"action":"Prep"}]},{"name":"spoke4","completedActions":[{"action":"Prep"}]}]'
 two='[{actions: [Prep]}, {actions: [Upgrade], rolloutStrategy: {maxConcurrency: 5, timeout: 60}}]'
 ibgu up "$two" | expect_denied "appending before TALM wrote any status denied" "the stored object has no status yet"
@@ -270,8 +290,7 @@ append_refused_while_deleting() { # name, what
     out=$(kubectl -n ztp-group patch ibgu "$1" --type=json \
         -p '[{"op":"add","path":"/spec/plan/-","value":{"actions":["Upgrade"],"rolloutStrategy":{"maxConcurrency":5,"timeout":60}}}]' 2>&1) \
         && fail "$2: an append to the deleting IBGU allowed: $out"
-    grep -qE 'admission webhook "(mutate|validate)\.ibgu\.lcm\.openshift\.io" denied the request' <<<"$out" \
-        || fail "$2: not the webhook's denial: $out"
+    webhook_denial "$out" || fail "$2: not the webhook's denial: $out"
     grep -qF "\"$1\" is invalid: spec: Forbidden: being deleted: nothing in spec can be changed or appended" <<<"$out" \
         || fail "$2: the denial does not say it is being deleted: $out"
     [ "$(stored "$1" '{.spec.plan[*].actions[0]}')" = Prep ] || fail "$2: plan changed: $(stored "$1" '{.spec.plan}')"
@@ -355,13 +374,6 @@ append() { # what, step JSON: kubectl patch --type=json as the flow does; no fai
     ok "$1"
 }
 gen() { stored $k '{.metadata.generation}'; }
-c() { # name, completed actions, current action, failed actions (comma-separated)
-    local j="{\"name\":\"$1\""
-    [ -n "$2" ] && j+=",\"completedActions\":[$(sed -E 's/([A-Za-z]+)/{"action":"\1"}/g' <<<"$2")]"
-    [ -n "$3" ] && j+=",\"currentAction\":{\"action\":\"$3\"}"
-    [ -n "$4" ] && j+=",\"failedActions\":[$(sed -E 's/([A-Za-z]+)/{"action":"\1","message":"failed:\\nsee the logs"}/g' <<<"$4")]"
-    echo "$j}"
-}
 kuttl '[{actions: [Prep], rolloutStrategy: {maxConcurrency: 2, timeout: 2400}}]' | expect_allowed "TALM's flow: the IBGU with Prep created"
 talm_status $k "$(gen)" "[$(c spoke1 "" Prep ""),$(c spoke4 "" Prep "")]" True InProgress
 # `next` on the live object as kubectl prints it: while Prep runs, "not now" (exit 3).
@@ -435,6 +447,9 @@ ok "with --require-pull-secret and the Secret deleted after CREATE, label and fi
 
 # --- the OpenShift docs' example manifests: the apiserver's verdict and check's ------------
 source tests/e2e/docs-examples.sh
+
+# --- GitOps ZTP: the documented flow as commits, the pre-merge gate, Argo CD's syncs -------
+source tests/e2e/gitops.sh
 
 # --- the other installs, as rendered -------------------------------------------------------
 kubectl kustomize deploy/overlays/cert-manager >"$work/install-cm.yaml"
