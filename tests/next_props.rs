@@ -37,7 +37,7 @@ use std::sync::LazyLock;
 use base64::Engine;
 use ibgu_webhook::admission::{self, Endpoint};
 use ibgu_webhook::cli::check::Input;
-use ibgu_webhook::cli::manifest::Manifest;
+use ibgu_webhook::cli::git_manifest::Manifest;
 use ibgu_webhook::cli::next::Report;
 use ibgu_webhook::cli::plan_text::NewStep;
 use ibgu_webhook::policy::Config;

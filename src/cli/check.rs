@@ -160,6 +160,8 @@ fn refused_by_kubectl(
         namespace,
         name,
         operation: "CREATE",
+        old: None,
+        unjudged: Vec::new(),
         allowed: false,
         errors: vec![ReportedError {
             stage: Stage::Reading,

@@ -14,7 +14,7 @@ use super::plan_text::{self, NewStep, PlaceError};
 use crate::model::field::FieldError;
 use crate::model::{ImageBasedGroupUpgrade, Step};
 use crate::policy::facts::Facts;
-use crate::policy::{self, Change, Config, Requester};
+use crate::policy::{self, Change, Config, Old, Requester};
 
 /// Why `next --manifest` cannot use the manifest.
 #[derive(Debug, thiserror::Error)]
@@ -156,6 +156,7 @@ impl Manifest<'_> {
             Change::Update {
                 old: live,
                 new: &object,
+                old_as: Old::Stored,
             },
             &Facts::Offline,
             Requester::default(),

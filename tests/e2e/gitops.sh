@@ -77,8 +77,9 @@ spec:
       version: 4.20.0
   plan:
 EOF
-# Appends one step to the manifest's spec.plan (the file's last key), in the file's style.
-# Where `ibgu-webhook next LIVE --manifest FILE --write --actions A` exists, it writes this.
+# Appends one step to the manifest's spec.plan (the file's last key), in the file's style, by
+# hand: while a step runs, as a user commits the next one for Argo CD to retry. Once TALM is
+# idle, `ibgu-webhook next LIVE --manifest FILE --write` writes it (below).
 append_step() { # actions (YAML flow list body), maxConcurrency, timeout
     printf '    - actions: [%s]\n      rolloutStrategy:\n        maxConcurrency: %s\n        timeout: %s\n' \
         "$1" "$2" "$3" >>"$repo/$file"
@@ -162,7 +163,11 @@ sync_retried() { # what, mode, refused attempts before TALM ends the step, TALM'
     done
     [ "$(stored $name '{.metadata.generation}')" = $((generation + 1)) ] \
         || fail "$1: landed, but the generation is $(stored $name '{.metadata.generation}'), not $((generation + 1))"
-    ok "$1: synced ($2) at ${schedule}: $3 attempt(s) refused with rule 4's reason while the step ran ($(grep -oE '[0-9]+ cluster\(s\) still running an action: [^]]*' <<<"$refusal" | head -n 1)), landed once TALM was idle"
+    if [ "$3" = 0 ]; then
+        ok "$1: synced ($2): landed at the first attempt, TALM idle"
+    else
+        ok "$1: synced ($2) at ${schedule}: $3 attempt(s) refused with rule 4's reason while the step ran ($(grep -oE '[0-9]+ cluster\(s\) still running an action: [^]]*' <<<"$refusal" | head -n 1)), landed once TALM was idle"
+    fi
 }
 
 # --- commits ------------------------------------------------------------------------------
@@ -246,10 +251,28 @@ sed -i 's|image: quay.io/seed/image:4.20.0|image: quay.io/seed/image:4.20.1|' "$
 bad new-seed "bad: the seed image changed" \
     'spec.ibuSpec: Forbidden: field is immutable: seedImageRef.image changed' passes apply
 
-# +[AbortOnFailure] while Upgrade runs; Upgrade then fails on spoke1.
-append_step AbortOnFailure 5 10
-legit abort-upgrade "+[AbortOnFailure] (after Upgrade failed on spoke1)" replace 1 \
-    "[$(c spoke1 Prep "" Upgrade),$(c spoke4 Prep,Upgrade "" ""),$(c spoke6 AbortOnFailure "" Prep)]" \
+# +[AbortOnFailure] once Upgrade has failed on spoke1, written by `next --manifest --write`
+# from the live object: while Upgrade runs it writes nothing (exit 3, not now).
+live=$gitops/live.yaml
+cp "$repo/$file" "$gitops/before"
+kubectl -n ztp-group get ibgu $name -o yaml >"$live"
+rc=0; out=$(ibgu-webhook next "$live" --manifest "$repo/$file" --write --actions AbortOnFailure 2>&1) || rc=$?
+[ $rc = 3 ] || fail "next --write while Upgrade runs: exit $rc, not 3: $out"
+cmp -s "$repo/$file" "$gitops/before" || fail "next --write while Upgrade runs changed the manifest"
+ok "next --manifest --write while Upgrade runs: exit 3 (not now), the manifest untouched"
+talm_status $name "$(stored $name '{.metadata.generation}')" \
+    "[$(c spoke1 Prep "" Upgrade),$(c spoke4 Prep,Upgrade "" ""),$(c spoke6 AbortOnFailure "" Prep)]" False Completed
+kubectl -n ztp-group get ibgu $name -o yaml >"$live"
+out=$(ibgu-webhook next "$live" --manifest "$repo/$file" --write --actions AbortOnFailure 2>&1) \
+    || fail "next --write once Upgrade failed on spoke1: $out"
+grep -qF "wrote $repo/$file" <<<"$out" || fail "next --write did not say it wrote the manifest: $out"
+# Only lines added, at the plan's end (the file's last key): every other byte as it was.
+[ "$(head -c "$(wc -c <"$gitops/before")" "$repo/$file")" = "$(cat "$gitops/before")" ] \
+    || fail "next --write changed bytes of the manifest: $(diff "$gitops/before" "$repo/$file")"
+grep -qE '^    - actions: \[AbortOnFailure\]$' <<<"$(tail -n 4 "$repo/$file")" \
+    || fail "next --write did not write the step in the file's style: $(tail -n 4 "$repo/$file")"
+ok "next --manifest --write once Upgrade failed on spoke1: +[AbortOnFailure] appended in the file's style, $(($(wc -l <"$repo/$file") - $(wc -l <"$gitops/before"))) lines, nothing else changed"
+legit abort-upgrade "+[AbortOnFailure] (written by next, after Upgrade failed on spoke1)" replace 0 "" \
     "[$(c spoke1 Prep AbortOnFailure Upgrade),$(c spoke4 Prep,Upgrade "" ""),$(c spoke6 AbortOnFailure "" Prep)]"
 
 # +[FinalizeUpgrade] while spoke1 recovers.
