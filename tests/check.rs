@@ -563,7 +563,8 @@ fn numbers_in_every_yaml_spelling_are_the_integers_kubectl_sends() {
 
 #[test]
 fn yaml_1_1_booleans_are_booleans_where_a_string_is_wanted() {
-    let text = with_strategy(HEAD, "{maxConcurrency: 1}").replace("version: 4.20.0", "version: yes");
+    let text =
+        with_strategy(HEAD, "{maxConcurrency: 1}").replace("version: 4.20.0", "version: yes");
     let (code, report) = json(&[&scratch("yes.yaml", &text)]);
     assert_eq!(code, Some(1));
     let e = &report["objects"][0]["errors"][0];
