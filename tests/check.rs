@@ -618,10 +618,17 @@ fn look_alikes_are_denied_in_kubectls_words_at_their_line() {
             2,
         ),
         (
-            "lowercase",
-            "apiVersion: lcm.openshift.io/v1alpha1\nkind: imagebasedgroupupgrade\n".into(),
+            "one-letter-case",
+            "apiVersion: lcm.openshift.io/v1alpha1\nkind: ImagebasedGroupUpgrade\n".into(),
             "kind",
-            mapping("lcm.openshift.io/v1alpha1", "imagebasedgroupupgrade"),
+            mapping("lcm.openshift.io/v1alpha1", "ImagebasedGroupUpgrade"),
+            2,
+        ),
+        (
+            "trailing-blank",
+            "apiVersion: lcm.openshift.io/v1alpha1\nkind: 'ImageBasedGroupUpgrade '\n".into(),
+            "kind",
+            mapping("lcm.openshift.io/v1alpha1", "ImageBasedGroupUpgrade "),
             2,
         ),
         (
@@ -665,6 +672,21 @@ fn look_alikes_are_denied_in_kubectls_words_at_their_line() {
             "{name}"
         );
     }
+    // The kind all in lower case is mapped by kubectl and admitted: checked as an IBGU.
+    let file = scratch(
+        "lower-case-kind.yaml",
+        &with_strategy(
+            "apiVersion: lcm.openshift.io/v1alpha1\nkind: imagebasedgroupupgrade\n",
+            "{maxConcurrency: 0}",
+        ),
+    );
+    let (code, report) = json(&[&file]);
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(
+        report["objects"][0]["errors"][0]["field"],
+        "spec.plan[0].rolloutStrategy.maxConcurrency",
+        "{report}"
+    );
     // No kind: kubectl quotes the document as it would send it.
     let file = scratch(
         "look-alike-no-kind.yaml",
@@ -755,4 +777,28 @@ fn documents_kubectl_cannot_read_are_refused_and_the_last_duplicate_key_wins() {
     let text = with_strategy(HEAD, "\n      maxConcurrency: 0\n      maxConcurrency: 2");
     let (code, _) = json(&[&scratch("duplicate-ok.yaml", &text)]);
     assert_eq!(code, Some(0));
+}
+
+#[test]
+fn a_document_kubectl_cannot_decode_stops_the_file() {
+    for (i, (text, what, line)) in [
+        ("a: 1\n---\njust a string\n", "string", 3),
+        ("42\n", "number", 1),
+        ("- {kind: ConfigMap, apiVersion: v1}\n", "array", 1),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let file = scratch(&format!("undecodable-{i}.yaml"), text);
+        let out = check(&[&file]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "{file}: line {line}: unable to decode \"{file}\": json: cannot unmarshal {what} \
+                 into Go value of type unstructured.detector"
+            )),
+            "{what}: {stderr}"
+        );
+    }
 }

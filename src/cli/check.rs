@@ -87,6 +87,13 @@ impl Input {
             positions: Vec::with_capacity(read.len()),
         };
         for (doc, at) in read {
+            if let Some(message) = look_alike::undecodable(file, &doc) {
+                let line = at.of("").map(|p| format!("line {}: ", p.line));
+                return Err(LoadError {
+                    file: file.to_owned(),
+                    message: format!("{}{message}", line.unwrap_or_default()),
+                });
+            }
             input.expand(doc, at);
         }
         Ok(input)
@@ -136,11 +143,15 @@ impl Input {
     }
 }
 
-/// Whether a document is an `lcm.openshift.io/v1alpha1` ImageBasedGroupUpgrade.
+/// Whether a document is an `lcm.openshift.io/v1alpha1` ImageBasedGroupUpgrade, as
+/// kubectl maps its kind ([`look_alike::is_kind`]).
 pub(crate) fn is_ibgu(doc: &Value) -> bool {
     let api_version = doc.get("apiVersion").and_then(Value::as_str);
     api_version.and_then(|v| v.split_once('/')) == Some((ibgu::GROUP, ibgu::VERSION))
-        && doc.get("kind").and_then(Value::as_str) == Some(ibgu::KIND)
+        && doc
+            .get("kind")
+            .and_then(Value::as_str)
+            .is_some_and(look_alike::is_kind)
 }
 
 /// The outcome for a document kubectl refuses to send, located at the field at fault.

@@ -1,7 +1,8 @@
 //! Documents that look like an ImageBasedGroupUpgrade and that kubectl refuses before it
 //! sends anything: another version or group (`lcm.openshift.io/v1alpha2`,
-//! `lca.openshift.io/v1alpha1`), a kind spelled otherwise (`imagebasedgroupupgrade`,
-//! `ImageBasedGroupUpgrades`), no `apiVersion` or no `kind`, a top-level sequence of
+//! `lca.openshift.io/v1alpha1`), a kind spelled otherwise (`ImagebasedGroupUpgrade`,
+//! `ImageBasedGroupUpgrades`, `IBGU`; the all-lower-case kind is not one: kubectl maps
+//! it, see [`is_kind`]), no `apiVersion` or no `kind`, a top-level sequence of
 //! them. Skipping them would pass a typo through a pre-merge gate; `check` reports each
 //! in kubectl's words.
 //!
@@ -111,7 +112,7 @@ pub fn find(source: &str, doc: &Value) -> Option<LookAlike> {
             doc,
         ));
     };
-    if (group, version) == (ibgu::GROUP, ibgu::VERSION) && kind == ibgu::KIND {
+    if (group, version) == (ibgu::GROUP, ibgu::VERSION) && is_kind(kind) {
         return None;
     }
     let field = if (group, version) == (ibgu::GROUP, ibgu::VERSION) {
@@ -147,6 +148,32 @@ pub fn find(source: &str, doc: &Value) -> Option<LookAlike> {
     ))
 }
 
+/// kubectl's error for a document that is no object and no sequence of IBGU look-alikes
+/// (which [`find`] names): a scalar, or a sequence of anything else. It cannot decode
+/// such a document, and refuses the file.
+pub fn undecodable(source: &str, doc: &Value) -> Option<String> {
+    let source = if source == "-" { "STDIN" } else { source };
+    let refused = match doc {
+        Value::Null | Value::Object(_) => false,
+        Value::Array(_) => find(source, doc).is_none(),
+        _ => true,
+    };
+    refused.then(|| {
+        format!(
+            "unable to decode {source:?}: json: cannot unmarshal {} into Go value of type \
+             unstructured.detector",
+            json_type(doc)
+        )
+    })
+}
+
+/// Whether kubectl maps `kind` to the IBGU resource: client-go's discovery mapper knows
+/// each served kind as written and all in lower case (`imagebasedgroupupgrade`), and the
+/// apiserver admits either.
+pub(crate) fn is_kind(kind: &str) -> bool {
+    kind == ibgu::KIND || kind == ibgu::KIND.to_ascii_lowercase()
+}
+
 /// Whether a document is meant as an ImageBasedGroupUpgrade: its kind is one in any case
 /// (or the plural, or the short name), or it has no kind and names the group or holds
 /// an `ibuSpec`.
@@ -155,7 +182,8 @@ fn resembles(doc: &Value) -> bool {
         return false;
     };
     let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
-    let lower = kind.to_ascii_lowercase();
+    // Surrounding blanks too: kubectl maps `"ImageBasedGroupUpgrade "` to nothing.
+    let lower = kind.trim().to_ascii_lowercase();
     if matches!(
         lower.as_str(),
         "imagebasedgroupupgrade" | "imagebasedgroupupgrades" | "ibgu" | "ibgus"
@@ -267,7 +295,13 @@ mod tests {
             ("v1", "ImageBasedGroupUpgrade", "apiVersion", "v1"),
             (
                 "lcm.openshift.io/v1alpha1",
-                "imagebasedgroupupgrade",
+                "ImagebasedGroupUpgrade",
+                "kind",
+                "lcm.openshift.io/v1alpha1",
+            ),
+            (
+                "lcm.openshift.io/v1alpha1",
+                "ImageBasedGroupUpgrade ",
                 "kind",
                 "lcm.openshift.io/v1alpha1",
             ),
@@ -293,6 +327,14 @@ mod tests {
         assert_eq!(
             refusal(&ibgu(None, Some("ImageBasedGroupUpgrade"))),
             Some(("kind".to_owned(), mapping("", "ImageBasedGroupUpgrade")))
+        );
+        // The kind all in lower case is the IBGU to kubectl: it sends it, and it is checked.
+        assert_eq!(
+            refusal(&ibgu(
+                Some("lcm.openshift.io/v1alpha1"),
+                Some("imagebasedgroupupgrade")
+            )),
+            None
         );
     }
 
