@@ -683,8 +683,7 @@ fn look_alikes_are_denied_in_kubectls_words_at_their_line() {
     let (code, report) = json(&[&file]);
     assert_eq!(code, Some(1), "{report}");
     assert_eq!(
-        report["objects"][0]["errors"][0]["field"],
-        "spec.plan[0].rolloutStrategy.maxConcurrency",
+        report["objects"][0]["errors"][0]["field"], "spec.plan[0].rolloutStrategy.maxConcurrency",
         "{report}"
     );
     // No kind: kubectl quotes the document as it would send it.
