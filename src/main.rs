@@ -165,11 +165,6 @@ struct ServeArgs {
     #[arg(long, env = "IBGU_MAX_CONNECTIONS", default_value_t = 1024,
           value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
-    /// Open connections from one source IP; more are closed at once. Half the total by
-    /// default: one noisy or hostile source can never take the apiserver's connections.
-    #[arg(long, env = "IBGU_MAX_CONNECTIONS_PER_IP", default_value_t = 512,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    max_connections_per_ip: u32,
     /// MiB of request bodies buffered at once across all requests (at least 7, the
     /// largest body); requests that cannot reserve theirs within a second get a 503.
     /// The default keeps peak memory under overload 20% inside the Deployment's 128Mi.
@@ -519,7 +514,6 @@ fn serving_cert(args: &ServeArgs) -> anyhow::Result<(LoadedCert, Option<CertFile
 }
 
 fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    keep_freed_memory();
     let (_log, dropped_log_lines) = init_logging(args.log_format)?;
     let (cert, files) = serving_cert(args)?;
     let client_ca = match &args.client_ca {
@@ -536,7 +530,6 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     options.reload_interval = seconds(args.reload_interval_seconds, "reload-interval-seconds")?
         .max(Duration::from_millis(100));
     options.max_connections = args.max_connections as usize;
-    options.max_connections_per_ip = args.max_connections_per_ip as usize;
     options.body_budget = args.max_buffered_body_mib as usize * 1024 * 1024;
     let runtime = runtime(args.worker_threads)?;
     let kubeconfig = args.kubeconfig.clone();
@@ -655,22 +648,6 @@ fn main() -> ExitCode {
         }
     }
 }
-
-/// glibc's malloc gives freed memory back to the kernel and maps blocks over 128 KiB
-/// afresh, so each fleet-sized review faulted its pages in again: 40 faults a request
-/// against 1 with these settings, and about 10% of the CPU (docs/performance.md). Blocks
-/// up to 4 MiB now come from the heap, and up to 16 MiB of free heap is kept per arena.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn keep_freed_memory() {
-    // SAFETY: mallopt only sets two malloc parameters; called before any thread starts.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 16 << 20);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn keep_freed_memory() {}
 
 /// The command line and the environment, with empty variables taken as not set. A usage
 /// error is one line (a pod's log shows it whole), naming the variable when the bad value

@@ -9,15 +9,17 @@
 //!
 //! Memory under overload: request bodies are buffered whole (the decision needs the
 //! whole review), so the bytes buffered at once are bounded by a global budget
-//! ([`AppState::body_budget`], 40 MiB by default), a semaphore counting bytes. A request
-//! reserves its `Content-Length` before a byte of its body is read (or each chunk as it
-//! comes when the length is not declared), and holds the reservation until its reply is
-//! sent, growing it first when the reply is the larger (a denial of a small request can
-//! be tens of KB; at most [`admission::MAX_REPLY_BYTES`]). Without it, 1024 connections could each buffer 7 MiB. When the budget cannot
-//! be had within [`QUEUE_WAIT`] (and well inside the deadline) the request gets a quick
-//! 503: the apiserver's failure policy then decides at once, instead of after its whole
-//! timeout, and its client can retry. The reservation is one uncontended atomic
-//! operation on the fast path. Decisions take no slot of their own: a decision never
+//! ([`AppState::body_budget`], `serve --max-buffered-body-mib`, 40 MiB by default), a
+//! semaphore counting bytes. A request reserves its `Content-Length` before a byte of its
+//! body is read (the largest body when the length is not declared, the rest given back
+//! once read), and holds the reservation until its reply is sent, growing it first when
+//! the reply is the larger (a denial of a small request can be tens of KB; at most
+//! [`admission::MAX_REPLY_BYTES`]). Without it, 1024 connections could each buffer 7 MiB.
+//! When the budget cannot be had within [`QUEUE_WAIT`] (and well inside the deadline) the
+//! request gets a quick 503: the apiserver's failure policy then decides at once, instead
+//! of after its whole timeout, and its client can retry. A count of requests (tower's
+//! concurrency limit) would not do: ten slow uploads of 20 KB would take the slots that
+//! the apiserver's requests need. Decisions take no slot of their own: a decision never
 //! yields (a hub lookup, which waits on the network, comes before it), so no more run at
 //! once than there are worker threads, and a slow hub API cannot starve requests that
 //! need no lookup.
@@ -32,7 +34,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::util::MapResponseLayer;
 
@@ -306,48 +308,19 @@ async fn reply(
             Err(Refusal::Busy(r) | Refusal::Bad(r)) => return (*r, Outcome::failed, operation),
         }
     }
+    // The body holds the reservation: given back once hyper has sent the bytes and
+    // dropped it.
+    let body = Full::new(Bytes::from(json)).map_frame(move |frame| {
+        let _held = &budget;
+        frame
+    });
     let reply = (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
-        Body::new(Budgeted {
-            bytes: Some(Bytes::from(json)),
-            _budget: budget,
-        }),
+        Body::new(body),
     )
         .into_response();
     (reply, outcome, operation)
-}
-
-/// A reply's bytes with their share of the body budget, given back once hyper has taken
-/// the bytes and dropped the body.
-struct Budgeted {
-    bytes: Option<Bytes>,
-    _budget: OwnedSemaphorePermit,
-}
-
-impl axum::body::HttpBody for Budgeted {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
-        std::task::Poll::Ready(
-            self.get_mut()
-                .bytes
-                .take()
-                .map(|b| Ok(hyper::body::Frame::data(b))),
-        )
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.bytes.is_none()
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        hyper::body::SizeHint::with_exact(self.bytes.as_ref().map_or(0, |b| b.len() as u64))
-    }
 }
 
 /// Looks up the Secrets the rules read for this request, leaving time to answer.
@@ -467,10 +440,9 @@ async fn reserve(
 }
 
 /// Reads the whole body within the body budget: its declared length is reserved before
-/// reading (a body that arrives whole in one chunk is kept without a copy), an
-/// undeclared one chunk by chunk. More than [`MAX_BODY_BYTES`] is a 413, a broken stream
-/// a 400, no budget in time a 503. The reservation is returned with the bytes and must
-/// be held as long as they are.
+/// reading, an undeclared one as [`MAX_BODY_BYTES`] and the rest given back once read.
+/// More than the limit is a 413, a broken stream a 400, no budget in time a 503. The
+/// reservation is returned with the bytes and must be held as long as they are.
 async fn read_body(
     state: &AppState,
     body: &mut Body,
@@ -479,38 +451,27 @@ async fn read_body(
     started: Instant,
 ) -> Result<(Bytes, OwnedSemaphorePermit), Refusal> {
     let limit = declared.unwrap_or(MAX_BODY_BYTES);
-    let mut reserved = reserve(state, declared.unwrap_or(0), deadline, started).await?;
-    let mut first: Option<Bytes> = None;
-    let mut buf: Vec<u8> = Vec::new();
+    let mut reserved = reserve(state, limit, deadline, started).await?;
+    let mut body = Limited::new(body, limit);
+    // Copied chunk by chunk into one buffer of the declared size: collecting the chunks
+    // first would hold the body twice while it is joined.
+    let mut buf = Vec::with_capacity(declared.unwrap_or(0));
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
-            Refusal::Bad(Box::new(error(
-                StatusCode::BAD_REQUEST,
-                format!("reading the body: {e}"),
-            )))
+            Refusal::Bad(Box::new(if e.is::<LengthLimitError>() {
+                too_large()
+            } else {
+                error(StatusCode::BAD_REQUEST, format!("reading the body: {e}"))
+            }))
         })?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        let so_far = first.as_ref().map_or(buf.len(), Bytes::len);
-        if so_far + data.len() > limit {
-            return Err(Refusal::Bad(Box::new(too_large())));
-        }
-        if declared.is_none() {
-            reserved.merge(reserve(state, data.len(), deadline, started).await?);
-        }
-        if let Some(head) = first.take() {
-            buf.reserve_exact(declared.unwrap_or(0).max(head.len() + data.len()));
-            buf.extend_from_slice(&head);
-            buf.extend_from_slice(&data);
-        } else if buf.is_empty() {
-            first = Some(data);
-        } else {
-            buf.extend_from_slice(&data);
+        if let Some(data) = frame.data_ref() {
+            buf.extend_from_slice(data);
         }
     }
-    let bytes = first.unwrap_or_else(|| Bytes::from(buf));
-    Ok((bytes, reserved))
+    if let Some(rest) = reserved.num_permits().checked_sub(buf.len()) {
+        let _ = reserved.split(rest);
+    }
+    Ok((Bytes::from(buf), reserved))
 }
 
 /// The plain-HTTP metrics router: `GET /metrics` only.
