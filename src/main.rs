@@ -165,6 +165,11 @@ struct ServeArgs {
     #[arg(long, env = "IBGU_MAX_CONNECTIONS", default_value_t = 1024,
           value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
+    /// Open connections from one source IP; more are closed at once. Half the total by
+    /// default: one noisy or hostile source can never take the apiserver's connections.
+    #[arg(long, env = "IBGU_MAX_CONNECTIONS_PER_IP", default_value_t = 512,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections_per_ip: u32,
     /// MiB of request bodies buffered at once across all requests (at least 7, the
     /// largest body); requests that cannot reserve theirs within a second get a 503.
     /// The default keeps peak memory under overload 20% inside the Deployment's 128Mi.
@@ -530,6 +535,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     options.reload_interval = seconds(args.reload_interval_seconds, "reload-interval-seconds")?
         .max(Duration::from_millis(100));
     options.max_connections = args.max_connections as usize;
+    options.max_connections_per_ip = args.max_connections_per_ip as usize;
     options.body_budget = args.max_buffered_body_mib as usize * 1024 * 1024;
     let runtime = runtime(args.worker_threads)?;
     let kubeconfig = args.kubeconfig.clone();

@@ -961,6 +961,7 @@ async fn slow_clients_cannot_starve_a_well_behaved_one() {
     let mut options = Options::new(SocketAddr::from(([127, 0, 0, 1], 0)));
     options.drain = Duration::from_millis(50);
     options.max_connections = 64;
+    options.max_connections_per_ip = 16;
     options.handshake_timeout = Duration::from_secs(2);
     options.header_timeout = Duration::from_secs(2);
     let server = Server::bind(options, Arc::new(CertStore::new(cert)))

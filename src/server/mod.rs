@@ -15,8 +15,10 @@
 //!   that long between requests and cuts headers sent a byte at a time;
 //! - a body must arrive within the request's deadline (the apiserver's `?timeout=`,
 //!   at most 30 s), see [`routes`];
-//! - at most [`Options::max_connections`] connections (1024) are open at once; more wait
-//!   in the listen backlog.
+//! - at most [`Options::max_connections`] connections (1024) are open at once, more
+//!   wait in the listen backlog; one source IP may hold at most
+//!   [`Options::max_connections_per_ip`] of them (512), more are closed once accepted
+//!   ([`per_ip`] says why).
 //!
 //! Shutdown ([`Server::run`]'s `shutdown` future, SIGTERM or SIGINT in `serve`): readiness
 //! turns false, responses carry `Connection: close` for the drain period so the
@@ -27,6 +29,7 @@
 pub mod logs;
 pub mod lookup;
 pub mod metrics;
+mod per_ip;
 pub mod routes;
 pub mod tls;
 
@@ -47,6 +50,7 @@ use tokio_rustls::TlsAcceptor;
 
 use self::lookup::SecretLookups;
 use self::metrics::Metrics;
+use self::per_ip::{IpSlot, PerIp};
 use self::tls::{CertFiles, CertStore, Reload};
 use crate::policy::Config;
 pub use routes::AppState;
@@ -76,6 +80,8 @@ pub struct Options {
     pub shutdown_timeout: Duration,
     /// Open connections at once; more wait to be accepted.
     pub max_connections: usize,
+    /// Open connections from one source IP; more are closed once accepted.
+    pub max_connections_per_ip: usize,
     /// Request body bytes buffered at once across all requests (at least the 7 MiB
     /// largest body); requests that cannot reserve their body in time get a 503.
     pub body_budget: usize,
@@ -104,6 +110,7 @@ impl Options {
             drain: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(10),
             max_connections: 1024,
+            max_connections_per_ip: 512,
             body_budget: routes::DEFAULT_BODY_BUDGET,
             handshake_timeout: HANDSHAKE_TIMEOUT,
             header_timeout: HEADER_TIMEOUT,
@@ -259,6 +266,7 @@ impl Server {
         let graceful = GracefulShutdown::new();
         let ctx = Accept {
             connections: Arc::new(Semaphore::new(options.max_connections.max(1))),
+            per_ip: PerIp::new(options.max_connections_per_ip),
             acceptor,
             app,
             builder: Arc::new(builder),
@@ -350,6 +358,7 @@ fn watch_dirs(
 /// What accepting a connection needs.
 struct Accept {
     connections: Arc<Semaphore>,
+    per_ip: Arc<PerIp>,
     acceptor: TlsAcceptor,
     app: axum::Router,
     builder: Arc<auto::Builder<TokioExecutor>>,
@@ -383,8 +392,12 @@ impl Accept {
         };
         match listener.accept().await {
             Ok((tcp, peer)) => {
+                let Some(slot) = self.per_ip.admit(peer.ip()) else {
+                    let max = self.per_ip.max;
+                    return tracing::debug!(%peer, max, "connection refused: too many from this IP");
+                };
                 let _ = tcp.set_nodelay(true);
-                tokio::spawn(self.serve(tcp, peer, permit, watcher));
+                tokio::spawn(self.serve(tcp, peer, (permit, slot), watcher));
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off rather than spin.
@@ -399,7 +412,7 @@ impl Accept {
         &self,
         tcp: tokio::net::TcpStream,
         peer: SocketAddr,
-        permit: OwnedSemaphorePermit,
+        permits: (OwnedSemaphorePermit, IpSlot),
         watcher: Watcher,
     ) -> impl Future<Output = ()> + Send + 'static {
         let (acceptor, app, builder) = (
@@ -409,7 +422,7 @@ impl Accept {
         );
         let (handshake_timeout, header_timeout) = (self.handshake_timeout, self.header_timeout);
         async move {
-            let _permit = permit;
+            let _permits = permits;
             let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::{Body, Bytes, HttpBody as _};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -210,19 +210,8 @@ async fn reply(
         ));
     }
     let mut body = body;
-    let declared = match declared_length(headers) {
-        Ok(n) => n,
-        Err(r) => {
-            discard(body, deadline);
-            return refused(*r);
-        }
-    };
     let left = deadline.saturating_sub(started.elapsed());
-    let read = tokio::time::timeout(
-        left,
-        read_body(state, &mut body, declared, deadline, started),
-    )
-    .await;
+    let read = tokio::time::timeout(left, read_body(state, &mut body, deadline, started)).await;
     let (bytes, mut budget) = match read {
         Err(_) => {
             return refused(error(
@@ -230,13 +219,10 @@ async fn reply(
                 "the body did not arrive before the deadline",
             ));
         }
-        Ok(Err(Refusal::Busy(r))) => {
+        Ok(Err(refusal)) => {
             discard(body, deadline.saturating_sub(started.elapsed()));
-            return (*r, Outcome::failed, "unknown");
-        }
-        Ok(Err(Refusal::Bad(r))) => {
-            discard(body, deadline.saturating_sub(started.elapsed()));
-            return refused(*r);
+            let (response, outcome) = *refusal;
+            return (response, outcome, "unknown");
         }
         Ok(Ok(read)) => read,
     };
@@ -305,7 +291,7 @@ async fn reply(
     {
         match reserve(state, more, deadline, started).await {
             Ok(extra) => budget.merge(extra),
-            Err(Refusal::Busy(r) | Refusal::Bad(r)) => return (*r, Outcome::failed, operation),
+            Err(refusal) => return (refusal.0, Outcome::failed, operation),
         }
     }
     // The body holds the reservation: given back once hyper has sent the bytes and
@@ -362,31 +348,9 @@ fn queue_wait(deadline: Duration, started: Instant) -> Duration {
         .min(QUEUE_WAIT)
 }
 
-/// Why a body was not read.
-enum Refusal {
-    /// The request itself is at fault: 4xx.
-    Bad(Box<Response>),
-    /// The server could not take it now: 503.
-    Busy(Box<Response>),
-}
-
-/// The body length the client declared, if any; a 413 before reading a byte when it is
-/// over [`MAX_BODY_BYTES`].
-fn declared_length(headers: &HeaderMap) -> Result<Option<usize>, Box<Response>> {
-    let Some(value) = headers.get(header::CONTENT_LENGTH) else {
-        return Ok(None);
-    };
-    // hyper has already refused malformed lengths; be safe anyway.
-    let n = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .ok_or_else(|| Box::new(error(StatusCode::BAD_REQUEST, "bad Content-Length")))?;
-    if n > MAX_BODY_BYTES {
-        return Err(Box::new(too_large()));
-    }
-    Ok(Some(n))
-}
+/// Why a body was not read: the reply, and how it counts (`refused` when the request is
+/// at fault, `failed` when the server was too busy).
+type Refusal = Box<(Response, Outcome)>;
 
 fn too_large() -> Response {
     error(
@@ -433,23 +397,32 @@ async fn reserve(
     .await
     {
         Ok(Ok(permit)) => Ok(permit),
-        _ => Err(Refusal::Busy(Box::new(busy(
-            "too many request bytes buffered",
-        )))),
+        _ => Err(Box::new((
+            busy("too many request bytes buffered"),
+            Outcome::failed,
+        ))),
     }
 }
 
-/// Reads the whole body within the body budget: its declared length is reserved before
-/// reading, an undeclared one as [`MAX_BODY_BYTES`] and the rest given back once read.
-/// More than the limit is a 413, a broken stream a 400, no budget in time a 503. The
-/// reservation is returned with the bytes and must be held as long as they are.
+/// Reads the whole body within the body budget: its declared length (`Content-Length`,
+/// which hyper gives as the body's exact size) is reserved before reading, an undeclared
+/// one as [`MAX_BODY_BYTES`] and the rest given back once read. More than the limit is a
+/// 413 (before reading a byte when declared), a broken stream a 400, no budget in time a
+/// 503. The reservation is returned with the bytes and must be held as long as they are.
 async fn read_body(
     state: &AppState,
     body: &mut Body,
-    declared: Option<usize>,
     deadline: Duration,
     started: Instant,
 ) -> Result<(Bytes, OwnedSemaphorePermit), Refusal> {
+    let declared = body
+        .size_hint()
+        .exact()
+        .and_then(|n| usize::try_from(n).ok());
+    let bad = |response| Box::new((response, Outcome::refused));
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(bad(too_large()));
+    }
     let limit = declared.unwrap_or(MAX_BODY_BYTES);
     let mut reserved = reserve(state, limit, deadline, started).await?;
     let mut body = Limited::new(body, limit);
@@ -458,11 +431,11 @@ async fn read_body(
     let mut buf = Vec::with_capacity(declared.unwrap_or(0));
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
-            Refusal::Bad(Box::new(if e.is::<LengthLimitError>() {
+            bad(if e.is::<LengthLimitError>() {
                 too_large()
             } else {
                 error(StatusCode::BAD_REQUEST, format!("reading the body: {e}"))
-            }))
+            })
         })?;
         if let Some(data) = frame.data_ref() {
             buf.extend_from_slice(data);
