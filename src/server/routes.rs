@@ -17,9 +17,11 @@
 //! [`admission::MAX_REPLY_BYTES`]). Without it, 1024 connections could each buffer 7 MiB.
 //! When the budget cannot be had within [`QUEUE_WAIT`] (and well inside the deadline) the
 //! request gets a quick 503: the apiserver's failure policy then decides at once, instead
-//! of after its whole timeout, and its client can retry. A count of requests (tower's
-//! concurrency limit) would not do: ten slow uploads of 20 KB would take the slots that
-//! the apiserver's requests need. Decisions take no slot of their own: a decision never
+//! of after its whole timeout, and its client can retry. tower's concurrency limit and
+//! load shedding (5 requests at once for the same 40 MiB) fail `tests/faults.rs`'s
+//! overload test: a shed request's unread body resets its connection and the 503 is lost,
+//! and a pinned budget sheds at once rather than after the queue wait (docs/performance.md).
+//! Decisions take no slot of their own: a decision never
 //! yields (a hub lookup, which waits on the network, comes before it), so no more run at
 //! once than there are worker threads, and a slow hub API cannot starve requests that
 //! need no lookup.
