@@ -18,6 +18,7 @@ use ibgu_webhook::cli::schema::Schema;
 use ibgu_webhook::policy::facts::Facts;
 use ibgu_webhook::policy::{Config, DEFAULT_MAX_CONCURRENCY, Old};
 use ibgu_webhook::server::logs::EscapedFields;
+use ibgu_webhook::server::routes::DEFAULT_BODY_BUDGET;
 use ibgu_webhook::server::tls::{CertFiles, CertStore, LoadedCert};
 use ibgu_webhook::server::{Options, Server};
 use tracing_appender::non_blocking::{ErrorCounter, WorkerGuard};
@@ -173,7 +174,7 @@ struct ServeArgs {
     /// MiB of request bodies buffered at once across all requests (at least 7, the
     /// largest body); requests that cannot reserve theirs within a second get a 503.
     /// The default keeps peak memory under overload 20% inside the Deployment's 128Mi.
-    #[arg(long, env = "IBGU_MAX_BUFFERED_BODY_MIB", default_value_t = 40,
+    #[arg(long, env = "IBGU_MAX_BUFFERED_BODY_MIB", default_value_t = (DEFAULT_BODY_BUDGET >> 20) as u32,
           value_parser = clap::value_parser!(u32).range(7..=4096))]
     max_buffered_body_mib: u32,
     /// Where the development CA bundle is written when no certificate is given; in a pod,

@@ -54,8 +54,9 @@ pub const MAX_BODY_BYTES: usize = 7 * 1024 * 1024;
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
 /// The longest deadline honoured (the apiserver's maximum webhook timeout).
 pub const MAX_DEADLINE: Duration = Duration::from_secs(30);
-/// The default budget of request body bytes buffered at once, across all connections.
-pub const DEFAULT_BODY_BUDGET: usize = 64 * 1024 * 1024;
+/// The default budget of request body bytes buffered at once, across all connections:
+/// it keeps peak memory under overload 20% inside the Deployment's 128Mi.
+pub const DEFAULT_BODY_BUDGET: usize = 40 * 1024 * 1024;
 /// How long a request may wait for body budget before a 503: long
 /// enough to ride out a burst (a 7 MiB body is read in milliseconds on a pod network),
 /// short enough that the apiserver hears "busy" well before its own timeout.
