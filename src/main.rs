@@ -18,6 +18,7 @@ use ibgu_webhook::cli::schema::Schema;
 use ibgu_webhook::policy::facts::Facts;
 use ibgu_webhook::policy::{Config, DEFAULT_MAX_CONCURRENCY, Old};
 use ibgu_webhook::server::logs::EscapedFields;
+use ibgu_webhook::server::routes::DEFAULT_BODY_BUDGET;
 use ibgu_webhook::server::tls::{CertFiles, CertStore, LoadedCert};
 use ibgu_webhook::server::{Options, Server};
 use tracing_appender::non_blocking::{ErrorCounter, WorkerGuard};
@@ -173,7 +174,7 @@ struct ServeArgs {
     /// MiB of request bodies buffered at once across all requests (at least 7, the
     /// largest body); requests that cannot reserve theirs within a second get a 503.
     /// The default keeps peak memory under overload 20% inside the Deployment's 128Mi.
-    #[arg(long, env = "IBGU_MAX_BUFFERED_BODY_MIB", default_value_t = 40,
+    #[arg(long, env = "IBGU_MAX_BUFFERED_BODY_MIB", default_value_t = (DEFAULT_BODY_BUDGET >> 20) as u32,
           value_parser = clap::value_parser!(u32).range(7..=4096))]
     max_buffered_body_mib: u32,
     /// Where the development CA bundle is written when no certificate is given; in a pod,
@@ -519,7 +520,6 @@ fn serving_cert(args: &ServeArgs) -> anyhow::Result<(LoadedCert, Option<CertFile
 }
 
 fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    keep_freed_memory();
     let (_log, dropped_log_lines) = init_logging(args.log_format)?;
     let (cert, files) = serving_cert(args)?;
     let client_ca = match &args.client_ca {
@@ -655,22 +655,6 @@ fn main() -> ExitCode {
         }
     }
 }
-
-/// glibc's malloc gives freed memory back to the kernel and maps blocks over 128 KiB
-/// afresh, so each fleet-sized review faulted its pages in again: 40 faults a request
-/// against 1 with these settings, and about 10% of the CPU (docs/performance.md). Blocks
-/// up to 4 MiB now come from the heap, and up to 16 MiB of free heap is kept per arena.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn keep_freed_memory() {
-    // SAFETY: mallopt only sets two malloc parameters; called before any thread starts.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 16 << 20);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn keep_freed_memory() {}
 
 /// The command line and the environment, with empty variables taken as not set. A usage
 /// error is one line (a pod's log shows it whole), naming the variable when the bad value

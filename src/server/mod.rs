@@ -3,66 +3,56 @@
 //! this module adapts the network to them.
 //!
 //! Connections: TLS handshakes and request headers are bounded in time, the number of
-//! open connections is capped, and HTTP/1.1 and HTTP/2 are served on one port by ALPN.
+//! open connections is capped, and HTTP/1.1 and HTTP/2 are served on one port (hyper-util's
+//! `auto` builder, which reads the protocol from the connection's preface).
 //!
-//! Slow and idle clients (slowloris) are cut by time, and cannot take every connection:
+//! Slow and idle clients (slowloris) are cut by time:
 //!
 //! - the TLS handshake must finish within [`Options::handshake_timeout`] (10 s);
 //! - then the first request's headers must arrive within [`Options::header_timeout`]
-//!   (10 s), whichever protocol ALPN chose: HTTP/1.1 through hyper's header timeout
-//!   (which also closes a kept-alive connection idle that long between requests, and cuts
-//!   headers sent a byte at a time), HTTP/2 and clients without ALPN through a per-
-//!   connection watchdog. (Before, a client that finished TLS and then said nothing was
-//!   held forever by hyper-util's protocol detection, which has no timeout.) The protocol
-//!   is taken from ALPN rather than sniffed when the client offers it;
+//!   (10 s), whatever the protocol: a timer per connection until its first request, and
+//!   for HTTP/1.1 hyper's header timeout, which also closes a kept-alive connection idle
+//!   that long between requests and cuts headers sent a byte at a time;
 //! - a body must arrive within the request's deadline (the apiserver's `?timeout=`,
 //!   at most 30 s), see [`routes`];
-//! - one source IP may hold at most [`Options::max_connections_per_ip`] of the
-//!   [`Options::max_connections`] connections (512 of 1024 by default); connections
-//!   over that are closed as soon as they are accepted.
-//!
-//! Why a per-IP cap rather than, say, a separate cap on connections that have not sent
-//! a request yet: any cap on a shared pool is filled by the attacker first, and then the
-//! apiserver's new connections wait in the backlog with everyone else's. A per-IP cap
-//! keeps half the pool for other sources whatever one source does. The apiserver calls
-//! from a few addresses (its nodes, or one konnectivity agent) over HTTP/2, one or two
-//! connections each, or over kept-alive HTTP/1.1 with one connection per concurrent call
-//! (hundreds at most), so half the pool per address never limits it. An attacker
-//! spread over many addresses is still limited by the timeouts and the global cap.
+//! - at most [`Options::max_connections`] connections (1024) are open at once, more
+//!   wait in the listen backlog; one source IP may hold at most
+//!   [`Options::max_connections_per_ip`] of them (512), more are closed once accepted
+//!   ([`per_ip`] says why).
 //!
 //! Shutdown ([`Server::run`]'s `shutdown` future, SIGTERM or SIGINT in `serve`): readiness
 //! turns false, responses carry `Connection: close` for the drain period so the
 //! apiserver's kept-alive connections move to another pod, then the listener closes,
-//! connections accepted just before get a moment to send their request, in-flight
-//! requests finish within a bound, and `run` returns.
+//! connections accepted just before get a moment to send their request, and hyper-util's
+//! graceful shutdown lets in-flight requests finish within a bound before `run` returns.
 
-mod connection;
 pub mod logs;
 pub mod lookup;
 pub mod metrics;
+mod per_ip;
 pub mod routes;
 pub mod tls;
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use hyper::service::Service as _;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use self::lookup::SecretLookups;
 use self::metrics::Metrics;
+use self::per_ip::{IpSlot, PerIp};
 use self::tls::{CertFiles, CertStore, Reload};
 use crate::policy::Config;
-use connection::{Closing, Ended};
 pub use routes::AppState;
 
 /// How the server listens and drains.
@@ -251,10 +241,6 @@ impl Server {
             })
         });
         let app = routes::router(state.clone());
-        let closing = Arc::new(Closing::default());
-        // A u32: shutdown takes every permit back in one `acquire_many`.
-        let max_connections = u32::try_from(options.max_connections.max(1)).unwrap_or(u32::MAX);
-        let connections = Arc::new(Semaphore::new(max_connections as usize));
         let drops = options
             .dropped_log_lines
             .clone()
@@ -276,32 +262,18 @@ impl Server {
             .keep_alive_interval(Some(Duration::from_secs(30)))
             .initial_connection_window_size(H2_WINDOW)
             .initial_stream_window_size(H2_WINDOW);
-        let builders = Arc::new(Builders {
-            h1: builder.clone().http1_only(),
-            h2: builder.clone().http2_only(),
-            sniff: builder,
-        });
 
+        let graceful = GracefulShutdown::new();
         let ctx = Accept {
-            connections,
-            per_ip: Arc::new(PerIp {
-                max: options.max_connections_per_ip.max(1),
-                open: std::sync::Mutex::new(HashMap::new()),
-            }),
+            connections: Arc::new(Semaphore::new(options.max_connections.max(1))),
+            per_ip: PerIp::new(options.max_connections_per_ip),
             acceptor,
             app,
-            builders,
-            closing,
+            builder: Arc::new(builder),
             handshake_timeout: options.handshake_timeout,
             header_timeout: options.header_timeout,
         };
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => break,
-                more = ctx.one(&listener) => if more.is_none() { break },
-            }
-        }
+        ctx.until(&listener, &graceful, shutdown).await;
 
         // Drain: not ready, `Connection: close` on every response, still accepting.
         tracing::info!(
@@ -311,13 +283,7 @@ impl Server {
         state.ready.store(false, Ordering::Relaxed);
         state.draining.store(true, Ordering::Relaxed);
         let drain = tokio::time::sleep(options.drain);
-        tokio::pin!(drain);
-        loop {
-            tokio::select! {
-                _ = &mut drain => break,
-                more = ctx.one(&listener) => if more.is_none() { break },
-            }
-        }
+        ctx.until(&listener, &graceful, drain).await;
         drop(listener);
         // A connection accepted moments ago may not have sent its request yet, and would
         // look idle to the graceful shutdown below, which closes idle connections: give
@@ -326,12 +292,10 @@ impl Server {
         for task in [reloader, metrics_server, drops].into_iter().flatten() {
             task.abort();
         }
-        // Every connection finishes what it is answering, then closes; each holds a
-        // connection permit until its task ends, so all permits back means all closed.
-        ctx.closing.close();
-        let closed = ctx.connections.acquire_many(max_connections);
-        match tokio::time::timeout(options.shutdown_timeout, closed).await {
-            Ok(_) => tracing::info!("all connections closed"),
+        // Every connection, from its handshake on, holds a watcher: the shutdown ends
+        // once each has finished what it is answering and closed.
+        match tokio::time::timeout(options.shutdown_timeout, graceful.shutdown()).await {
+            Ok(()) => tracing::info!("all connections closed"),
             Err(_) => tracing::warn!("in-flight requests did not finish in time; closing"),
         }
     }
@@ -391,138 +355,104 @@ fn watch_dirs(
     Some(watcher)
 }
 
-/// The connection builders: by ALPN, and sniffing for clients that offered none.
-struct Builders {
-    h1: auto::Builder<TokioExecutor>,
-    h2: auto::Builder<TokioExecutor>,
-    sniff: auto::Builder<TokioExecutor>,
-}
-
-/// Open connections per source IP.
-struct PerIp {
-    max: usize,
-    open: std::sync::Mutex<HashMap<IpAddr, usize>>,
-}
-
-impl PerIp {
-    /// Counts a connection from `ip`; `None` when that IP is at its cap.
-    fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
-        let ip = ip.to_canonical();
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let n = open.entry(ip).or_insert(0);
-        if *n >= self.max {
-            return None;
-        }
-        *n += 1;
-        Some(IpSlot {
-            per_ip: self.clone(),
-            ip,
-        })
-    }
-}
-
-/// One connection counted against its IP; uncounted when dropped.
-struct IpSlot {
-    per_ip: Arc<PerIp>,
-    ip: IpAddr,
-}
-
-impl Drop for IpSlot {
-    fn drop(&mut self) {
-        let mut open = self.per_ip.open.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = open.get_mut(&self.ip) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                open.remove(&self.ip);
-            }
-        }
-    }
-}
-
 /// What accepting a connection needs.
 struct Accept {
     connections: Arc<Semaphore>,
     per_ip: Arc<PerIp>,
     acceptor: TlsAcceptor,
     app: axum::Router,
-    builders: Arc<Builders>,
-    /// Closed when the server stops; every connection watches it.
-    closing: Arc<Closing>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
     handshake_timeout: Duration,
     header_timeout: Duration,
 }
 
 impl Accept {
-    /// Accepts one connection and serves it in its own task; `None` when closed.
-    async fn one(&self, listener: &TcpListener) -> Option<()> {
-        let permit = self.connections.clone().acquire_owned().await.ok()?;
-        let (tcp, peer) = match listener.accept().await {
-            Ok(c) => c,
+    /// Accepts connections, each served in its own task and watched by `graceful`,
+    /// until `stop` completes.
+    async fn until(
+        &self,
+        listener: &TcpListener,
+        graceful: &GracefulShutdown,
+        stop: impl Future<Output = ()>,
+    ) {
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => return,
+                () = self.one(listener, graceful.watcher()) => {}
+            }
+        }
+    }
+
+    /// Accepts one connection, once one of [`Options::max_connections`] is free.
+    async fn one(&self, listener: &TcpListener, watcher: Watcher) {
+        // The semaphore is never closed.
+        let Ok(permit) = self.connections.clone().acquire_owned().await else {
+            return;
+        };
+        match listener.accept().await {
+            Ok((tcp, peer)) => {
+                let Some(slot) = self.per_ip.admit(peer.ip()) else {
+                    let max = self.per_ip.max;
+                    return tracing::debug!(%peer, max, "connection refused: too many from this IP");
+                };
+                let _ = tcp.set_nodelay(true);
+                tokio::spawn(self.serve(tcp, peer, (permit, slot), watcher));
+            }
             Err(e) => {
                 // Out of file descriptors and the like: back off rather than spin.
                 tracing::warn!(error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                return Some(());
             }
-        };
-        let Some(ip_slot) = self.per_ip.admit(peer.ip()) else {
-            tracing::debug!(%peer, max = self.per_ip.max, "connection refused: too many from this IP");
-            return Some(());
-        };
-        let _ = tcp.set_nodelay(true);
-        let (acceptor, app, builders, closing) = (
+        }
+    }
+
+    /// Serves one accepted connection to its end.
+    fn serve(
+        &self,
+        tcp: tokio::net::TcpStream,
+        peer: SocketAddr,
+        permits: (OwnedSemaphorePermit, IpSlot),
+        watcher: Watcher,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let (acceptor, app, builder) = (
             self.acceptor.clone(),
             self.app.clone(),
-            self.builders.clone(),
-            self.closing.clone(),
+            self.builder.clone(),
         );
         let (handshake_timeout, header_timeout) = (self.handshake_timeout, self.header_timeout);
-        tokio::spawn(async move {
-            let _permits = (permit, ip_slot);
+        async move {
+            let _permits = permits;
             let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
+                Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
             };
-            let builder = match tls.get_ref().1.alpn_protocol() {
-                Some(b"h2") => &builders.h2,
-                Some(_) => &builders.h1,
-                None => &builders.sniff,
-            };
-            // Set by the first request: the watchdog below closes connections that send
-            // none in time (hyper's own header timeout covers HTTP/1.1 only once it has
-            // started, not HTTP/2 nor protocol sniffing).
-            let seen = Arc::new(AtomicBool::new(false));
+            // Told of every request: until the first, the connection is cut after the
+            // header timeout (hyper's own covers HTTP/1.1 only, and not before the
+            // protocol is known).
+            let requested = Arc::new(Notify::new());
             let service = {
-                let (seen, inner) = (seen.clone(), TowerToHyperService::new(app));
+                let (requested, inner) = (requested.clone(), TowerToHyperService::new(app));
                 hyper::service::service_fn(move |request| {
-                    if !seen.load(Ordering::Relaxed) {
-                        seen.store(true, Ordering::Relaxed);
-                    }
+                    requested.notify_one();
                     inner.call(request)
                 })
             };
-            let conn = builder
-                .serve_connection(TokioIo::new(tls), service)
-                .into_owned();
-            let ended = match connection::serve(conn, &closing, &seen, header_timeout).await {
-                Ended::Served(ended) => ended,
-                Ended::NoRequest => {
-                    tracing::debug!(%peer, "no request in time; closing");
-                    return;
-                }
+            let conn = builder.serve_connection(TokioIo::new(tls), service);
+            let conn = watcher.watch(conn.into_owned());
+            tokio::pin!(conn);
+            let ended = tokio::select! {
+                ended = &mut conn => ended,
+                first = tokio::time::timeout(header_timeout, requested.notified()) => match first {
+                    Ok(()) => conn.await,
+                    Err(_) => return tracing::debug!(%peer, "no request in time; closing"),
+                },
             };
             if let Err(e) = ended {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
-        });
-        Some(())
+        }
     }
 }
 
@@ -597,28 +527,5 @@ mod tests {
         assert!(rx.try_recv().is_ok(), "a swap did not wake the reload loop");
         drop(watcher);
         let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn per_ip_slots_are_capped_and_given_back() {
-        let per_ip = Arc::new(PerIp {
-            max: 2,
-            open: std::sync::Mutex::new(HashMap::new()),
-        });
-        let a = IpAddr::from([127, 0, 0, 2]);
-        let mapped: IpAddr = "::ffff:127.0.0.2".parse().expect("ip");
-        let first = per_ip.admit(a).expect("first");
-        let second = per_ip
-            .admit(mapped)
-            .expect("second: the same IP, IPv4-mapped");
-        assert!(per_ip.admit(a).is_none(), "a third from the same IP");
-        assert!(per_ip.admit(IpAddr::from([127, 0, 0, 1])).is_some());
-        drop(first);
-        let third = per_ip.admit(a).expect("a slot given back");
-        drop((second, third));
-        assert!(
-            per_ip.open.lock().expect("lock").is_empty(),
-            "no entry left for closed connections"
-        );
     }
 }

@@ -9,15 +9,19 @@
 //!
 //! Memory under overload: request bodies are buffered whole (the decision needs the
 //! whole review), so the bytes buffered at once are bounded by a global budget
-//! ([`AppState::body_budget`], 40 MiB by default), a semaphore counting bytes. A request
-//! reserves its `Content-Length` before a byte of its body is read (or each chunk as it
-//! comes when the length is not declared), and holds the reservation until its reply is
-//! sent, growing it first when the reply is the larger (a denial of a small request can
-//! be tens of KB; at most [`admission::MAX_REPLY_BYTES`]). Without it, 1024 connections could each buffer 7 MiB. When the budget cannot
-//! be had within [`QUEUE_WAIT`] (and well inside the deadline) the request gets a quick
-//! 503: the apiserver's failure policy then decides at once, instead of after its whole
-//! timeout, and its client can retry. The reservation is one uncontended atomic
-//! operation on the fast path. Decisions take no slot of their own: a decision never
+//! ([`AppState::body_budget`], `serve --max-buffered-body-mib`, 40 MiB by default), a
+//! semaphore counting bytes. A request reserves its `Content-Length` before a byte of its
+//! body is read (the largest body when the length is not declared, the rest given back
+//! once read), and holds the reservation until its reply is sent, growing it first when
+//! the reply is the larger (a denial of a small request can be tens of KB; at most
+//! [`admission::MAX_REPLY_BYTES`]). Without it, 1024 connections could each buffer 7 MiB.
+//! When the budget cannot be had within [`QUEUE_WAIT`] (and well inside the deadline) the
+//! request gets a quick 503: the apiserver's failure policy then decides at once, instead
+//! of after its whole timeout, and its client can retry. tower's concurrency limit and
+//! load shedding (5 requests at once for the same 40 MiB) fail `tests/faults.rs`'s
+//! overload test: a shed request's unread body resets its connection and the 503 is lost,
+//! and a pinned budget sheds at once rather than after the queue wait (docs/performance.md).
+//! Decisions take no slot of their own: a decision never
 //! yields (a hub lookup, which waits on the network, comes before it), so no more run at
 //! once than there are worker threads, and a slow hub API cannot starve requests that
 //! need no lookup.
@@ -27,12 +31,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::{Body, Bytes, HttpBody as _};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::util::MapResponseLayer;
 
@@ -50,8 +54,9 @@ pub const MAX_BODY_BYTES: usize = 7 * 1024 * 1024;
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
 /// The longest deadline honoured (the apiserver's maximum webhook timeout).
 pub const MAX_DEADLINE: Duration = Duration::from_secs(30);
-/// The default budget of request body bytes buffered at once, across all connections.
-pub const DEFAULT_BODY_BUDGET: usize = 64 * 1024 * 1024;
+/// The default budget of request body bytes buffered at once, across all connections:
+/// it keeps peak memory under overload 20% inside the Deployment's 128Mi.
+pub const DEFAULT_BODY_BUDGET: usize = 40 * 1024 * 1024;
 /// How long a request may wait for body budget before a 503: long
 /// enough to ride out a burst (a 7 MiB body is read in milliseconds on a pod network),
 /// short enough that the apiserver hears "busy" well before its own timeout.
@@ -208,19 +213,8 @@ async fn reply(
         ));
     }
     let mut body = body;
-    let declared = match declared_length(headers) {
-        Ok(n) => n,
-        Err(r) => {
-            discard(body, deadline);
-            return refused(*r);
-        }
-    };
     let left = deadline.saturating_sub(started.elapsed());
-    let read = tokio::time::timeout(
-        left,
-        read_body(state, &mut body, declared, deadline, started),
-    )
-    .await;
+    let read = tokio::time::timeout(left, read_body(state, &mut body, deadline, started)).await;
     let (bytes, mut budget) = match read {
         Err(_) => {
             return refused(error(
@@ -228,13 +222,10 @@ async fn reply(
                 "the body did not arrive before the deadline",
             ));
         }
-        Ok(Err(Refusal::Busy(r))) => {
+        Ok(Err(refusal)) => {
             discard(body, deadline.saturating_sub(started.elapsed()));
-            return (*r, Outcome::failed, "unknown");
-        }
-        Ok(Err(Refusal::Bad(r))) => {
-            discard(body, deadline.saturating_sub(started.elapsed()));
-            return refused(*r);
+            let (response, outcome) = *refusal;
+            return (response, outcome, "unknown");
         }
         Ok(Ok(read)) => read,
     };
@@ -303,51 +294,22 @@ async fn reply(
     {
         match reserve(state, more, deadline, started).await {
             Ok(extra) => budget.merge(extra),
-            Err(Refusal::Busy(r) | Refusal::Bad(r)) => return (*r, Outcome::failed, operation),
+            Err(refusal) => return (refusal.0, Outcome::failed, operation),
         }
     }
+    // The body holds the reservation: given back once hyper has sent the bytes and
+    // dropped it.
+    let body = Full::new(Bytes::from(json)).map_frame(move |frame| {
+        let _held = &budget;
+        frame
+    });
     let reply = (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
-        Body::new(Budgeted {
-            bytes: Some(Bytes::from(json)),
-            _budget: budget,
-        }),
+        Body::new(body),
     )
         .into_response();
     (reply, outcome, operation)
-}
-
-/// A reply's bytes with their share of the body budget, given back once hyper has taken
-/// the bytes and dropped the body.
-struct Budgeted {
-    bytes: Option<Bytes>,
-    _budget: OwnedSemaphorePermit,
-}
-
-impl axum::body::HttpBody for Budgeted {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
-        std::task::Poll::Ready(
-            self.get_mut()
-                .bytes
-                .take()
-                .map(|b| Ok(hyper::body::Frame::data(b))),
-        )
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.bytes.is_none()
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        hyper::body::SizeHint::with_exact(self.bytes.as_ref().map_or(0, |b| b.len() as u64))
-    }
 }
 
 /// Looks up the Secrets the rules read for this request, leaving time to answer.
@@ -389,31 +351,9 @@ fn queue_wait(deadline: Duration, started: Instant) -> Duration {
         .min(QUEUE_WAIT)
 }
 
-/// Why a body was not read.
-enum Refusal {
-    /// The request itself is at fault: 4xx.
-    Bad(Box<Response>),
-    /// The server could not take it now: 503.
-    Busy(Box<Response>),
-}
-
-/// The body length the client declared, if any; a 413 before reading a byte when it is
-/// over [`MAX_BODY_BYTES`].
-fn declared_length(headers: &HeaderMap) -> Result<Option<usize>, Box<Response>> {
-    let Some(value) = headers.get(header::CONTENT_LENGTH) else {
-        return Ok(None);
-    };
-    // hyper has already refused malformed lengths; be safe anyway.
-    let n = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .ok_or_else(|| Box::new(error(StatusCode::BAD_REQUEST, "bad Content-Length")))?;
-    if n > MAX_BODY_BYTES {
-        return Err(Box::new(too_large()));
-    }
-    Ok(Some(n))
-}
+/// Why a body was not read: the reply, and how it counts (`refused` when the request is
+/// at fault, `failed` when the server was too busy).
+type Refusal = Box<(Response, Outcome)>;
 
 fn too_large() -> Response {
     error(
@@ -460,57 +400,54 @@ async fn reserve(
     .await
     {
         Ok(Ok(permit)) => Ok(permit),
-        _ => Err(Refusal::Busy(Box::new(busy(
-            "too many request bytes buffered",
-        )))),
+        _ => Err(Box::new((
+            busy("too many request bytes buffered"),
+            Outcome::failed,
+        ))),
     }
 }
 
-/// Reads the whole body within the body budget: its declared length is reserved before
-/// reading (a body that arrives whole in one chunk is kept without a copy), an
-/// undeclared one chunk by chunk. More than [`MAX_BODY_BYTES`] is a 413, a broken stream
-/// a 400, no budget in time a 503. The reservation is returned with the bytes and must
-/// be held as long as they are.
+/// Reads the whole body within the body budget: its declared length (`Content-Length`,
+/// which hyper gives as the body's exact size) is reserved before reading, an undeclared
+/// one as [`MAX_BODY_BYTES`] and the rest given back once read. More than the limit is a
+/// 413 (before reading a byte when declared), a broken stream a 400, no budget in time a
+/// 503. The reservation is returned with the bytes and must be held as long as they are.
 async fn read_body(
     state: &AppState,
     body: &mut Body,
-    declared: Option<usize>,
     deadline: Duration,
     started: Instant,
 ) -> Result<(Bytes, OwnedSemaphorePermit), Refusal> {
+    let declared = body
+        .size_hint()
+        .exact()
+        .and_then(|n| usize::try_from(n).ok());
+    let bad = |response| Box::new((response, Outcome::refused));
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(bad(too_large()));
+    }
     let limit = declared.unwrap_or(MAX_BODY_BYTES);
-    let mut reserved = reserve(state, declared.unwrap_or(0), deadline, started).await?;
-    let mut first: Option<Bytes> = None;
-    let mut buf: Vec<u8> = Vec::new();
+    let mut reserved = reserve(state, limit, deadline, started).await?;
+    let mut body = Limited::new(body, limit);
+    // Copied chunk by chunk into one buffer of the declared size: collecting the chunks
+    // first would hold the body twice while it is joined.
+    let mut buf = Vec::with_capacity(declared.unwrap_or(0));
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
-            Refusal::Bad(Box::new(error(
-                StatusCode::BAD_REQUEST,
-                format!("reading the body: {e}"),
-            )))
+            bad(if e.is::<LengthLimitError>() {
+                too_large()
+            } else {
+                error(StatusCode::BAD_REQUEST, format!("reading the body: {e}"))
+            })
         })?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        let so_far = first.as_ref().map_or(buf.len(), Bytes::len);
-        if so_far + data.len() > limit {
-            return Err(Refusal::Bad(Box::new(too_large())));
-        }
-        if declared.is_none() {
-            reserved.merge(reserve(state, data.len(), deadline, started).await?);
-        }
-        if let Some(head) = first.take() {
-            buf.reserve_exact(declared.unwrap_or(0).max(head.len() + data.len()));
-            buf.extend_from_slice(&head);
-            buf.extend_from_slice(&data);
-        } else if buf.is_empty() {
-            first = Some(data);
-        } else {
-            buf.extend_from_slice(&data);
+        if let Some(data) = frame.data_ref() {
+            buf.extend_from_slice(data);
         }
     }
-    let bytes = first.unwrap_or_else(|| Bytes::from(buf));
-    Ok((bytes, reserved))
+    if let Some(rest) = reserved.num_permits().checked_sub(buf.len()) {
+        let _ = reserved.split(rest);
+    }
+    Ok((Bytes::from(buf), reserved))
 }
 
 /// The plain-HTTP metrics router: `GET /metrics` only.
