@@ -34,11 +34,11 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::model::field::{ErrorList, FieldError};
+use crate::model::plan::removes_last_finalizer;
 use crate::model::text::Text;
 use crate::model::{self as ibgu, ImageBasedGroupUpgrade, Stored};
 use crate::policy::facts::Facts;
-use crate::policy::rules::delete_when_idle;
-use crate::policy::{self, Change, Config, Old, Requester};
+use crate::policy::{self, Change, Config, Old, Requester, Webhooks};
 
 pub use self::bound::{MAX_ERROR_BYTES, MAX_FIELD_BYTES, MAX_NAME_BYTES, MAX_REPLY_BYTES};
 pub use self::endpoint::{API_VERSION, Endpoint, KIND};
@@ -187,9 +187,7 @@ impl Request<'_> {
     pub fn refusal(&self) -> Refusal {
         match &self.subject {
             Subject::Delete(_) => Refusal::Forbidden,
-            Subject::Update { old, new } if delete_when_idle::removes_last_finalizer(old, new) => {
-                Refusal::Forbidden
-            }
+            Subject::Update { old, new } if removes_last_finalizer(old, new) => Refusal::Forbidden,
             _ => Refusal::Invalid,
         }
     }
@@ -205,7 +203,7 @@ impl Request<'_> {
 /// What a request asks this webhook to judge.
 #[derive(Debug, Clone)]
 pub enum Subject<'a> {
-    /// Not judged; allowed untouched (validating and mutating rule 12). The text says why.
+    /// Not judged; allowed untouched, without a patch. The text says why.
     Skip(&'static str),
     /// A DELETE of the stored object (`oldObject`), judged by validating rule 13 only.
     Delete(Box<ImageBasedGroupUpgrade<'a>>),
@@ -323,7 +321,8 @@ fn head<'a, N, O>(
 
 type Decoded<'a> = Option<Result<ImageBasedGroupUpgrade<'a>, FieldError>>;
 
-/// Decides what the request asks to judge (rule 12 decides what is skipped).
+/// Decides what the request asks to judge: only CREATE, UPDATE and DELETE of the IBGU's
+/// served version, never a subresource (TALM's status writes).
 fn subject<'a, N, O>(
     request: &RequestFields<'_, N, O>,
     new: Decoded<'a>,
@@ -404,31 +403,34 @@ pub fn review(
         }
         (_, Some(change), _) => change,
     };
-    match endpoint {
-        Endpoint::Validate => {
-            let verdict = policy::validate(config, change, facts, request.requester());
-            answer(uid, &request.name, request.refusal(), &verdict, None)
+    let webhooks = match endpoint {
+        Endpoint::Validate => Webhooks::Validating,
+        Endpoint::Mutate => Webhooks::Mutating,
+    };
+    let admission = policy::admit(webhooks, config, change, facts, request.requester(), |_| {
+        true
+    });
+    let name = &request.name;
+    match (admission.verdict, admission.mutation) {
+        // A refusal (on /mutate, of the mutated object) carries validation's warnings, as
+        // /validate would show them: nothing defaulted is stored.
+        (Some(verdict), _) if !verdict.allowed() || endpoint == Endpoint::Validate => {
+            answer(uid, name, request.refusal(), &verdict, None)
         }
-        Endpoint::Mutate => {
-            let mutation = policy::mutate(config, change, facts, request.requester());
-            if let Some(verdict) = mutation.refusal {
-                // Validation's warnings, as /validate would show them: nothing defaulted
-                // is stored.
-                return answer(uid, &request.name, request.refusal(), &verdict, None);
-            }
+        (_, Some(mutation)) => {
             let added = policy::Verdict {
-                warnings: mutation.warnings,
                 findings: mutation.findings,
                 ..policy::Verdict::default()
             };
-            answer(
-                uid,
-                &request.name,
-                request.refusal(),
-                &added,
-                Some(mutation.patch),
-            )
+            answer(uid, name, request.refusal(), &added, Some(mutation.patch))
         }
+        (_, None) => answer(
+            uid,
+            name,
+            request.refusal(),
+            &policy::Verdict::default(),
+            None,
+        ),
     }
 }
 
@@ -441,7 +443,7 @@ fn answer(
     verdict: &policy::Verdict,
     patch: Option<json_patch::Patch>,
 ) -> Response {
-    let report = bound::Report::new(&verdict.errors, &verdict.findings);
+    let report = bound::Report::new(&verdict.findings);
     let patch = patch.filter(|p| !p.0.is_empty());
     let (response, decision) = match &patch {
         _ if !verdict.allowed() => (Response::deny(uid, name, refusal, &report.errors), "denied"),
@@ -449,7 +451,7 @@ fn answer(
         None => (Response::allow(uid), "allowed"),
     };
     let mut response = response
-        .with_warnings(&verdict.warnings)
+        .with_warnings(&verdict.warnings())
         .with_audit(audit::judged(decision, &report, patch.as_ref()));
     if let Some(patch) = patch {
         response.patch = Some(patch);
@@ -497,30 +499,21 @@ mod tests {
     #[test]
     fn a_reply_stays_under_its_bound_whatever_the_request_holds() {
         use crate::model::field::{Path, Warning};
-        use crate::policy::{Effect, Finding, rule::Kind};
+        use crate::policy::rules::by_id;
+        use crate::policy::{Finding, Found};
         // Every string far over its cap, made of control characters, which JSON writes
         // as 6 bytes each: the worst case MAX_REPLY_BYTES is argued for.
         let junk = |n: usize| "\u{1}".repeat(n);
         let field = |i: usize| Path::new(&junk(2_000)).index(i);
-        let errors: ErrorList = (0..5_000)
-            .map(|i| FieldError::invalid(field(i), junk(10_000), junk(10_000)))
-            .collect();
-        let findings: Vec<Finding> = [Effect::Denied, Effect::Warned, Effect::Ratcheted]
-            .into_iter()
-            .flat_map(|effect| {
-                (0..5_000).map(move |i| Finding {
-                    kind: Kind::Validating,
-                    rule: 10,
-                    effect,
-                    field: field(i),
-                })
-            })
+        let error = |i: usize| FieldError::invalid(field(i), junk(10_000), junk(10_000));
+        let rule = by_id("references");
+        let findings: Vec<Finding> = (0..5_000)
+            .map(|i| Found::Denied(error(i)))
+            .chain((0..1_000).map(|i| Found::Warned(Warning::new(field(i), junk(10_000)))))
+            .chain((0..5_000).map(|i| Found::Ratcheted(error(i))))
+            .map(|found| Finding { rule, found })
             .collect();
         let verdict = policy::Verdict {
-            errors,
-            warnings: (0..1_000)
-                .map(|i| Warning::new(field(i), junk(10_000)))
-                .collect(),
             findings,
             unjudged: Vec::new(),
         };
