@@ -186,13 +186,6 @@ pub struct Admission<'a> {
     pub by: Kind,
 }
 
-impl Admission<'_> {
-    /// Whether the object is admitted.
-    pub fn allowed(&self) -> bool {
-        self.verdict.as_ref().is_none_or(Verdict::allowed)
-    }
-}
-
 /// The admission pipeline: the mutating webhook, then `crd` (the CRD's schema stage,
 /// where the caller has one: it sees the mutation and says whether the object goes on to
 /// the validating webhook), then the validating webhook on the mutated object, each as

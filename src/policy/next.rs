@@ -562,6 +562,15 @@ mod tests {
             .unwrap_or_else(|| panic!("no continuation {actions:?} in {:?}", n.continuations))
     }
 
+    /// What rule 13 says of deleting `o`: which step runs.
+    fn rule_13_says(o: &Value) -> String {
+        let live = Live::from_value(o).expect("a readable object");
+        let by = Requester::default();
+        let refusal = policy::validate_delete(&Config::default(), &live.object, by);
+        let error = refusal.errors().iter().next().cloned();
+        error.expect("a refused delete").detail
+    }
+
     #[test]
     fn next_and_rule_13_agree_on_the_running_step_when_its_action_stands_twice() {
         // AbortOnFailure stands in steps 1 and 3: the status says a cluster runs it, not
@@ -581,16 +590,7 @@ mod tests {
             Some(status(clusters, progressing, 2)),
         );
         let n = decide(&o);
-        let live = Live::from_value(&o).expect("a readable object");
-        let refusal =
-            policy::validate_delete(&Config::default(), &live.object, Requester::default());
-        let said = refusal
-            .errors()
-            .iter()
-            .next()
-            .expect("a refused delete")
-            .detail
-            .clone();
+        let said = rule_13_says(&o);
         assert!(said.starts_with("a step runs on 1 cluster(s)"), "{said}");
         assert_eq!(n.running_step, None, "rule 13 says: {said}");
         // One step naming the action: both name it.
@@ -602,16 +602,7 @@ mod tests {
                 2,
             )),
         );
-        let live = Live::from_value(&o).expect("a readable object");
-        let refusal =
-            policy::validate_delete(&Config::default(), &live.object, Requester::default());
-        let said = refusal
-            .errors()
-            .iter()
-            .next()
-            .expect("a refused delete")
-            .detail
-            .clone();
+        let said = rule_13_says(&o);
         assert!(said.starts_with("step 1 [AbortOnFailure] runs"), "{said}");
         assert_eq!(decide(&o).running_step, Some(1));
     }

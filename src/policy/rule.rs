@@ -10,23 +10,14 @@ use super::change::{Change, Config, Requester};
 use super::facts::Facts;
 use super::patch::Additions;
 
-/// Which webhook a rule belongs to; numbers count within each, as in `docs/rules.md`.
+/// Which webhook: rule numbers count within each, as in `docs/rules.md`; an admission
+/// says which one gives its verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
     /// `/validate`: errors deny, warnings are shown.
     Validating,
     /// `/mutate`: adds what is missing.
     Mutating,
-}
-
-impl Kind {
-    /// How fixture folders name the kind: `validate-rule3-...`, `mutate-rule1-...`.
-    pub fn endpoint(self) -> &'static str {
-        match self {
-            Kind::Validating => "validate",
-            Kind::Mutating => "mutate",
-        }
-    }
 }
 
 /// An outcome a rule's fixtures must show, so that both sides of it are proven.
@@ -206,14 +197,6 @@ pub enum Rule {
 }
 
 impl Rule {
-    /// Its webhook.
-    pub fn kind(self) -> Kind {
-        match self {
-            Rule::Validating(_) => Kind::Validating,
-            Rule::Mutating(_) => Kind::Mutating,
-        }
-    }
-
     /// Its id: `plan-combination`.
     pub fn id(self) -> &'static str {
         match self {
@@ -267,9 +250,9 @@ impl Eq for Rule {}
 /// webhook's messages.
 impl std::fmt::Display for Rule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = match self.kind() {
-            Kind::Validating => "validating",
-            Kind::Mutating => "mutating",
+        let kind = match self {
+            Rule::Validating(_) => "validating",
+            Rule::Mutating(_) => "mutating",
         };
         write!(f, "{kind} rule {}", self.number())
     }
