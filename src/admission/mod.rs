@@ -38,7 +38,7 @@ use crate::model::plan::removes_last_finalizer;
 use crate::model::text::Text;
 use crate::model::{self as ibgu, ImageBasedGroupUpgrade, Stored};
 use crate::policy::facts::Facts;
-use crate::policy::{self, Change, Config, Old, Requester, Webhooks};
+use crate::policy::{self, Change, Config, Old, Requester, Verdict, Webhooks};
 
 pub use self::bound::{MAX_ERROR_BYTES, MAX_FIELD_BYTES, MAX_NAME_BYTES, MAX_REPLY_BYTES};
 pub use self::endpoint::{API_VERSION, Endpoint, KIND};
@@ -398,7 +398,7 @@ pub fn review(
         }
         (Subject::Skip(why), _, _) => return Response::allow(uid).with_audit(audit::skipped(why)),
         (_, None, _) => {
-            let verdict = policy::Verdict::default();
+            let verdict = Verdict::default();
             return answer(uid, &request.name, request.refusal(), &verdict, None);
         }
         (_, Some(change), _) => change,
@@ -407,28 +407,24 @@ pub fn review(
         Endpoint::Validate => Webhooks::Validating,
         Endpoint::Mutate => Webhooks::Mutating,
     };
-    let admission = policy::admit(webhooks, config, change, facts, request.requester(), |_| {
-        true
-    });
-    let name = &request.name;
-    match (admission.verdict, admission.mutation) {
-        // A refusal (on /mutate, of the mutated object) carries validation's warnings, as
-        // /validate would show them: nothing defaulted is stored.
-        (Some(verdict), _) if !verdict.allowed() || endpoint == Endpoint::Validate => {
-            answer(uid, name, request.refusal(), &verdict, None)
-        }
-        (_, Some(mutation)) => {
-            let added = policy::Verdict {
+    let by = request.requester();
+    let admission = policy::admit(webhooks, config, change, facts, by, |_| true);
+    let (name, refusal) = (&request.name, request.refusal());
+    match admission.mutation {
+        Some(mutation) if admission.verdict.as_ref().is_none_or(Verdict::allowed) => {
+            let added = Verdict {
                 findings: mutation.findings,
-                ..policy::Verdict::default()
+                ..Verdict::default()
             };
-            answer(uid, name, request.refusal(), &added, Some(mutation.patch))
+            answer(uid, name, refusal, &added, Some(mutation.patch))
         }
-        (_, None) => answer(
+        // /validate's verdict, or /mutate's refusal of the mutated object, with the
+        // warnings /validate would give: nothing defaulted is stored.
+        _ => answer(
             uid,
             name,
-            request.refusal(),
-            &policy::Verdict::default(),
+            refusal,
+            &admission.verdict.unwrap_or_default(),
             None,
         ),
     }
@@ -440,7 +436,7 @@ fn answer(
     uid: &str,
     name: &str,
     refusal: Refusal,
-    verdict: &policy::Verdict,
+    verdict: &Verdict,
     patch: Option<json_patch::Patch>,
 ) -> Response {
     let report = bound::Report::new(&verdict.findings);
@@ -513,7 +509,7 @@ mod tests {
             .chain((0..5_000).map(|i| Found::Ratcheted(error(i))))
             .map(|found| Finding { rule, found })
             .collect();
-        let verdict = policy::Verdict {
+        let verdict = Verdict {
             findings,
             unjudged: Vec::new(),
         };
