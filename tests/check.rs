@@ -72,20 +72,20 @@ fn the_docs_examples_get_the_apiservers_verdict() {
         (
             "published.yaml",
             &[
+                ("mutating", "spec.ibuSpec.seedImageRef.pullSecretRef.name"),
                 ("metadata", "metadata.name"),
-                ("validating", "spec.ibuSpec.seedImageRef.pullSecretRef.name"),
             ],
         ),
         (
             "named.yaml",
-            &[("validating", "spec.ibuSpec.seedImageRef.pullSecretRef.name")],
+            &[("mutating", "spec.ibuSpec.seedImageRef.pullSecretRef.name")],
         ),
         (
             "first-api.yaml",
             &[
                 ("decoding", "spec.actions"),
+                ("mutating", "spec.plan"),
                 ("schema", "spec.plan"),
-                ("validating", "spec.plan"),
             ],
         ),
         ("filled.yaml", &[]),
@@ -185,9 +185,9 @@ spec:
     assert_eq!(
         third,
         owned(&[
-            ("validating", "spec.plan[1].actions", 39, 5),
+            ("mutating", "spec.plan[1].actions", 39, 5),
             (
-                "validating",
+                "mutating",
                 "spec.plan[0].rolloutStrategy.maxConcurrency",
                 38,
                 23
@@ -767,7 +767,7 @@ fn documents_kubectl_cannot_read_are_refused_and_the_last_duplicate_key_wins() {
     assert_eq!(
         errors(&report, 0),
         owned(&[(
-            "validating",
+            "mutating",
             "spec.plan[0].rolloutStrategy.maxConcurrency",
             11,
             7

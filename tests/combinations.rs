@@ -13,8 +13,8 @@ use ibgu_webhook::admission::{self, Endpoint};
 use ibgu_webhook::model::{ImageBasedGroupUpgrade, RolloutStrategy, Spec, Step, Text};
 use ibgu_webhook::policy::Config;
 use ibgu_webhook::policy::facts::Facts;
-use ibgu_webhook::policy::rule::{Context, Kind};
-use ibgu_webhook::policy::rules::RULES;
+use ibgu_webhook::policy::rule::Context;
+use ibgu_webhook::policy::rules::VALIDATING;
 use serde_json::{Value, json};
 use upstream::{Plan, upstream_plans};
 
@@ -132,9 +132,9 @@ fn plan_rules_allow(ibgu: &ImageBasedGroupUpgrade<'_>) -> bool {
         facts: &facts,
         by: Default::default(),
     };
-    RULES
+    VALIDATING
         .iter()
-        .filter(|r| r.kind == Kind::Validating && matches!(r.number, 1 | 2))
+        .filter(|r| matches!(r.id, "plan-shape" | "plan-combination"))
         .filter_map(|r| r.object)
         .all(|check| check(ibgu, &ctx).errors.is_empty())
 }

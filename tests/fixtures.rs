@@ -4,7 +4,9 @@
 //! Each case is a folder named `<mode>-<rule>-<what it proves>` with:
 //! - `review.json`: an AdmissionReview v1 request as kube-apiserver sends it (usable as is
 //!   with `ibgu-webhook review --mode <mode> review.json`);
-//! - `expect.json`: `description`, `mode`, `rule`, `allowed`, `code` (on denial), `message`
+//! - `expect.json`: `description`, `mode`, `rule` (the id of the rule the case proves, named
+//!   in the folder by its number; absent for a case about the admission pipeline itself:
+//!   what is judged, patches that only add, `/mutate` validating), `allowed`, `code` (on denial), `message`
 //!   (fragments the denial message must contain), `warnings` (one fragment per expected
 //!   warning, in order), `patched` (mutate only: the object after the patch, or null for
 //!   no patch), and optionally `config` and `hub` (Secret lookups the server would have made).
@@ -22,8 +24,8 @@ use base64::Engine;
 use ibgu_webhook::admission::{self, Endpoint, Response};
 use ibgu_webhook::policy::Config;
 use ibgu_webhook::policy::facts::{Facts, FoundSecret, SecretLookup};
-use ibgu_webhook::policy::rule::{Kind, Side};
-use ibgu_webhook::policy::rules::RULES;
+use ibgu_webhook::policy::rule::{Rule, Side};
+use ibgu_webhook::policy::rules;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
@@ -37,7 +39,7 @@ fn fixtures_dir() -> PathBuf {
 struct Expect {
     description: String,
     mode: String,
-    rule: u8,
+    rule: Option<String>,
     allowed: bool,
     code: Option<u16>,
     #[serde(default)]
@@ -143,11 +145,19 @@ fn decide(body: &[u8], mode: Endpoint, config: &Config, hub: &Facts) -> Result<R
     admission::review_body(body, mode, config, hub).map_err(|e| e.to_string())
 }
 
-/// What a case showed: its rule (endpoint and number) and the sides it proves.
-struct Shown {
-    kind: Kind,
-    rule: u8,
-    sides: Vec<Side>,
+/// What a case showed: each rule and the sides it proves of it.
+type Shown = Vec<(Rule, Side)>;
+
+/// The rules an audit annotation names (`plan-combination at spec.plan[1].actions, ...`):
+/// the rules whose findings the reply reports.
+fn named_rules(response: &Response, key: &str) -> Vec<Rule> {
+    let list = response
+        .audit_annotations
+        .get(key)
+        .map_or("", String::as_str);
+    list.split(", ")
+        .filter_map(|item| rules::by_id(item.split(" at ").next().unwrap_or_default()))
+        .collect()
 }
 
 /// Checks one case; returns what is wrong with it.
@@ -278,37 +288,39 @@ fn run_case(dir: &Path) -> Result<Shown, Vec<String>> {
             }
         },
     }
+    // The rules that fired, as the reply names them, are credited with what they did;
+    // the rule the case names, with the outcome of the reply only where it did not deny
+    // or warn (allowed, quiet, patched or not).
+    let (denied, warned) = (
+        named_rules(&response, "denied"),
+        named_rules(&response, "warned"),
+    );
+    let named = match expect.rule.as_deref().map(|id| (id, rules::by_id(id))) {
+        Some((_, Some(rule))) => Some(rule),
+        Some((id, None)) => {
+            problems.push(format!("rule {id:?} is not in the registry"));
+            None
+        }
+        None => None,
+    };
     if !problems.is_empty() {
         return Err(problems);
     }
-    let sides = match mode {
-        Endpoint::Validate => vec![
-            if response.allowed {
-                Side::Allowed
-            } else {
-                Side::Denied
-            },
-            if response.warnings.is_empty() {
-                Side::Quiet
-            } else {
-                Side::Warned
-            },
-        ],
-        Endpoint::Mutate => vec![if has_patch {
-            Side::Patched
-        } else {
-            Side::Unpatched
-        }],
-    };
-    let kind = match mode {
-        Endpoint::Validate => Kind::Validating,
-        Endpoint::Mutate => Kind::Mutating,
-    };
-    Ok(Shown {
-        kind,
-        rule: expect.rule,
-        sides,
-    })
+    let mut shown: Shown = denied.iter().map(|&r| (r, Side::Denied)).collect();
+    shown.extend(warned.iter().map(|&r| (r, Side::Warned)));
+    if let Some(rule) = named {
+        let side = match (mode, response.allowed, has_patch) {
+            (Endpoint::Validate, true, _) => Some(Side::Allowed),
+            (Endpoint::Validate, false, _) => None,
+            (Endpoint::Mutate, _, true) => Some(Side::Patched),
+            (Endpoint::Mutate, _, false) => Some(Side::Unpatched),
+        };
+        shown.extend(side.map(|s| (rule, s)));
+        if !warned.contains(&rule) {
+            shown.push((rule, Side::Quiet));
+        }
+    }
+    Ok(shown)
 }
 
 #[test]
@@ -322,7 +334,7 @@ fn every_admission_review_fixture() {
     dirs.sort();
     assert!(dirs.len() >= 50, "only {} fixture cases", dirs.len());
     let mut failures = Vec::new();
-    let mut seen: BTreeMap<(Kind, u8), BTreeSet<Side>> = BTreeMap::new();
+    let mut seen: BTreeMap<&str, BTreeSet<Side>> = BTreeMap::new();
     for dir in &dirs {
         let name = dir
             .file_name()
@@ -331,18 +343,9 @@ fn every_admission_review_fixture() {
             .into_owned();
         match run_case(dir) {
             Ok(shown) => {
-                if !RULES
-                    .iter()
-                    .any(|r| r.kind == shown.kind && r.number == shown.rule)
-                {
-                    failures.push(format!(
-                        "{name}: no {:?} rule {} in the registry",
-                        shown.kind, shown.rule
-                    ));
+                for (rule, side) in shown {
+                    seen.entry(rule.id()).or_default().insert(side);
                 }
-                seen.entry((shown.kind, shown.rule))
-                    .or_default()
-                    .extend(shown.sides);
             }
             Err(problems) => failures.push(format!("{name}:\n    {}", problems.join("\n    "))),
         }
@@ -355,12 +358,9 @@ fn every_admission_review_fixture() {
     );
     // Every rule of the registry has cases for each side it declares.
     let mut missing = Vec::new();
-    for rule in RULES {
-        let shown = seen
-            .get(&(rule.kind, rule.number))
-            .cloned()
-            .unwrap_or_default();
-        for side in rule.covers {
+    for rule in rules::all() {
+        let shown = seen.get(rule.id()).cloned().unwrap_or_default();
+        for side in rule.covers() {
             if !shown.contains(side) {
                 missing.push(format!("{rule:?}: no {side:?} case"));
             }
@@ -371,7 +371,8 @@ fn every_admission_review_fixture() {
 
 #[test]
 fn a_misspelt_expectation_fails() {
-    let good = json!({"description": "d", "mode": "validate", "rule": 1, "allowed": true});
+    let good =
+        json!({"description": "d", "mode": "validate", "rule": "plan-shape", "allowed": true});
     assert!(serde_json::from_value::<Expect>(good.clone()).is_ok());
     for (key, value) in [
         ("warning", json!([])),
@@ -429,13 +430,14 @@ fn fixture_names_say_mode_and_rule() {
             name.starts_with(&format!("{}-", expect.mode)),
             "{name} does not start with its mode"
         );
-        if name.contains("-rule") {
-            assert!(
-                name.starts_with(&format!("{}-rule{}-", expect.mode, expect.rule)),
-                "{name} does not name its rule {}",
-                expect.rule
-            );
-        }
+        // A case that proves a rule names it by number; one about the pipeline names none.
+        let rule = expect.rule.as_deref().and_then(rules::by_id);
+        let numbered = rule.map(|r| format!("{}-rule{}-", expect.mode, r.number()));
+        assert_eq!(
+            name.contains("-rule"),
+            numbered.as_ref().is_some_and(|n| name.starts_with(n)),
+            "{name} does not name its rule {rule:?}"
+        );
         assert!(!expect.description.is_empty(), "{name}: no description");
     }
 }
@@ -466,4 +468,65 @@ fn other_json_shapes_get_a_clear_error_not_a_review() {
             .expect_err("must be refused");
         assert!(err.contains(want), "{err}");
     }
+}
+
+/// The `(number, id)` rows of the table under the header line starting with `header`.
+fn table(text: &str, header: &str) -> Vec<(u8, String)> {
+    let mut lines = text.lines().skip_while(|l| !l.starts_with(header));
+    assert!(lines.next().is_some(), "no table headed {header:?}");
+    lines
+        .skip(1)
+        .take_while(|l| l.starts_with('|'))
+        .map(|row| {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let number = cells[1].parse().unwrap_or_else(|_| panic!("row {row:?}"));
+            (number, cells[2].trim_matches('`').to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn the_docs_tables_list_exactly_the_registry() {
+    let read = |f: &str| {
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(f)).expect("the docs")
+    };
+    let (readme, rules_md) = (read("README.md"), read("docs/rules.md"));
+    let registry = |validating: bool| {
+        let mut rows: Vec<(u8, String)> = rules::all()
+            .filter(|r| matches!(r, Rule::Validating(_)) == validating)
+            .map(|r| (r.number(), r.id().to_owned()))
+            .collect();
+        rows.sort();
+        rows
+    };
+    for (text, header, validating) in [
+        (&readme, "| validating | id |", true),
+        (&readme, "| mutating | id |", false),
+        (&rules_md, "| # | id | rule |", true),
+        (&rules_md, "| # | id | change |", false),
+    ] {
+        assert_eq!(table(text, header), registry(validating), "{header}");
+    }
+}
+
+#[test]
+fn a_case_is_credited_to_the_rules_that_fired_not_the_one_it_names() {
+    // A real denial by plan-combination, its expect.json naming plan-shape instead: the
+    // denial is plan-combination's, plan-shape was quiet.
+    let from = fixtures_dir().join("validate-rule2-prep-then-rollback-denied");
+    let dir = std::env::temp_dir().join(format!("ibgu-fixture-{}", std::process::id()));
+    fs::create_dir_all(&dir).expect("a scratch folder");
+    fs::copy(from.join("review.json"), dir.join("review.json")).expect("review.json");
+    let expect = fs::read_to_string(from.join("expect.json")).expect("expect.json");
+    let misnamed = expect.replace(r#""rule": "plan-combination""#, r#""rule": "plan-shape""#);
+    assert_ne!(misnamed, expect);
+    fs::write(dir.join("expect.json"), &misnamed).expect("expect.json");
+    let shown = run_case(&dir);
+    fs::remove_dir_all(&dir).expect("the scratch folder goes");
+    let shown = shown.expect("a passing case");
+    let (combination, shape) = (rules::by_id("plan-combination"), rules::by_id("plan-shape"));
+    let (combination, shape) = (combination.expect("a rule"), shape.expect("a rule"));
+    assert!(shown.contains(&(combination, Side::Denied)), "{shown:?}");
+    assert!(!shown.contains(&(shape, Side::Denied)), "{shown:?}");
+    assert!(shown.contains(&(shape, Side::Quiet)), "{shown:?}");
 }

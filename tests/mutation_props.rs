@@ -1,6 +1,6 @@
-//! Properties of the mutating webhook over random ImageBasedGroupUpgrade objects
-//! (mutating rule 3): the patch applies to the request object, only adds (it never removes
-//! or changes a value that was there, including fields the model does not know), and
+//! Properties of the mutating webhook over random ImageBasedGroupUpgrade objects: the
+//! patch applies to the request object, only adds (it never removes or changes a value
+//! that was there, including fields the model does not know), and
 //! mutating the result again yields no patch. Also: the typed model reads the fields the
 //! rules read, whatever unknown fields surround them.
 
@@ -140,7 +140,7 @@ fn config() -> impl Strategy<Value = Config> {
         default_max_concurrency: m,
         seed_pull_secret: seed,
         require_pull_secret: false,
-        // These properties are about the patch; mutating rule 4's refusals have their own.
+        // These properties are about the patch; /mutate's refusals have their own.
         validate_on_mutate: false,
     })
 }

@@ -7,14 +7,14 @@
 //! |---|---|
 //! | `decision` | `allowed`, `denied`, `patched` (/mutate added something) or `skipped` |
 //! | `skipped` | why the request was not judged (another kind, a subresource, ...) |
-//! | `denied`, `warned`, `ratcheted` | the rules and fields, in the order the rules met them: `validating rule 7 at spec.plan[0].rolloutStrategy.maxConcurrency, ...`; `unreadable object at FIELD` for an object that does not decode |
+//! | `denied`, `warned`, `ratcheted` | the rules and fields, in the order the rules met them: `rollout-numbers at spec.plan[0].rolloutStrategy.maxConcurrency, ...` (each rule by its id); `unreadable object at FIELD` for an object that does not decode |
 //! | `patch` | the paths the patch adds: `/spec/plan/0/rolloutStrategy, ...` |
 
 use std::collections::BTreeMap;
 
-use super::bound::{MAX_FIELD_BYTES, MAX_REPORTED, Report};
+use super::bound::{MAX_FIELD_BYTES, MAX_REPORTED, Named, Report};
 use crate::model::text::shorten;
-use crate::policy::{Effect, Finding};
+use crate::policy::Effect;
 
 /// The annotations, keyed as the apiserver takes them (a qualified name's name part).
 pub type Annotations = BTreeMap<String, String>;
@@ -53,11 +53,11 @@ pub fn judged(decision: &str, report: &Report, patch: Option<&json_patch::Patch>
     out
 }
 
-/// `validating rule 7 at FIELD`, the field cut to [`MAX_FIELD_BYTES`].
-fn named(f: &Finding) -> String {
-    let rule = Finding::rule_text(f.kind, f.rule);
+/// `rollout-numbers at FIELD`, the field cut to [`MAX_FIELD_BYTES`].
+fn named(f: &Named) -> String {
+    let rule = f.rule.id();
     match f.field.as_str() {
-        "" => rule,
+        "" => rule.to_owned(),
         field => format!("{rule} at {}", shorten(field, MAX_FIELD_BYTES)),
     }
 }
@@ -142,12 +142,12 @@ mod tests {
         assert_eq!(a["decision"], "denied");
         assert_eq!(
             a["denied"],
-            "validating rule 7 at spec.plan[1].rolloutStrategy.maxConcurrency, \
-             validating rule 7 at spec.plan[1].rolloutStrategy.timeout"
+            "rollout-numbers at spec.plan[1].rolloutStrategy.maxConcurrency, \
+             rollout-numbers at spec.plan[1].rolloutStrategy.timeout"
         );
         assert_eq!(
             a["ratcheted"],
-            "validating rule 7 at spec.plan[0].rolloutStrategy.maxConcurrency"
+            "rollout-numbers at spec.plan[0].rolloutStrategy.maxConcurrency"
         );
         assert!(!a.contains_key("patch"));
     }
@@ -160,7 +160,7 @@ mod tests {
         assert_eq!(a["patch"], "/spec/plan/0/rolloutStrategy");
         assert_eq!(
             a["warned"],
-            "mutating rule 1 at spec.plan[0].rolloutStrategy"
+            "rollout-defaults at spec.plan[0].rolloutStrategy"
         );
         // Nothing left to add: allowed, and no patch named.
         let complete = ibgu(

@@ -10,6 +10,7 @@
 //! 58.6 MB reply, and a few such requests at once took the pod past its memory limit.
 
 use crate::model::field::{ErrorList, FieldError, Path};
+use crate::policy::rule::Rule;
 use crate::policy::{Effect, Finding};
 
 /// Errors, and findings of each effect, named per reply: a reader fixes the first few
@@ -38,10 +39,22 @@ pub const MAX_REPLY_BYTES: usize = 512 * 1024;
 pub struct Report {
     /// The first [`MAX_REPORTED`] errors, then one counting the rest.
     pub errors: ErrorList,
-    /// The first [`MAX_REPORTED`] findings of each effect, in their order.
-    pub findings: Vec<Finding>,
+    /// The first [`MAX_REPORTED`] findings of each effect that a rule made, in their
+    /// order, by rule and field.
+    pub findings: Vec<Named>,
     /// How many findings of each effect were left out.
     pub omitted: Omitted,
+}
+
+/// A finding as the audit annotations and the log name it: its rule and field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Named {
+    /// The rule.
+    pub rule: Rule,
+    /// What it did.
+    pub effect: Effect,
+    /// The field; empty for the whole object.
+    pub field: Path,
 }
 
 /// How many findings of each effect a [`Report`] left out.
@@ -75,9 +88,10 @@ impl Omitted {
 }
 
 impl Report {
-    /// The report of `errors` and `findings`.
-    pub fn new(errors: &ErrorList, findings: &[Finding]) -> Self {
-        let mut kept: ErrorList = errors.iter().take(MAX_REPORTED).cloned().collect();
+    /// The report of a decision's findings.
+    pub fn new(findings: &[Finding]) -> Self {
+        let errors: Vec<&FieldError> = findings.iter().filter_map(Finding::error).collect();
+        let mut kept: ErrorList = errors.iter().take(MAX_REPORTED).copied().cloned().collect();
         if errors.len() > MAX_REPORTED {
             let rest: Vec<&Path> = errors.iter().skip(MAX_REPORTED).map(|e| &e.field).collect();
             kept.push(FieldError::more(
@@ -90,16 +104,19 @@ impl Report {
         let mut omitted = Omitted::default();
         let findings = findings
             .iter()
-            .filter(|f| {
-                let keep = shown.of(f.effect) < MAX_REPORTED;
-                if keep {
-                    shown.count(f.effect);
-                } else {
-                    omitted.count(f.effect);
+            .filter_map(|f| {
+                let (rule, effect) = (f.rule?, f.effect());
+                if shown.of(effect) >= MAX_REPORTED {
+                    omitted.count(effect);
+                    return None;
                 }
-                keep
+                shown.count(effect);
+                Some(Named {
+                    rule,
+                    effect,
+                    field: f.field().clone(),
+                })
             })
-            .cloned()
             .collect();
         Report {
             errors: kept,
@@ -142,7 +159,9 @@ fn common_parent(paths: &[&Path]) -> Path {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::rule::Kind;
+    use crate::model::field::Warning;
+    use crate::policy::Found;
+    use crate::policy::rules::by_id;
 
     fn bad_entry(i: usize) -> FieldError {
         let at = Path::from("spec.ibuSpec.extraManifests")
@@ -152,18 +171,31 @@ mod tests {
     }
 
     fn finding(effect: Effect, i: usize) -> Finding {
+        let found = match effect {
+            Effect::Denied => Found::Denied(bad_entry(i)),
+            Effect::Warned => Found::Warned(Warning::new(bad_entry(i).field, "w")),
+            Effect::Ratcheted => Found::Ratcheted(bad_entry(i)),
+        };
         Finding {
-            kind: Kind::Validating,
-            rule: 10,
-            effect,
-            field: Path::from("spec.ibuSpec.extraManifests").index(i),
+            rule: by_id("references"),
+            found,
         }
+    }
+
+    fn denied(errors: &ErrorList) -> Vec<Finding> {
+        errors
+            .iter()
+            .map(|e| Finding {
+                rule: by_id("references"),
+                found: Found::Denied(e.clone()),
+            })
+            .collect()
     }
 
     #[test]
     fn the_first_errors_then_one_counting_the_rest() {
         let errors: ErrorList = (0..40_000).map(bad_entry).collect();
-        let report = Report::new(&errors, &[]);
+        let report = Report::new(&denied(&errors));
         assert_eq!(report.errors.len(), MAX_REPORTED + 1);
         let kept: Vec<&FieldError> = report.errors.iter().take(MAX_REPORTED).collect();
         assert!(kept.iter().zip(errors.iter()).all(|(k, e)| *k == e));
@@ -175,7 +207,7 @@ mod tests {
         );
         // At the bound exactly, nothing is counted.
         let errors: ErrorList = (0..MAX_REPORTED).map(bad_entry).collect();
-        assert_eq!(Report::new(&errors, &[]).errors, errors);
+        assert_eq!(Report::new(&denied(&errors)).errors, errors);
     }
 
     #[test]
@@ -183,7 +215,7 @@ mod tests {
         let mut findings: Vec<Finding> = (0..100).map(|i| finding(Effect::Denied, i)).collect();
         findings.extend((0..3).map(|i| finding(Effect::Warned, i)));
         findings.extend((0..50).map(|i| finding(Effect::Ratcheted, i)));
-        let report = Report::new(&ErrorList::new(), &findings);
+        let report = Report::new(&findings);
         let count = |e| report.findings.iter().filter(|f| f.effect == e).count();
         assert_eq!(count(Effect::Denied), MAX_REPORTED);
         assert_eq!(count(Effect::Warned), 3);
@@ -196,7 +228,7 @@ mod tests {
                 ratcheted: 50 - MAX_REPORTED
             }
         );
-        assert_eq!(report.findings[0], findings[0]);
+        assert_eq!(report.findings[0].field, *findings[0].field());
     }
 
     #[test]

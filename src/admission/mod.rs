@@ -34,11 +34,11 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::model::field::{ErrorList, FieldError};
+use crate::model::plan::removes_last_finalizer;
 use crate::model::text::Text;
 use crate::model::{self as ibgu, ImageBasedGroupUpgrade, Stored};
 use crate::policy::facts::Facts;
-use crate::policy::rules::delete_when_idle;
-use crate::policy::{self, Change, Config, Old, Requester};
+use crate::policy::{self, Change, Config, Old, Requester, Verdict, Webhooks};
 
 pub use self::bound::{MAX_ERROR_BYTES, MAX_FIELD_BYTES, MAX_NAME_BYTES, MAX_REPLY_BYTES};
 pub use self::endpoint::{API_VERSION, Endpoint, KIND};
@@ -187,9 +187,7 @@ impl Request<'_> {
     pub fn refusal(&self) -> Refusal {
         match &self.subject {
             Subject::Delete(_) => Refusal::Forbidden,
-            Subject::Update { old, new } if delete_when_idle::removes_last_finalizer(old, new) => {
-                Refusal::Forbidden
-            }
+            Subject::Update { old, new } if removes_last_finalizer(old, new) => Refusal::Forbidden,
             _ => Refusal::Invalid,
         }
     }
@@ -205,7 +203,7 @@ impl Request<'_> {
 /// What a request asks this webhook to judge.
 #[derive(Debug, Clone)]
 pub enum Subject<'a> {
-    /// Not judged; allowed untouched (validating and mutating rule 12). The text says why.
+    /// Not judged; allowed untouched, without a patch. The text says why.
     Skip(&'static str),
     /// A DELETE of the stored object (`oldObject`), judged by validating rule 13 only.
     Delete(Box<ImageBasedGroupUpgrade<'a>>),
@@ -323,7 +321,8 @@ fn head<'a, N, O>(
 
 type Decoded<'a> = Option<Result<ImageBasedGroupUpgrade<'a>, FieldError>>;
 
-/// Decides what the request asks to judge (rule 12 decides what is skipped).
+/// Decides what the request asks to judge: only CREATE, UPDATE and DELETE of the IBGU's
+/// served version, never a subresource (TALM's status writes).
 fn subject<'a, N, O>(
     request: &RequestFields<'_, N, O>,
     new: Decoded<'a>,
@@ -399,36 +398,35 @@ pub fn review(
         }
         (Subject::Skip(why), _, _) => return Response::allow(uid).with_audit(audit::skipped(why)),
         (_, None, _) => {
-            let verdict = policy::Verdict::default();
+            let verdict = Verdict::default();
             return answer(uid, &request.name, request.refusal(), &verdict, None);
         }
         (_, Some(change), _) => change,
     };
-    match endpoint {
-        Endpoint::Validate => {
-            let verdict = policy::validate(config, change, facts, request.requester());
-            answer(uid, &request.name, request.refusal(), &verdict, None)
-        }
-        Endpoint::Mutate => {
-            let mutation = policy::mutate(config, change, facts, request.requester());
-            if let Some(verdict) = mutation.refusal {
-                // Validation's warnings, as /validate would show them: nothing defaulted
-                // is stored.
-                return answer(uid, &request.name, request.refusal(), &verdict, None);
-            }
-            let added = policy::Verdict {
-                warnings: mutation.warnings,
+    let webhooks = match endpoint {
+        Endpoint::Validate => Webhooks::Validating,
+        Endpoint::Mutate => Webhooks::Mutating,
+    };
+    let by = request.requester();
+    let admission = policy::admit(webhooks, config, change, facts, by, |_| true);
+    let (name, refusal) = (&request.name, request.refusal());
+    match admission.mutation {
+        Some(mutation) if admission.verdict.as_ref().is_none_or(Verdict::allowed) => {
+            let added = Verdict {
                 findings: mutation.findings,
-                ..policy::Verdict::default()
+                ..Verdict::default()
             };
-            answer(
-                uid,
-                &request.name,
-                request.refusal(),
-                &added,
-                Some(mutation.patch),
-            )
+            answer(uid, name, refusal, &added, Some(mutation.patch))
         }
+        // /validate's verdict, or /mutate's refusal of the mutated object, with the
+        // warnings /validate would give: nothing defaulted is stored.
+        _ => answer(
+            uid,
+            name,
+            refusal,
+            &admission.verdict.unwrap_or_default(),
+            None,
+        ),
     }
 }
 
@@ -438,10 +436,10 @@ fn answer(
     uid: &str,
     name: &str,
     refusal: Refusal,
-    verdict: &policy::Verdict,
+    verdict: &Verdict,
     patch: Option<json_patch::Patch>,
 ) -> Response {
-    let report = bound::Report::new(&verdict.errors, &verdict.findings);
+    let report = bound::Report::new(&verdict.findings);
     let patch = patch.filter(|p| !p.0.is_empty());
     let (response, decision) = match &patch {
         _ if !verdict.allowed() => (Response::deny(uid, name, refusal, &report.errors), "denied"),
@@ -449,7 +447,7 @@ fn answer(
         None => (Response::allow(uid), "allowed"),
     };
     let mut response = response
-        .with_warnings(&verdict.warnings)
+        .with_warnings(&verdict.warnings())
         .with_audit(audit::judged(decision, &report, patch.as_ref()));
     if let Some(patch) = patch {
         response.patch = Some(patch);
@@ -497,30 +495,21 @@ mod tests {
     #[test]
     fn a_reply_stays_under_its_bound_whatever_the_request_holds() {
         use crate::model::field::{Path, Warning};
-        use crate::policy::{Effect, Finding, rule::Kind};
+        use crate::policy::rules::by_id;
+        use crate::policy::{Finding, Found};
         // Every string far over its cap, made of control characters, which JSON writes
         // as 6 bytes each: the worst case MAX_REPLY_BYTES is argued for.
         let junk = |n: usize| "\u{1}".repeat(n);
         let field = |i: usize| Path::new(&junk(2_000)).index(i);
-        let errors: ErrorList = (0..5_000)
-            .map(|i| FieldError::invalid(field(i), junk(10_000), junk(10_000)))
+        let error = |i: usize| FieldError::invalid(field(i), junk(10_000), junk(10_000));
+        let rule = by_id("references");
+        let findings: Vec<Finding> = (0..5_000)
+            .map(|i| Found::Denied(error(i)))
+            .chain((0..1_000).map(|i| Found::Warned(Warning::new(field(i), junk(10_000)))))
+            .chain((0..5_000).map(|i| Found::Ratcheted(error(i))))
+            .map(|found| Finding { rule, found })
             .collect();
-        let findings: Vec<Finding> = [Effect::Denied, Effect::Warned, Effect::Ratcheted]
-            .into_iter()
-            .flat_map(|effect| {
-                (0..5_000).map(move |i| Finding {
-                    kind: Kind::Validating,
-                    rule: 10,
-                    effect,
-                    field: field(i),
-                })
-            })
-            .collect();
-        let verdict = policy::Verdict {
-            errors,
-            warnings: (0..1_000)
-                .map(|i| Warning::new(field(i), junk(10_000)))
-                .collect(),
+        let verdict = Verdict {
             findings,
             unjudged: Vec::new(),
         };

@@ -44,12 +44,11 @@ use super::object_meta;
 use super::position::{Position, Positions};
 use super::sarif;
 use super::schema::Schema;
-use crate::model::field::{ErrorList, ErrorType, FieldError, Path, Warning};
+use crate::model::field::{ErrorType, FieldError, Path, Warning};
 use crate::model::{self as ibgu, ImageBasedGroupUpgrade, Text};
 use crate::policy::facts::Facts;
-use crate::policy::rule::Kind;
-use crate::policy::rules::RULES;
-use crate::policy::{self, Change, Config, Effect, Finding, Old, Requester};
+use crate::policy::rule::{Kind, Rule};
+use crate::policy::{self, Change, Config, Finding, Found, Old, Requester, Webhooks, rules};
 
 /// A manifest file that could not be read as YAML or JSON.
 #[derive(Debug, thiserror::Error)]
@@ -203,7 +202,7 @@ fn key(doc: &Value, default_namespace: &str) -> (String, String) {
 }
 
 /// Which part of the apiserver's admission finds a problem, in the order it runs them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
     /// kubectl's reading of the manifest: a document that looks like an
@@ -245,7 +244,7 @@ pub struct ReportedError {
     pub stage: Stage,
     /// The webhook rule that found it (`validating rule 2`), for webhook errors.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rule: Option<String>,
+    pub rule: Option<Rule>,
     /// apimachinery's error type; absent for an unknown field, which is the decoder's.
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<ErrorType>,
@@ -271,7 +270,7 @@ pub struct ReportedWarning {
     pub stage: Stage,
     /// The webhook rule that gave it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rule: Option<String>,
+    pub rule: Option<Rule>,
     /// The field it is about (empty for the whole object).
     pub field: Path,
     /// The whole line, as kubectl would show it.
@@ -303,7 +302,7 @@ pub struct Outcome {
     /// The webhook rules not judged, since they read TALM's live status and the old
     /// object is a manifest (`validating rule 4`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub unjudged: Vec<String>,
+    pub unjudged: Vec<Rule>,
     /// Whether the apiserver would admit it.
     pub allowed: bool,
     /// Every violation, in the order the apiserver's stages run.
@@ -353,8 +352,8 @@ impl Report {
                 Some(p) => format!("{}:{}:{}", o.file, p.line, p.column),
                 None => o.file.clone(),
             };
-            let by = |stage: Stage, rule: &Option<String>| match rule {
-                Some(r) => r.clone(),
+            let by = |stage: Stage, rule: &Option<Rule>| match rule {
+                Some(r) => r.to_string(),
                 None => stage.as_str().to_owned(),
             };
             for e in &o.errors {
@@ -383,7 +382,7 @@ impl Report {
 impl Report {
     /// The report as a SARIF 2.1.0 log: one result per finding, with its file, line and
     /// column; one reporting rule per stage that has no webhook rule, and one per webhook
-    /// rule (`validating-rule-2`).
+    /// rule, by its id (`plan-combination`).
     pub fn to_sarif(&self) -> Result<sarif::Log, sarif::Error> {
         let mut rules: Vec<sarif::Rule> = STAGES
             .iter()
@@ -393,19 +392,14 @@ impl Report {
                 description: stage_description(stage).to_owned(),
             })
             .collect();
-        rules.extend(RULES.iter().map(|r| {
-            let by = Finding::rule_text(r.kind, r.number);
-            sarif::Rule {
-                id: rule_id(&by),
-                name: r.name.to_owned(),
-                description: format!("The webhook's {by}: {}, docs/rules.md.", r.name),
-            }
+        rules.extend(rules::all().map(|r| sarif::Rule {
+            id: r.id().to_owned(),
+            name: r.name().to_owned(),
+            description: format!("The webhook's {r}: {}, docs/rules.md.", r.name()),
         }));
         let finding =
-            |o: &Outcome, level, stage, rule: &Option<String>, message: &str, at| sarif::Finding {
-                rule_id: rule
-                    .as_deref()
-                    .map_or_else(|| stage_id(stage).to_owned(), rule_id),
+            |o: &Outcome, level, stage, rule: &Option<Rule>, message: &str, at| sarif::Finding {
+                rule_id: rule.map_or(stage_id(stage), Rule::id).to_owned(),
                 level,
                 message: message.to_owned(),
                 file: o.file.clone(),
@@ -482,11 +476,6 @@ fn stage_description(stage: Stage) -> &'static str {
     }
 }
 
-/// `validating rule 2` as an id: `validating-rule-2`.
-fn rule_id(rule: &str) -> String {
-    rule.replace(' ', "-")
-}
-
 /// How an old document is read when the caller does not say: as a manifest when it has
 /// none of what the apiserver writes on every object it stores (`metadata.resourceVersion`,
 /// `uid`, `generation`) and no status (an empty one, as `kubectl create --dry-run -o yaml`
@@ -527,8 +516,8 @@ pub fn run(
         })
         .collect();
     let mut report = Report::default();
-    // Every rule some object left to the hub, in the registry's order.
-    let mut unjudged: Vec<u8> = Vec::new();
+    // Every rule some object left to the hub.
+    let mut unjudged: Vec<Rule> = Vec::new();
     for input in inputs {
         for (i, doc) in input.documents.iter().enumerate() {
             if let Some(refused) = look_alike::find(&input.file, doc) {
@@ -559,11 +548,7 @@ pub fn run(
                 name,
                 operation: if old.is_some() { "UPDATE" } else { "CREATE" },
                 old: old.map(|(_, read)| read),
-                unjudged: found
-                    .unjudged
-                    .iter()
-                    .map(|&n| Finding::rule_text(Kind::Validating, n))
-                    .collect(),
+                unjudged: found.unjudged,
                 allowed: found.errors.is_empty(),
                 errors: found
                     .errors
@@ -579,19 +564,20 @@ pub fn run(
             });
         }
     }
-    unjudged.sort_unstable();
+    unjudged.sort_by_key(|r| r.number());
     report.left_to_hub = left_to_hub(&report.objects, &unjudged);
     report
 }
 
 /// The one line saying which rules were left to the hub, and the commands that judge
 /// them now, when any object's old object was read as a manifest.
-fn left_to_hub(objects: &[Outcome], rules: &[u8]) -> Option<String> {
+fn left_to_hub(objects: &[Outcome], rules: &[Rule]) -> Option<String> {
     let (last, first) = rules.split_last()?;
     let rules = match first {
-        [] => format!("validating rule {last}"),
+        [] => last.to_string(),
         _ => {
-            let first: Vec<String> = first.iter().map(u8::to_string).collect();
+            let first: Vec<String> = first.iter().map(|r| r.number().to_string()).collect();
+            let last = last.number();
             format!("validating rules {} and {last}", first.join(", "))
         }
     };
@@ -613,15 +599,15 @@ fn left_to_hub(objects: &[Outcome], rules: &[u8]) -> Option<String> {
 }
 
 /// An error before it is located.
-struct Found {
+struct Unlocated {
     stage: Stage,
-    rule: Option<String>,
+    rule: Option<Rule>,
     error: Result<FieldError, Path>,
 }
 
-impl Found {
+impl Unlocated {
     fn at(stage: Stage, error: FieldError) -> Self {
-        Found {
+        Unlocated {
             stage,
             rule: None,
             error: Ok(error),
@@ -657,7 +643,7 @@ impl Found {
 /// A warning before it is located.
 struct Warned {
     stage: Stage,
-    rule: Option<String>,
+    rule: Option<Rule>,
     warning: Warning,
 }
 
@@ -676,16 +662,16 @@ impl Warned {
 /// What checking one object found.
 #[derive(Default)]
 struct Findings {
-    errors: Vec<Found>,
+    errors: Vec<Unlocated>,
     warnings: Vec<Warned>,
     patch: json_patch::Patch,
     /// The validating rules left unjudged.
-    unjudged: Vec<u8>,
+    unjudged: Vec<Rule>,
 }
 
 impl Findings {
     fn error(&mut self, stage: Stage, e: FieldError) {
-        self.errors.push(Found::at(stage, e));
+        self.errors.push(Unlocated::at(stage, e));
     }
 
     /// What the apiserver's object metadata checks find in `metadata`, on a CREATE or an
@@ -703,33 +689,22 @@ impl Findings {
             }));
     }
 
-    /// The policy's errors and warnings, each with the rule that found it.
-    fn add_policy(
-        &mut self,
-        stage: Stage,
-        errors: ErrorList,
-        warnings: &[Warning],
-        findings: &[Finding],
-    ) {
-        let rule = |effect: Effect| findings.iter().filter(move |f| f.effect == effect);
-        let mut denied = rule(Effect::Denied);
-        for e in errors.iter() {
-            self.errors.push(Found {
-                stage,
-                rule: denied.next().map(|f| Finding::rule_text(f.kind, f.rule)),
-                error: Ok(e.clone()),
-            });
-        }
-        // A ratcheting summary, when there is one, leads the warnings and has no rule.
-        let warned: Vec<&Finding> = rule(Effect::Warned).collect();
-        let unattributed = warnings.len().saturating_sub(warned.len());
-        for (i, w) in warnings.iter().enumerate() {
-            let by = i.checked_sub(unattributed).and_then(|j| warned.get(j));
-            self.warnings.push(Warned {
-                stage,
-                rule: by.map(|f| Finding::rule_text(f.kind, f.rule)),
-                warning: w.clone(),
-            });
+    /// A webhook's errors and warnings, each with the rule that found it.
+    fn add_policy(&mut self, stage: Stage, findings: &[Finding]) {
+        for f in findings {
+            match &f.found {
+                Found::Denied(e) => self.errors.push(Unlocated {
+                    stage,
+                    rule: f.rule,
+                    error: Ok(e.clone()),
+                }),
+                Found::Warned(w) => self.warnings.push(Warned {
+                    stage,
+                    rule: f.rule,
+                    warning: w.clone(),
+                }),
+                Found::Ratcheted(_) => {}
+            }
         }
     }
 }
@@ -754,12 +729,8 @@ fn as_applied(config: &Config, schema: &Schema, manifest: &Value) -> Value {
     schema.decode(&mut applied);
     let patch = match ImageBasedGroupUpgrade::from_value(&applied) {
         Ok(o) => {
-            let config = Config {
-                validate_on_mutate: false,
-                ..config.clone()
-            };
             policy::mutate(
-                &config,
+                config,
                 Change::Create(&o),
                 &Facts::Offline,
                 Requester::default(),
@@ -790,7 +761,7 @@ fn check_one(
         o.remove("status");
     }
     for unknown in schema.decode(&mut decoded).unknown {
-        found.errors.push(Found {
+        found.errors.push(Unlocated {
             stage: Stage::Decoding,
             rule: None,
             error: Err(unknown),
@@ -807,7 +778,7 @@ fn check_one(
                         .validate(&decoded)
                         .iter()
                         .cloned()
-                        .map(|e| Found::at(Stage::Schema, e)),
+                        .map(|e| Unlocated::at(Stage::Schema, e)),
                 );
                 if found.errors.iter().all(|f| f.stage != Stage::Schema) {
                     found.error(Stage::Schema, e);
@@ -838,50 +809,53 @@ fn check_one(
             return found;
         }
     };
-    let change = |new| match &old {
-        Some(old) => Change::Update { old, new, old_as },
-        None => Change::Create(new),
-    };
-    let mutation = policy::mutate(config, change(&new), &Facts::Offline, Requester::default());
-    found.add_policy(
-        Stage::Mutating,
-        ErrorList::new(),
-        &mutation.warnings,
-        &mutation.findings,
-    );
-    found.patch = mutation.patch;
-    let mut mutated = decoded.clone();
-    if let Err(e) = json_patch::patch(&mut mutated, &found.patch) {
-        let e =
-            FieldError::type_invalid(Path::new(""), format!("defaults could not be applied: {e}"));
-        found.error(Stage::Mutating, e);
-        return found;
-    }
-    for e in schema.validate(&mutated).iter() {
-        found.error(Stage::Schema, e.clone());
-    }
-    found.add_metadata(mutated.get("metadata"), old_doc);
-    let mutated =
-        match ImageBasedGroupUpgrade::from_value(&mutated).map(|o| with_namespace(o, namespace)) {
-            Ok(m) => m,
-            Err(e) => {
-                found.error(Stage::Mutating, e);
-                return found;
-            }
-        };
-    let verdict = policy::validate(
+    // The apiserver's order: the mutating webhook, the CRD's schema and the object
+    // metadata checks on the mutated object, the validating webhook. Each stage reports
+    // what it finds, where the apiserver would stop at the first refusal.
+    let admission = policy::admit(
+        Webhooks::Both,
         config,
-        change(&mutated),
+        match &old {
+            Some(old) => Change::Update {
+                old,
+                new: &new,
+                old_as,
+            },
+            None => Change::Create(&new),
+        },
         &Facts::Offline,
         Requester::default(),
+        |mutation| {
+            found.add_policy(Stage::Mutating, &mutation.findings);
+            let mut mutated = decoded.clone();
+            if let Err(e) = json_patch::patch(&mut mutated, &mutation.patch) {
+                let e = FieldError::type_invalid(
+                    Path::new(""),
+                    format!("defaults could not be applied: {e}"),
+                );
+                found.error(Stage::Mutating, e);
+                return false;
+            }
+            for e in schema.validate(&mutated).iter() {
+                found.error(Stage::Schema, e.clone());
+            }
+            found.add_metadata(mutated.get("metadata"), old_doc);
+            true
+        },
     );
-    found.add_policy(
-        Stage::Validating,
-        verdict.errors,
-        &verdict.warnings,
-        &verdict.findings,
-    );
-    found.unjudged = verdict.unjudged;
+    found.patch = admission.mutation.map(|m| m.patch).unwrap_or_default();
+    if let Some(verdict) = admission.verdict {
+        let stage = match admission.by {
+            Kind::Mutating => Stage::Mutating,
+            Kind::Validating => Stage::Validating,
+        };
+        found.add_policy(stage, &verdict.findings);
+        found.unjudged = verdict.unjudged;
+    }
+    // A mutating refusal is known once the object has been validated, after the CRD's
+    // stage ran: the report keeps the apiserver's order.
+    found.errors.sort_by_key(|e| e.stage);
+    found.warnings.sort_by_key(|w| w.stage);
     found
 }
 

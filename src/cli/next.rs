@@ -43,7 +43,9 @@ use crate::cli::plan_text::NewStep;
 use crate::model::field::FieldError;
 use crate::model::{self as ibgu, ImageBasedGroupUpgrade};
 use crate::policy::Config;
-use crate::policy::next::{self, Continuation, Live, Next, Reach, State};
+use crate::policy::next::{self, Continuation, Live, Next, Reach, Said, State};
+use crate::policy::rule::Rule;
+use crate::policy::rules::append_when_idle;
 
 /// Why `next` cannot judge its input.
 #[derive(Debug, thiserror::Error)]
@@ -270,7 +272,11 @@ impl Report {
                 Some(format!(
                     "the webhook would deny [{}]: {}",
                     c.actions.join(", "),
-                    c.errors.join("; ")
+                    c.errors
+                        .iter()
+                        .map(|e| e.line.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
                 )),
             ),
             (State::Ready, Some(c)) => {
@@ -385,11 +391,7 @@ impl Report {
         }
         let mut proposals = self.proposals.iter();
         for c in &n.continuations {
-            continuation_text(
-                &mut s,
-                c,
-                n.why.as_deref().filter(|_| n.state == State::Wait),
-            );
+            continuation_text(&mut s, c, n.state == State::Wait);
             if c.allowed
                 && let Some(p) = proposals.next()
             {
@@ -461,8 +463,8 @@ fn manifest_text(s: &mut String, m: &ManifestReport) {
     }
 }
 
-/// One continuation; in `wait`, the error saying so (`waiting`) is said once, above.
-fn continuation_text(s: &mut String, c: &Continuation, waiting: Option<&str>) {
+/// One continuation; in `wait`, rule 4's error saying so is said once, above.
+fn continuation_text(s: &mut String, c: &Continuation, waiting: bool) {
     let rs = &c.rollout_strategy;
     let strategy = format!(
         "maxConcurrency {}, timeout {}",
@@ -497,10 +499,10 @@ fn continuation_text(s: &mut String, c: &Continuation, waiting: Option<&str>) {
         Reach::Only { clusters } => format!("{} cluster(s): {}", clusters.len(), list(clusters)),
     };
     let actions: Vec<&str> = c.actions.clone();
-    let errors: Vec<&String> = c
+    let errors: Vec<&Said> = c
         .errors
         .iter()
-        .filter(|e| waiting.is_none_or(|w| !e.ends_with(w)))
+        .filter(|e| !waiting || e.rule.map(Rule::id) != Some(append_when_idle::RULE.id))
         .collect();
     let verdict = match (c.allowed, errors.is_empty()) {
         (true, _) => "",

@@ -25,6 +25,7 @@ pub mod action;
 mod decode;
 pub mod field;
 pub mod name;
+pub mod plan;
 pub mod status;
 pub mod text;
 

@@ -7,9 +7,9 @@
 //! continuation of the plan ([`supported::continuations`]), each with its rollout
 //! strategy defaulted as mutating rule 1 would and the clusters it acts on by TALM's label
 //! rules ([`ClusterStatus::acted_on_by`]); and the listed clusters no continuation
-//! reaches. Each continuation is judged by the real decision ([`policy::mutate`], then
-//! [`policy::validate`] of the UPDATE that appends it), so a continuation is only ever
-//! [`Continuation::allowed`] when the webhook would admit it.
+//! reaches. Each continuation is judged by the real decision ([`policy::admit`] of the
+//! UPDATE that appends it), so a continuation is only ever [`Continuation::allowed`]
+//! when the webhooks would admit it.
 //!
 //! ```
 //! use ibgu_webhook::policy::Config;
@@ -36,13 +36,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::model::action::{Action, step_text};
-use crate::model::field::{FieldError, Path, Warning};
+use crate::model::field::{FieldError, Path};
 use crate::model::status::{Actions, ClusterStatus};
 use crate::model::{DEFAULT_TIMEOUT_MINUTES, ImageBasedGroupUpgrade, RolloutStrategy, Step, Text};
 use crate::policy::facts::Facts;
-use crate::policy::rule::Context;
+use crate::policy::rule::{Context, Rule};
 use crate::policy::rules::{append_when_idle, being_deleted};
-use crate::policy::{self, Change, Config, Old, Requester, supported};
+use crate::policy::{self, Change, Config, Old, Requester, Webhooks, supported};
 
 /// A live object, as `kubectl get ibgu NAME -o yaml` prints it: the typed object, status
 /// included, and every entry of `status.clusters` by name (the object's own summary keeps
@@ -138,10 +138,27 @@ pub struct Continuation {
     pub acts_on: Reach,
     /// Whether the webhook would admit the UPDATE appending it now.
     pub allowed: bool,
-    /// Why not, as the webhook says it (`kubectl`'s lines).
-    pub errors: Vec<String>,
+    /// Why not, as the webhook says it (`kubectl`'s lines), each with its rule.
+    pub errors: Vec<Said>,
     /// The warnings the webhook would give.
     pub warnings: Vec<String>,
+}
+
+/// One line the webhook says, and the rule that says it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct Said {
+    /// The rule.
+    #[serde(skip)]
+    pub rule: Option<Rule>,
+    /// The line, as `kubectl` shows it.
+    pub line: String,
+}
+
+impl fmt::Display for Said {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.line)
+    }
 }
 
 /// A listed cluster that no continuation acts on.
@@ -186,7 +203,7 @@ pub struct Next {
     pub generation: Option<i64>,
     /// `status.observedGeneration`: the generation TALM last acted on.
     pub observed_generation: Option<i64>,
-    /// The stored step that runs, when a cluster runs an action: the last that names it.
+    /// The stored step that runs, when a cluster runs an action that one step alone names.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub running_step: Option<usize>,
     /// Every cluster running an action.
@@ -234,7 +251,7 @@ pub fn next(config: &Config, live: &Live<'_>) -> Next {
         .collect();
     let running_step = running
         .first()
-        .and_then(|r| stored.plan().iter().rposition(|s| s.has_action(&r.action)));
+        .and_then(|r| crate::model::plan::running_step(stored.plan(), &r.action));
     let (state, why) = if let Some(why) = being_deleted::refusal(stored, "nothing can be appended")
     {
         (State::Blocked, Some(why))
@@ -325,27 +342,28 @@ fn appended<'a>(
     ImageBasedGroupUpgrade::new(stored.metadata.clone(), Some(spec))
 }
 
-/// One continuation: its defaulted strategy, its clusters, and the webhook's verdict on
-/// the UPDATE that appends it with that strategy written out, as the patch does.
+/// One continuation: its clusters, and the webhooks' verdict on the UPDATE that appends
+/// it bare, with the rollout strategy mutating rule 1 gives it, which the patch then
+/// writes out (a step so written mutates to itself and is judged the same).
 fn continuation(config: &Config, live: &Live<'_>, step: &[Action]) -> Continuation {
     let stored = &live.object;
-    let facts = Facts::Offline;
-    // The strategy mutating rule 1 would give the bare step.
     let bare = appended(stored, step, None);
-    let defaulted = policy::mutate(
+    let admission = policy::admit(
+        Webhooks::Both,
         config,
         Change::Update {
             old: stored,
             new: &bare,
             old_as: Old::Stored,
         },
-        &facts,
+        &Facts::Offline,
         Requester::default(),
-    )
-    .object
-    .plan()
-    .last()
-    .and_then(|s| s.rollout_strategy);
+        |_| true,
+    );
+    let defaulted = admission
+        .mutation
+        .as_ref()
+        .and_then(|m| m.object.plan().last()?.rollout_strategy);
     let rollout_strategy = RolloutStrategy {
         max_concurrency: Some(
             defaulted
@@ -358,51 +376,26 @@ fn continuation(config: &Config, live: &Live<'_>, step: &[Action]) -> Continuati
                 .unwrap_or(DEFAULT_TIMEOUT_MINUTES),
         ),
     };
-    // The admission path: mutate, refuse what mutating rule 4 refuses, else validate the
-    // mutated object.
-    let new = appended(stored, step, Some(rollout_strategy));
-    let mutation = policy::mutate(
-        config,
-        Change::Update {
-            old: stored,
-            new: &new,
-            old_as: Old::Stored,
-        },
-        &facts,
-        Requester::default(),
-    );
-    let lines = |v: &[Warning]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
-    let (errors, warnings): (Vec<String>, Vec<String>) = match &mutation.refusal {
-        Some(refusal) => (
-            refusal.errors.iter().map(ToString::to_string).collect(),
-            lines(&refusal.warnings),
-        ),
-        None => {
-            let verdict = policy::validate(
-                config,
-                Change::Update {
-                    old: stored,
-                    new: &mutation.object,
-                    old_as: Old::Stored,
-                },
-                &facts,
-                Requester::default(),
-            );
-            let mut warnings = lines(&mutation.warnings);
-            warnings.extend(lines(&verdict.warnings));
-            (
-                verdict.errors.iter().map(ToString::to_string).collect(),
-                warnings,
-            )
-        }
-    };
+    let findings = admission.verdict.map(|v| v.findings).unwrap_or_default();
+    let errors: Vec<Said> = findings
+        .iter()
+        .filter_map(|f| {
+            Some(Said {
+                rule: f.rule,
+                line: f.error()?.to_string(),
+            })
+        })
+        .collect();
     Continuation {
         actions: step.iter().map(|a| a.as_str()).collect(),
         rollout_strategy,
         acts_on: reach(&live.clusters, step),
         allowed: errors.is_empty(),
         errors,
-        warnings,
+        warnings: findings
+            .iter()
+            .filter_map(|f| Some(f.warning()?.to_string()))
+            .collect(),
     }
 }
 
@@ -569,6 +562,51 @@ mod tests {
             .unwrap_or_else(|| panic!("no continuation {actions:?} in {:?}", n.continuations))
     }
 
+    /// What rule 13 says of deleting `o`: which step runs.
+    fn rule_13_says(o: &Value) -> String {
+        let live = Live::from_value(o).expect("a readable object");
+        let by = Requester::default();
+        let refusal = policy::validate_delete(&Config::default(), &live.object, by);
+        let error = refusal.errors().iter().next().cloned();
+        error.expect("a refused delete").detail
+    }
+
+    #[test]
+    fn next_and_rule_13_agree_on_the_running_step_when_its_action_stands_twice() {
+        // AbortOnFailure stands in steps 1 and 3: the status says a cluster runs it, not
+        // in which step. Written at once, step 1 runs while step 3 waits its turn.
+        let clusters = json!([
+            {"name": "spoke1", "failedActions": [{"action": "Prep", "message": "timed out"}],
+             "currentAction": {"action": "AbortOnFailure"}},
+        ]);
+        let progressing = json!({"type": "Progressing", "status": "True", "reason": "InProgress"});
+        let o = stored(
+            steps(&[
+                &["Prep"],
+                &["AbortOnFailure"],
+                &["Upgrade"],
+                &["AbortOnFailure"],
+            ]),
+            Some(status(clusters, progressing, 2)),
+        );
+        let n = decide(&o);
+        let said = rule_13_says(&o);
+        assert!(said.starts_with("a step runs on 1 cluster(s)"), "{said}");
+        assert_eq!(n.running_step, None, "rule 13 says: {said}");
+        // One step naming the action: both name it.
+        let o = stored(
+            steps(&[&["Prep"], &["AbortOnFailure"]]),
+            Some(status(
+                json!([{"name": "spoke1", "currentAction": {"action": "AbortOnFailure"}}]),
+                json!({"type": "Progressing", "status": "True", "reason": "InProgress"}),
+                2,
+            )),
+        );
+        let said = rule_13_says(&o);
+        assert!(said.starts_with("step 1 [AbortOnFailure] runs"), "{said}");
+        assert_eq!(decide(&o).running_step, Some(1));
+    }
+
     #[test]
     fn running_step_waits_with_every_running_cluster_named() {
         let clusters = json!([
@@ -601,7 +639,7 @@ mod tests {
         assert!(
             n.continuations
                 .iter()
-                .all(|c| c.errors.iter().any(|e| e.contains("still running")))
+                .all(|c| c.errors.iter().any(|e| e.line.contains("still running")))
         );
     }
 
@@ -960,7 +998,9 @@ mod tests {
         let both = continuation(&n, &["Upgrade", "FinalizeUpgrade"]);
         assert!(!both.allowed);
         assert!(
-            both.errors.iter().any(|e| e.starts_with("spec.plan[1]: ")),
+            both.errors
+                .iter()
+                .any(|e| e.line.starts_with("spec.plan[1]: ")),
             "{:?}",
             both.errors
         );

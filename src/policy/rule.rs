@@ -1,6 +1,7 @@
-//! What a rule is: its number and name, what it reads, and its checks. Each rule module
-//! declares one [`Rule`]; [`super::rules::RULES`] lists them, and the policy, the server's
-//! hub lookups and the fixture coverage test all read that list.
+//! What a rule is: its id, number and name, what it reads, and its checks. Each rule
+//! module declares one [`Validating`] or [`Mutating`] rule; [`super::rules`] lists them,
+//! and the policy, the server's hub lookups and the fixture coverage test all read that
+//! list.
 
 use crate::model::ImageBasedGroupUpgrade;
 use crate::model::field::{ErrorList, FieldError, Warning};
@@ -9,23 +10,14 @@ use super::change::{Change, Config, Requester};
 use super::facts::Facts;
 use super::patch::Additions;
 
-/// Which webhook a rule belongs to; numbers count within each, as in `docs/rules.md`.
+/// Which webhook: rule numbers count within each, as in `docs/rules.md`; an admission
+/// says which one gives its verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
     /// `/validate`: errors deny, warnings are shown.
     Validating,
     /// `/mutate`: adds what is missing.
     Mutating,
-}
-
-impl Kind {
-    /// How fixture folders name the kind: `validate-rule3-...`, `mutate-rule1-...`.
-    pub fn endpoint(self) -> &'static str {
-        match self {
-            Kind::Validating => "validate",
-            Kind::Mutating => "mutate",
-        }
-    }
 }
 
 /// An outcome a rule's fixtures must show, so that both sides of it are proven.
@@ -129,12 +121,13 @@ pub enum Ratchet {
 /// on which operations, as TALM reads a Secret only at some points of an IBGU's life.
 pub type SecretsNeeded = fn(&Config, Change<'_>) -> Vec<String>;
 
-/// One rule, declared once.
+/// A validating rule, declared once. It has no mutation: `/validate` never patches.
 #[derive(Clone, Copy)]
-pub struct Rule {
-    /// Which webhook.
-    pub kind: Kind,
-    /// Its number in `docs/rules.md`, within its kind.
+pub struct Validating {
+    /// Its id, from its module's name: `plan-combination`, as SARIF, the audit
+    /// annotations and the docs name it.
+    pub id: &'static str,
+    /// Its number in `docs/rules.md`.
     pub number: u8,
     /// A short name, as in the docs' table.
     pub name: &'static str,
@@ -156,16 +149,14 @@ pub struct Rule {
     ///
     /// [`Old::Stored`]: super::change::Old::Stored
     pub live: Option<UpdateCheck>,
-    /// Its check of a DELETE (validating only: `/mutate` never patches a DELETE).
+    /// Its check of a DELETE.
     pub delete: Option<DeleteCheck>,
-    /// Its mutation.
-    pub mutate: Option<Mutation>,
 }
 
-impl Rule {
+impl Validating {
     /// A validating rule with no checks yet, covering allowed and denied reviews.
-    pub const VALIDATING: Rule = Rule {
-        kind: Kind::Validating,
+    pub const NEW: Validating = Validating {
+        id: "",
         number: 0,
         name: "",
         ratchet: Ratchet::Never,
@@ -176,25 +167,106 @@ impl Rule {
         update: None,
         live: None,
         delete: None,
-        mutate: None,
     };
+}
 
-    /// A mutating rule with no mutation yet, covering patched and unpatched reviews.
-    pub const MUTATING: Rule = Rule {
-        kind: Kind::Mutating,
-        covers: &[Side::Patched, Side::Unpatched],
-        ..Rule::VALIDATING
-    };
+/// A mutating rule, declared once: its mutation, and nothing to check.
+#[derive(Clone, Copy)]
+pub struct Mutating {
+    /// Its id, from its module's name: `rollout-defaults`.
+    pub id: &'static str,
+    /// Its number in `docs/rules.md`.
+    pub number: u8,
+    /// A short name, as in the docs' table.
+    pub name: &'static str,
+    /// The hub facts it reads.
+    pub secrets: Option<SecretsNeeded>,
+    /// The outcomes its fixtures must show.
+    pub covers: &'static [Side],
+    /// Its mutation.
+    pub mutate: Mutation,
+}
+
+/// Any rule of the registry.
+#[derive(Clone, Copy)]
+pub enum Rule {
+    /// A `/validate` rule.
+    Validating(&'static Validating),
+    /// A `/mutate` rule.
+    Mutating(&'static Mutating),
+}
+
+impl Rule {
+    /// Its id: `plan-combination`.
+    pub fn id(self) -> &'static str {
+        match self {
+            Rule::Validating(r) => r.id,
+            Rule::Mutating(r) => r.id,
+        }
+    }
+
+    /// Its number in `docs/rules.md`, within its kind.
+    pub fn number(self) -> u8 {
+        match self {
+            Rule::Validating(r) => r.number,
+            Rule::Mutating(r) => r.number,
+        }
+    }
+
+    /// Its short name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::Validating(r) => r.name,
+            Rule::Mutating(r) => r.name,
+        }
+    }
+
+    /// The outcomes its fixtures must show.
+    pub fn covers(self) -> &'static [Side] {
+        match self {
+            Rule::Validating(r) => r.covers,
+            Rule::Mutating(r) => r.covers,
+        }
+    }
+
+    /// The hub facts it reads.
+    pub fn secrets(self) -> Option<SecretsNeeded> {
+        match self {
+            Rule::Validating(r) => r.secrets,
+            Rule::Mutating(r) => r.secrets,
+        }
+    }
+}
+
+impl PartialEq for Rule {
+    fn eq(&self, other: &Self) -> bool {
+        self.id() == other.id()
+    }
+}
+
+impl Eq for Rule {}
+
+/// How people read a rule: `validating rule 4`, the label of the text report and the
+/// webhook's messages.
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self {
+            Rule::Validating(_) => "validating",
+            Rule::Mutating(_) => "mutating",
+        };
+        write!(f, "{kind} rule {}", self.number())
+    }
+}
+
+/// In reports, a rule is its label: `"validating rule 4"`.
+impl serde::Serialize for Rule {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 impl std::fmt::Debug for Rule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} rule {} ({})",
-            self.kind.endpoint(),
-            self.number,
-            self.name
-        )
+        write!(f, "{self} ({})", self.id())
     }
 }

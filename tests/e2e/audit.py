@@ -68,7 +68,7 @@ def main():
             return False
         a = annotations(e)
         return any(
-            a.get(f"{w}/decision") == "denied" and "validating rule 2 at spec.plan[1]" in a.get(f"{w}/denied", "")
+            a.get(f"{w}/decision") == "denied" and "plan-combination at spec.plan[1]" in a.get(f"{w}/denied", "")
             for w in (MUTATE, VALIDATE)
         )
 
@@ -76,7 +76,7 @@ def main():
         events,
         "a denied CREATE records the webhook's decision and the rule and field that denied it",
         f"verb create, name bad, {MUTATE} or {VALIDATE} annotations decision=denied and denied containing "
-        "'validating rule 2 at spec.plan[1]'",
+        "'plan-combination at spec.plan[1]'",
         denied_create,
     )
 

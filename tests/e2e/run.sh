@@ -485,7 +485,7 @@ log=$work/pod/pod/container.log
 grep -q '"message":"admission"' "$log" || fail "no admission log lines in the pod's log"
 # Every admission at info, saying why: a denial names its rule and field, a mutation the
 # paths it added, an allowed write its decision.
-grep -q '"decision":"denied".*"denied":"validating rule 2 at spec.plan' "$log" \
+grep -q '"decision":"denied".*"denied":"plan-combination at spec.plan' "$log" \
     || fail "no log line names the rule that denied the unsupported plan"
 grep -q '"decision":"patched".*"patch":"/spec/plan/0/rolloutStrategy' "$log" \
     || fail "no log line names what a mutation added"

@@ -103,7 +103,7 @@ pub fn check_admission(body: &[u8]) -> Result<bool, String> {
     Ok(true)
 }
 
-/// A mutating refusal of an object that decodes is validation's (mutating rule 4): only
+/// A mutating refusal of an object that decodes is validation's: only
 /// with validation on, and with it off the same request is allowed.
 fn check_mutating_refusal(
     admission: &Request<'_>,

@@ -6,16 +6,17 @@
 
 use crate::model::field::{ErrorList, FieldError, Path};
 use crate::model::{DEFAULT_TIMEOUT_MINUTES, ImageBasedGroupUpgrade, RolloutStrategy, Step};
-use crate::policy::rule::{Context, Findings, Rule};
+use crate::policy::rule::{Context, Findings, Validating};
 
-use super::plan_shape::path;
+use crate::model::plan::path;
 
 /// The rule.
-pub const RULE: Rule = Rule {
+pub const RULE: Validating = Validating {
+    id: "append-only",
     number: 3,
     name: "append only",
     update: Some(check),
-    ..Rule::VALIDATING
+    ..Validating::NEW
 };
 
 fn check(
@@ -106,7 +107,7 @@ mod tests {
             r#"[{{"actions":["Prep"],{RS}}},{{"actions":["AbortOnFailure"],{RS}}},{{"actions":["Upgrade"],{RS}}}]"#
         );
         assert_eq!(
-            update_errors(3, &four, "{}", &three),
+            update_errors("append-only", &four, "{}", &three),
             [
                 "spec.plan[3]: Forbidden: steps cannot be removed from an ongoing plan: it had 4 steps, now 3"
             ]
@@ -117,7 +118,7 @@ mod tests {
     fn reorder_and_edit_are_named() {
         let old = format!(r#"[{{"actions":["Prep"],{RS}}},{{"actions":["Upgrade"],{RS}}}]"#);
         let swapped = format!(r#"[{{"actions":["Upgrade"],{RS}}},{{"actions":["Prep"],{RS}}}]"#);
-        let e = update_errors(3, &old, "{}", &swapped);
+        let e = update_errors("append-only", &old, "{}", &swapped);
         assert_eq!(e.len(), 2);
         assert!(
             e[0].contains("cannot be reordered: step 0 [\"Prep\"] is now at 1"),
@@ -126,7 +127,7 @@ mod tests {
         );
         let slower = r#"[{"actions":["Prep"],"rolloutStrategy":{"maxConcurrency":5,"timeout":240}},{"actions":["Upgrade"],"rolloutStrategy":{"maxConcurrency":10,"timeout":240}}]"#;
         assert_eq!(
-            update_errors(3, &old, "{}", slower),
+            update_errors("append-only", &old, "{}", slower),
             [
                 "spec.plan[0].rolloutStrategy: Forbidden: the rollout strategy of an ongoing plan's step cannot change: was maxConcurrency 10, timeout 240"
             ]
@@ -137,14 +138,19 @@ mod tests {
     fn a_dropped_timeout_is_named_as_the_crd_default() {
         let old = r#"[{"actions":["Prep"],"rolloutStrategy":{"maxConcurrency":10,"timeout":60}}]"#;
         assert_eq!(
-            update_errors(3, old, "{}", &format!(r#"[{{"actions":["Prep"],{RS}}}]"#)),
+            update_errors(
+                "append-only",
+                old,
+                "{}",
+                &format!(r#"[{{"actions":["Prep"],{RS}}}]"#)
+            ),
             [
                 "spec.plan[0].rolloutStrategy: Forbidden: the rollout strategy of an ongoing plan's step cannot change: was maxConcurrency 10, timeout 60; the apiserver filled in timeout 240 (the CRD's default for a timeout left out): keep `timeout: 60` in the manifest"
             ]
         );
         // Another timeout is the user's own edit: no word about defaults.
         let e = update_errors(
-            3,
+            "append-only",
             old,
             "{}",
             r#"[{"actions":["Prep"],"rolloutStrategy":{"maxConcurrency":10,"timeout":90}}]"#,
@@ -157,6 +163,6 @@ mod tests {
     fn default_timeout_equals_explicit_240() {
         let old = r#"[{"actions":["Prep"],"rolloutStrategy":{"maxConcurrency":10}}]"#;
         let new = format!(r#"[{{"actions":["Prep"],{RS}}}]"#);
-        assert!(update_errors(3, old, "{}", &new).is_empty());
+        assert!(update_errors("append-only", old, "{}", &new).is_empty());
     }
 }

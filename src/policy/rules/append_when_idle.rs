@@ -13,22 +13,18 @@
 
 use crate::model::field::FieldError;
 use crate::model::{ImageBasedGroupUpgrade, Progress};
-use crate::policy::rule::{Context, Findings, Rule};
+use crate::policy::rule::{Context, Findings, Validating};
 
-use super::plan_shape::path;
+use crate::model::plan::{appends, path};
 
 /// The rule.
-pub const RULE: Rule = Rule {
+pub const RULE: Validating = Validating {
+    id: "append-when-idle",
     number: 4,
     name: "append when idle",
     live: Some(check),
-    ..Rule::VALIDATING
+    ..Validating::NEW
 };
-
-/// Whether the update appends steps (what rules 4, 5 and 7's warning judge).
-pub fn appends(old: &ImageBasedGroupUpgrade<'_>, new: &ImageBasedGroupUpgrade<'_>) -> bool {
-    new.plan().len() > old.plan().len()
-}
 
 fn check(
     old: &ImageBasedGroupUpgrade<'_>,
@@ -97,22 +93,23 @@ mod tests {
         let new = format!(r#"[{{"actions":["Prep"],{RS}}},{{"actions":["Upgrade"],{RS}}}]"#);
         let running = r#"{"clusters":[{"name":"spoke1","currentAction":{"action":"Prep"}}]}"#;
         assert_eq!(
-            update_errors(4, &old, running, &new),
+            update_errors("append-when-idle", &old, running, &new),
             [
                 "spec.plan[1]: Forbidden: steps can be added only once earlier steps have completed or failed: 1 cluster(s) still running an action: spoke1 (Prep)"
             ]
         );
         let cond =
             r#"{"conditions":[{"type":"Progressing","status":"True","reason":"InProgress"}]}"#;
-        assert_eq!(update_errors(4, &old, cond, &new).len(), 1);
+        assert_eq!(update_errors("append-when-idle", &old, cond, &new).len(), 1);
         let done =
             r#"{"conditions":[{"type":"Progressing","status":"False","reason":"Completed"}]}"#;
-        assert!(update_errors(4, &old, done, &new).is_empty());
+        assert!(update_errors("append-when-idle", &old, done, &new).is_empty());
         // Not appending: the status does not matter.
-        assert!(update_errors(4, &old, running, &old).is_empty());
+        assert!(update_errors("append-when-idle", &old, running, &old).is_empty());
         let unreadable = r#"{"clusters":[{"name":7}]}"#;
         assert!(
-            update_errors(4, &old, unreadable, &new)[0].contains("stored status is unreadable")
+            update_errors("append-when-idle", &old, unreadable, &new)[0]
+                .contains("stored status is unreadable")
         );
     }
 
@@ -126,7 +123,7 @@ mod tests {
         );
         let old = ImageBasedGroupUpgrade::stored_from_json(&old).unwrap();
         let new = ImageBasedGroupUpgrade::from_json(&new).unwrap();
-        run_update(4, &old, &new)
+        run_update("append-when-idle", &old, &new)
             .errors
             .iter()
             .map(ToString::to_string)

@@ -12,14 +12,15 @@
 
 use crate::model::ImageBasedGroupUpgrade;
 use crate::model::field::{FieldError, Path};
-use crate::policy::rule::{Context, Findings, Rule};
+use crate::policy::rule::{Context, Findings, Validating};
 
 /// The rule.
-pub const RULE: Rule = Rule {
+pub const RULE: Validating = Validating {
+    id: "being-deleted",
     number: 14,
     name: "being deleted",
     update: Some(check),
-    ..Rule::VALIDATING
+    ..Validating::NEW
 };
 
 /// Why `what` cannot be done to `stored`, when it is being deleted: this rule's words,
@@ -66,7 +67,7 @@ mod tests {
         );
         let old = ImageBasedGroupUpgrade::stored_from_json(&old).expect("a stored object");
         let new = ImageBasedGroupUpgrade::from_json(&new).expect("an object");
-        run_update(14, &old, &new)
+        run_update("being-deleted", &old, &new)
             .errors
             .iter()
             .map(ToString::to_string)

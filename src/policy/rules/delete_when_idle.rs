@@ -20,16 +20,18 @@
 //! `live` one (a DELETE always has the object as stored).
 
 use crate::model::field::{FieldError, Path, Warning};
+use crate::model::plan::{removes_last_finalizer, running_step};
 use crate::model::{ALLOW_DELETE_ANNOTATION, ImageBasedGroupUpgrade, Progress};
-use crate::policy::rule::{Context, Findings, Rule};
+use crate::policy::rule::{Context, Findings, Validating};
 
 /// The rule.
-pub const RULE: Rule = Rule {
+pub const RULE: Validating = Validating {
+    id: "delete-when-idle",
     number: 13,
     name: "delete when idle",
     live: Some(check_last_finalizer),
     delete: Some(check_delete),
-    ..Rule::VALIDATING
+    ..Validating::NEW
 };
 
 /// The users whose deletes are never refused: Kubernetes deletes for them when a
@@ -46,15 +48,6 @@ pub const SYSTEM_DELETERS: [&str; 3] = [
 enum Going {
     Deleted,
     LastFinalizerRemoved,
-}
-
-/// Whether the update removes the last finalizer of an object being deleted: the
-/// apiserver then removes the object.
-pub fn removes_last_finalizer(
-    old: &ImageBasedGroupUpgrade<'_>,
-    new: &ImageBasedGroupUpgrade<'_>,
-) -> bool {
-    old.deleting() && !old.finalizers().is_empty() && new.finalizers().is_empty()
 }
 
 fn check_delete(stored: &ImageBasedGroupUpgrade<'_>, ctx: &Context<'_>) -> Findings {
@@ -126,24 +119,17 @@ fn running(stored: &ImageBasedGroupUpgrade<'_>, progress: &Progress) -> Option<(
     Some((Path::new("status").child("conditions"), what))
 }
 
-/// The running step, `step 1 [Upgrade]` (counted from 0, as `spec.plan[1]`), when one
-/// step alone has the first running action; else `a step`: an action may stand in
-/// several steps (AbortOnFailure), and which one runs is not in the status read here.
+/// The running step, `step 1 [Upgrade]` (counted from 0, as `spec.plan[1]`), when it
+/// is known ([`running_step`]); else `a step`.
 fn step(stored: &ImageBasedGroupUpgrade<'_>, progress: &Progress) -> String {
-    let Some((_, action)) = progress.running.first() else {
-        return "a step".to_owned();
-    };
-    let mut with = stored
-        .plan()
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.has_action(action));
-    match (with.next(), with.next()) {
-        (Some((i, s)), None) => {
-            let actions: Vec<&str> = s.actions().iter().map(|a| a.as_str()).collect();
-            format!("step {i} [{}]", actions.join(", "))
-        }
-        _ => "a step".to_owned(),
+    let plan = stored.plan();
+    let running = progress
+        .running
+        .first()
+        .and_then(|(_, a)| running_step(plan, a));
+    match running {
+        Some(i) => format!("step {i} {}", plan[i].actions_text()),
+        None => "a step".to_owned(),
     }
 }
 

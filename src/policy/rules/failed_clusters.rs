@@ -15,18 +15,19 @@
 use crate::model::action::Action;
 use crate::model::field::Warning;
 use crate::model::{ImageBasedGroupUpgrade, Progress};
-use crate::policy::rule::{Context, Findings, Rule, Side};
+use crate::policy::rule::{Context, Findings, Side, Validating};
 
-use super::append_when_idle::appends;
-use super::plan_shape::path;
+use crate::model::plan::appends;
+use crate::model::plan::path;
 
 /// The rule.
-pub const RULE: Rule = Rule {
+pub const RULE: Validating = Validating {
+    id: "failed-clusters",
     number: 5,
     name: "after failures",
     covers: &[Side::Warned, Side::Quiet],
     live: Some(check),
-    ..Rule::VALIDATING
+    ..Validating::NEW
 };
 
 fn check(
@@ -86,7 +87,7 @@ mod tests {
         let old = format!(r#"[{{"actions":["Prep"],{RS}}}]"#);
         let failed = r#"{"clusters":[{"name":"a","failedActions":[{"action":"Prep"}]},{"name":"b","completedActions":[{"action":"Prep"}]}]}"#;
         let up = format!(r#"[{{"actions":["Prep"],{RS}}},{{"actions":["Upgrade"],{RS}}}]"#);
-        let w = update_warnings(5, &old, failed, &up);
+        let w = update_warnings("failed-clusters", &old, failed, &up);
         assert_eq!(w.len(), 1);
         assert!(
             w[0].starts_with("spec.plan[1]: 1 cluster(s) failed"),
@@ -95,7 +96,7 @@ mod tests {
         );
         let abort =
             format!(r#"[{{"actions":["Prep"],{RS}}},{{"actions":["AbortOnFailure"],{RS}}}]"#);
-        assert!(update_warnings(5, &old, failed, &abort).is_empty());
+        assert!(update_warnings("failed-clusters", &old, failed, &abort).is_empty());
     }
 
     #[test]
@@ -110,7 +111,7 @@ mod tests {
         let up = format!(
             r#"[{{"actions":["Prep"],{RS}}},{{"actions":["AbortOnFailure"],{RS}}},{{"actions":["Upgrade"],{RS}}}]"#
         );
-        assert!(update_warnings(5, &old, status, &up).is_empty());
+        assert!(update_warnings("failed-clusters", &old, status, &up).is_empty());
     }
 
     #[test]
@@ -135,9 +136,9 @@ mod tests {
         let up = format!(
             r#"[{{"actions":["Prep"],{RS}}},{{"actions":["AbortOnFailure"],{RS}}},{{"actions":["Upgrade"],{RS}}},{{"actions":["AbortOnFailure"],{RS}}},{{"actions":["FinalizeUpgrade"],{RS}}}]"#
         );
-        assert!(update_warnings(5, &old, &status(""), &up).is_empty());
+        assert!(update_warnings("failed-clusters", &old, &status(""), &up).is_empty());
         let beside = r#",{"name":"spoke9","completedActions":[{"action":"Prep"}],"failedActions":[{"action":"Upgrade"}]}"#;
-        let w = update_warnings(5, &old, &status(beside), &up);
+        let w = update_warnings("failed-clusters", &old, &status(beside), &up);
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(
             w[0].starts_with("spec.plan[4]: 1 cluster(s) failed"),
@@ -154,7 +155,7 @@ mod tests {
             let one = format!(
                 r#",{{"name":"spoke9","currentAction":{{"action":"{current}"}},"failedActions":[{{"action":"Prep"}}]}}"#
             );
-            let w = update_warnings(5, &old, &status(&one), &up);
+            let w = update_warnings("failed-clusters", &old, &status(&one), &up);
             assert_eq!(w.len(), usize::from(counted), "{current}: {w:?}");
         }
     }
@@ -166,7 +167,7 @@ mod tests {
             "conditions":[{"type":"Progressing","status":"False","reason":"Completed"}]}"#;
         let up = format!(r#"[{{"actions":["Prep"],{RS}}},{{"actions":["Upgrade"],{RS}}}]"#);
         assert_eq!(
-            update_warnings(5, &old, status, &up),
+            update_warnings("failed-clusters", &old, status, &up),
             [
                 "spec.plan[1]: 1 cluster(s) never ran an earlier step (it ended before their batch began): spoke7"
             ]

@@ -6,14 +6,15 @@ use serde::Serialize;
 
 use crate::model::ImageBasedGroupUpgrade;
 use crate::model::field::{ErrorList, FieldError, Path};
-use crate::policy::rule::{Context, Findings, Rule};
+use crate::policy::rule::{Context, Findings, Validating};
 
 /// The rule.
-pub const RULE: Rule = Rule {
+pub const RULE: Validating = Validating {
+    id: "immutable-fields",
     number: 6,
     name: "immutable fields",
     update: Some(check),
-    ..Rule::VALIDATING
+    ..Validating::NEW
 };
 
 /// Reports what changed, so the user can find it in a long diff.
@@ -99,7 +100,7 @@ mod tests {
             ImageBasedGroupUpgrade::stored_from_json(&o).unwrap(),
             ImageBasedGroupUpgrade::from_json(&n).unwrap(),
         );
-        let errors = run_update(6, &o, &n).errors;
+        let errors = run_update("immutable-fields", &o, &n).errors;
         if errors.is_empty() {
             String::new()
         } else {

@@ -1,60 +1,81 @@
-//! Every rule, declared once: each module holds one rule (its number, name, whether it
-//! ratchets, the hub facts it reads, what its fixtures must cover, and its checks), and
-//! this list, in the order the policy runs them, is the registry. Adding a rule is its
-//! module, a line here, its fixtures and a line in `docs/rules.md`.
+//! Every rule, declared once: each module holds one rule (its id, number, name, whether
+//! it ratchets, the hub facts it reads, what its fixtures must cover, and its checks),
+//! and the two lists below, in the order the policy runs them, are the registry. Adding a
+//! rule is its module, a line in its list, its fixtures and a row in `docs/rules.md`.
+//! What the webhook does that no rule checks (what is judged, patches that only add,
+//! `/mutate` validating the mutated object) is the admission pipeline's, described in
+//! `docs/rules.md`.
 
-use super::rule::Rule;
+use super::rule::{Mutating, Rule, Validating};
 
-macro_rules! registry {
-    ($($rule:ident),* $(,)?) => {
-        $(pub mod $rule;)*
-        /// Every rule, in the order the policy runs them.
-        pub static RULES: &[Rule] = &[$($rule::RULE),*];
-    };
+pub mod append_only;
+pub mod append_when_idle;
+pub mod being_deleted;
+pub mod delete_when_idle;
+pub mod failed_clusters;
+pub mod immutable_fields;
+pub mod name_length;
+pub mod plan_combination;
+pub mod plan_shape;
+pub mod pull_secret;
+pub mod references;
+pub mod rollout_defaults;
+pub mod rollout_numbers;
+pub mod seed_image;
+pub mod seed_pull_secret;
+
+/// The validating rules, in the order of the object's fields (as apimachinery validates).
+pub static VALIDATING: &[&Validating] = &[
+    &name_length::RULE,
+    &being_deleted::RULE,
+    &plan_shape::RULE,
+    &plan_combination::RULE,
+    &rollout_numbers::RULE,
+    &seed_image::RULE,
+    &references::RULE,
+    &append_only::RULE,
+    &immutable_fields::RULE,
+    &append_when_idle::RULE,
+    &failed_clusters::RULE,
+    &pull_secret::RULE,
+    &delete_when_idle::RULE,
+];
+
+/// The mutating rules, in the order they add to the patch.
+pub static MUTATING: &[&Mutating] = &[&rollout_defaults::RULE, &seed_pull_secret::RULE];
+
+/// Every rule: the validating ones, then the mutating ones.
+pub fn all() -> impl Iterator<Item = Rule> {
+    let validating = VALIDATING.iter().map(|&r| Rule::Validating(r));
+    validating.chain(MUTATING.iter().map(|&r| Rule::Mutating(r)))
 }
 
-registry! {
-    // Validating, in the order of the object's fields (as apimachinery validates).
-    name_length,
-    being_deleted,
-    plan_shape,
-    plan_combination,
-    rollout_numbers,
-    seed_image,
-    references,
-    append_only,
-    immutable_fields,
-    append_when_idle,
-    failed_clusters,
-    pull_secret,
-    judged,
-    delete_when_idle,
-    // Mutating.
-    rollout_defaults,
-    seed_pull_secret,
-    add_only,
-    validated,
-    not_mutated,
+/// The rule with id `id`: `plan-combination`.
+pub fn by_id(id: &str) -> Option<Rule> {
+    all().find(|r| r.id() == id)
 }
 
-/// Helpers for the rules' unit tests: run one rule on objects given as JSON.
+/// Helpers for the rules' unit tests: run one rule, named by its id, on objects given as
+/// JSON.
 #[cfg(test)]
 pub(crate) mod tests {
-    use super::RULES;
+    use std::collections::BTreeSet;
+
+    use super::{MUTATING, VALIDATING};
     use crate::model::ImageBasedGroupUpgrade;
     use crate::policy::change::{Change, Config, Old};
     use crate::policy::facts::Facts;
     use crate::policy::patch::Additions;
-    use crate::policy::rule::{Context, Findings, Kind, Rule, UpdateCheck};
+    use crate::policy::rule::{Context, Findings, UpdateCheck, Validating};
 
     /// A complete rollout strategy, to splice into plans.
     pub const RS: &str = r#""rolloutStrategy":{"maxConcurrency":10,"timeout":240}"#;
 
-    fn rule(kind: Kind, number: u8) -> &'static Rule {
-        RULES
+    fn rule(id: &str) -> &'static Validating {
+        VALIDATING
             .iter()
-            .find(|r| r.kind == kind && r.number == number)
-            .expect("a registered rule")
+            .find(|r| r.id == id)
+            .expect("a registered validating rule")
     }
 
     fn ctx<T>(config: &Config, f: impl FnOnce(&Context<'_>) -> T) -> T {
@@ -65,32 +86,28 @@ pub(crate) mod tests {
         })
     }
 
-    /// Validating rule `number`'s object check.
-    pub fn run_object(number: u8, ibgu: &ImageBasedGroupUpgrade<'_>) -> Findings {
-        let check = rule(Kind::Validating, number)
-            .object
-            .expect("an object check");
+    /// Validating rule `id`'s object check.
+    pub fn run_object(id: &str, ibgu: &ImageBasedGroupUpgrade<'_>) -> Findings {
+        let check = rule(id).object.expect("an object check");
         ctx(&Config::default(), |c| check(ibgu, c))
     }
 
-    /// Validating rule `number`'s CREATE-only check.
-    pub fn run_create(number: u8, ibgu: &ImageBasedGroupUpgrade<'_>) -> Findings {
-        let check = rule(Kind::Validating, number)
-            .create
-            .expect("a create check");
+    /// Validating rule `id`'s CREATE-only check.
+    pub fn run_create(id: &str, ibgu: &ImageBasedGroupUpgrade<'_>) -> Findings {
+        let check = rule(id).create.expect("a create check");
         ctx(&Config::default(), |c| check(ibgu, c))
     }
 
-    /// Validating rule `number`'s update checks, its check of TALM's live status
-    /// included, as the policy runs them on an object as stored.
+    /// Validating rule `id`'s update checks, its check of TALM's live status included,
+    /// as the policy runs them on an object as stored.
     pub fn run_update(
-        number: u8,
+        id: &str,
         old: &ImageBasedGroupUpgrade<'_>,
         new: &ImageBasedGroupUpgrade<'_>,
     ) -> Findings {
-        let rule = rule(Kind::Validating, number);
+        let rule = rule(id);
         let checks: Vec<UpdateCheck> = rule.update.into_iter().chain(rule.live).collect();
-        assert!(!checks.is_empty(), "{rule:?} has no update check");
+        assert!(!checks.is_empty(), "{id} has no update check");
         ctx(&Config::default(), |c| {
             let mut found = Findings::default();
             for check in checks {
@@ -102,14 +119,18 @@ pub(crate) mod tests {
         })
     }
 
-    /// Mutating rule `number` with `default_max_concurrency`: the patch as JSON, the warnings.
+    /// Mutating rule `id` with `default_max_concurrency`: the patch as JSON, the warnings.
     pub fn run_mutation(
-        number: u8,
+        id: &str,
         old: Option<&ImageBasedGroupUpgrade<'_>>,
         new: &ImageBasedGroupUpgrade<'_>,
         default_max_concurrency: i64,
     ) -> (String, Vec<String>) {
-        let mutate = rule(Kind::Mutating, number).mutate.expect("a mutation");
+        let mutate = MUTATING
+            .iter()
+            .find(|r| r.id == id)
+            .expect("a registered mutating rule")
+            .mutate;
         let config = Config {
             default_max_concurrency,
             ..Config::default()
@@ -128,40 +149,57 @@ pub(crate) mod tests {
         (patch, warnings.iter().map(ToString::to_string).collect())
     }
 
-    /// Validating rule `number`'s object check on `{"spec":{"plan":<plan>}}`.
-    pub fn errors(number: u8, plan: &str) -> Vec<String> {
+    /// Validating rule `id`'s object check on `{"spec":{"plan":<plan>}}`.
+    pub fn errors(id: &str, plan: &str) -> Vec<String> {
         let json = format!(r#"{{"spec":{{"plan":{plan}}}}}"#);
         let ibgu = ImageBasedGroupUpgrade::from_json(&json).expect("an object");
-        run_object(number, &ibgu)
+        run_object(id, &ibgu)
             .errors
             .iter()
             .map(ToString::to_string)
             .collect()
     }
 
-    fn update(number: u8, old: &str, status: &str, new: &str) -> Findings {
+    fn update(id: &str, old: &str, status: &str, new: &str) -> Findings {
         let old = format!(r#"{{"spec":{{"plan":{old}}},"status":{status}}}"#);
         let new = format!(r#"{{"spec":{{"plan":{new}}}}}"#);
         let old = ImageBasedGroupUpgrade::stored_from_json(&old).expect("a stored object");
         let new = ImageBasedGroupUpgrade::from_json(&new).expect("an object");
-        run_update(number, &old, &new)
+        run_update(id, &old, &new)
     }
 
-    /// Validating rule `number`'s update check: stored plan and status, new plan.
-    pub fn update_errors(number: u8, old: &str, status: &str, new: &str) -> Vec<String> {
-        update(number, old, status, new)
+    /// Validating rule `id`'s update check: stored plan and status, new plan.
+    pub fn update_errors(id: &str, old: &str, status: &str, new: &str) -> Vec<String> {
+        update(id, old, status, new)
             .errors
             .iter()
             .map(ToString::to_string)
             .collect()
     }
 
-    /// The warnings of validating rule `number`'s update check.
-    pub fn update_warnings(number: u8, old: &str, status: &str, new: &str) -> Vec<String> {
-        update(number, old, status, new)
+    /// The warnings of validating rule `id`'s update check.
+    pub fn update_warnings(id: &str, old: &str, status: &str, new: &str) -> Vec<String> {
+        update(id, old, status, new)
             .warnings
             .iter()
             .map(ToString::to_string)
             .collect()
+    }
+
+    #[test]
+    fn ids_are_module_names_and_numbers_unique_within_a_kind() {
+        let (mut ids, mut labels) = (BTreeSet::new(), BTreeSet::new());
+        for rule in super::all() {
+            assert!(ids.insert(rule.id()), "{rule:?}: id twice");
+            assert!(labels.insert(rule.to_string()), "{rule:?}: number twice");
+            assert_eq!(super::by_id(rule.id()), Some(rule));
+        }
+        let modules = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/policy/rules"))
+            .expect("the rules' modules")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter_map(|f| f.strip_suffix(".rs").map(|m| m.replace('_', "-")))
+            .filter(|m| m != "mod")
+            .collect::<BTreeSet<_>>();
+        assert_eq!(modules, ids.into_iter().map(str::to_owned).collect());
     }
 }

@@ -14,9 +14,9 @@
 
 use crate::model::field::{FieldError, Path};
 use crate::model::{ImageBasedGroupUpgrade, Step};
-use crate::policy::rule::{Context, Findings, Ratchet, Rule};
+use crate::policy::rule::{Context, Findings, Ratchet, Validating};
 
-use super::plan_shape::path;
+use crate::model::plan::path;
 
 /// The longest name upstream accepts.
 pub const MAX_NAME: usize = 229;
@@ -26,14 +26,15 @@ pub const MAX_CGU_NAME: usize = 63;
 const GENERATED_SUFFIX: usize = 5;
 
 /// The rule.
-pub const RULE: Rule = Rule {
+pub const RULE: Validating = Validating {
+    id: "name-length",
     number: 8,
     name: "name length",
     ratchet: Ratchet::PerField,
     object: Some(check),
     create: Some(cgu_names_on_create),
     update: Some(cgu_names_on_update),
-    ..Rule::VALIDATING
+    ..Validating::NEW
 };
 
 fn check(ibgu: &ImageBasedGroupUpgrade<'_>, _: &Context<'_>) -> Findings {
@@ -197,7 +198,7 @@ mod tests {
     fn errors(field: &str, len: usize) -> Vec<String> {
         let json = format!(r#"{{"metadata":{{"{field}":"{}"}}}}"#, "a".repeat(len));
         let ibgu = ImageBasedGroupUpgrade::from_json(&json).unwrap();
-        run_object(8, &ibgu)
+        run_object("name-length", &ibgu)
             .errors
             .iter()
             .map(ToString::to_string)
@@ -222,7 +223,7 @@ mod tests {
     fn on_create(meta: &str, plan: &str) -> Vec<String> {
         let json = ibgu(meta, plan);
         let new = ImageBasedGroupUpgrade::from_json(&json).unwrap();
-        run_create(8, &new)
+        run_create("name-length", &new)
             .errors
             .iter()
             .map(ToString::to_string)
@@ -292,7 +293,7 @@ mod tests {
         );
         let old = ImageBasedGroupUpgrade::stored_from_json(&old).unwrap();
         let new = ImageBasedGroupUpgrade::from_json(&new).unwrap();
-        let e: Vec<String> = run_update(8, &old, &new)
+        let e: Vec<String> = run_update("name-length", &old, &new)
             .errors
             .iter()
             .map(ToString::to_string)
@@ -311,6 +312,6 @@ mod tests {
         let stored = ImageBasedGroupUpgrade::stored_from_json(&stored).unwrap();
         let same = ibgu(&long, ONE_STEP);
         let same = ImageBasedGroupUpgrade::from_json(&same).unwrap();
-        assert!(run_update(8, &stored, &same).errors.is_empty());
+        assert!(run_update("name-length", &stored, &same).errors.is_empty());
     }
 }

@@ -6,19 +6,20 @@
 use crate::model::ImageBasedGroupUpgrade;
 use crate::model::action::{Action, step_text};
 use crate::model::field::{FieldError, Path};
-use crate::policy::rule::{Context, Findings, Ratchet, Rule};
+use crate::policy::rule::{Context, Findings, Ratchet, Validating};
 use crate::policy::supported;
 
-use super::plan_shape;
+use crate::model::plan;
 
 /// The rule.
-pub const RULE: Rule = Rule {
+pub const RULE: Validating = Validating {
+    id: "plan-combination",
     number: 2,
     name: "action combinations",
-    ratchet: Ratchet::WhileUnchanged(plan_shape::unchanged),
+    ratchet: Ratchet::WhileUnchanged(plan::unchanged),
     object: Some(check),
     update: Some(stored_unsupported),
-    ..Rule::VALIDATING
+    ..Validating::NEW
 };
 
 /// Judges the combination of the well-formed steps before the first malformed one: past
@@ -28,11 +29,11 @@ fn check(ibgu: &ImageBasedGroupUpgrade<'_>, _: &Context<'_>) -> Findings {
     if plan.is_empty() {
         return Findings::default();
     }
-    let parsed: Vec<Vec<Action>> = plan.iter().map_while(plan_shape::actions).collect();
+    let parsed: Vec<Vec<Action>> = plan.iter().map_while(plan::actions).collect();
     let all_well_formed = parsed.len() == plan.len();
     match supported::check(&parsed) {
         Err(u) if all_well_formed || u.step < parsed.len() => {
-            combination_error(&parsed, &plan_shape::path(), u).into()
+            combination_error(&parsed, &plan::path(), u).into()
         }
         _ => Findings::default(),
     }
@@ -41,7 +42,7 @@ fn check(ibgu: &ImageBasedGroupUpgrade<'_>, _: &Context<'_>) -> Findings {
 /// Whether every step of `ibgu`'s plan is well formed and the plan is supported.
 fn supported_plan(ibgu: &ImageBasedGroupUpgrade<'_>) -> bool {
     let plan = ibgu.plan();
-    let parsed: Vec<Vec<Action>> = plan.iter().map_while(plan_shape::actions).collect();
+    let parsed: Vec<Vec<Action>> = plan.iter().map_while(plan::actions).collect();
     parsed.len() == plan.len() && supported::is_supported(&parsed)
 }
 
@@ -52,12 +53,12 @@ fn stored_unsupported(
     new: &ImageBasedGroupUpgrade<'_>,
     _: &Context<'_>,
 ) -> Findings {
-    if plan_shape::unchanged(old, new) || supported_plan(old) {
+    if plan::unchanged(old, new) || supported_plan(old) {
         return Findings::default();
     }
     let steps: Vec<String> = old.plan().iter().map(|s| s.actions_text()).collect();
     FieldError::forbidden(
-        plan_shape::path(),
+        plan::path(),
         format!(
             "the stored plan {} is not one TALM supports, so it has no continuation: leave it as it is, and start a new ImageBasedGroupUpgrade for the next steps",
             steps.join(", ")
@@ -120,7 +121,10 @@ mod tests {
     #[test]
     fn names_the_step_and_what_may_follow() {
         assert_eq!(
-            errors(2, r#"[{"actions":["Prep"]},{"actions":["Rollback"]}]"#),
+            errors(
+                "plan-combination",
+                r#"[{"actions":["Prep"]},{"actions":["Rollback"]}]"#
+            ),
             [
                 "spec.plan[1].actions: Unsupported value: [\"Rollback\"]: after [Prep] a step may be \
               [Upgrade], [Upgrade, FinalizeUpgrade], [Abort], [AbortOnFailure]; \
@@ -131,14 +135,14 @@ mod tests {
 
     #[test]
     fn reordered_step_gets_a_hint() {
-        let e = errors(2, r#"[{"actions":["Upgrade","Prep"]}]"#);
+        let e = errors("plan-combination", r#"[{"actions":["Upgrade","Prep"]}]"#);
         assert!(e[0].ends_with("did you mean [Prep, Upgrade]?"), "{}", e[0]);
     }
 
     #[test]
     fn combination_is_judged_before_a_malformed_step() {
         let e = errors(
-            2,
+            "plan-combination",
             r#"[{"actions":["Abort"]},{"actions":["Upgrade"]},{"actions":["Nope"]}]"#,
         );
         assert_eq!(e.len(), 1, "{e:#?}");
@@ -146,6 +150,12 @@ mod tests {
             r#"spec.plan[1].actions: Unsupported value: ["Upgrade"]: after [Abort] the plan is complete"#
         ));
         // A malformed step before the first unsupported one: rule 1 speaks, not rule 2.
-        assert!(errors(2, r#"[{"actions":["Nope"]},{"actions":["Rollback"]}]"#).is_empty());
+        assert!(
+            errors(
+                "plan-combination",
+                r#"[{"actions":["Nope"]},{"actions":["Rollback"]}]"#
+            )
+            .is_empty()
+        );
     }
 }

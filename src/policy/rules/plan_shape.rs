@@ -3,33 +3,19 @@
 
 use crate::model::action::Action;
 use crate::model::field::{ErrorList, FieldError, Path};
+use crate::model::plan::{MAX_ACTIONS, MAX_STEPS, actions, path, unchanged};
 use crate::model::{ImageBasedGroupUpgrade, Step};
-use crate::policy::rule::{Context, Findings, Ratchet, Rule};
-
-/// Upstream's `maxItems` for `spec.plan`.
-pub const MAX_STEPS: usize = 6;
-/// Upstream's `maxItems` for a step's `actions`.
-pub const MAX_ACTIONS: usize = 4;
+use crate::policy::rule::{Context, Findings, Ratchet, Validating};
 
 /// The rule.
-pub const RULE: Rule = Rule {
+pub const RULE: Validating = Validating {
+    id: "plan-shape",
     number: 1,
     name: "plan shape",
     ratchet: Ratchet::WhileUnchanged(unchanged),
     object: Some(check),
-    ..Rule::VALIDATING
+    ..Validating::NEW
 };
-
-/// Whether the update leaves `spec.plan` as stored: rules 1 and 2 judge the plan as a
-/// whole, so their stored violations are let through only then.
-pub fn unchanged(old: &ImageBasedGroupUpgrade<'_>, new: &ImageBasedGroupUpgrade<'_>) -> bool {
-    old.plan() == new.plan()
-}
-
-/// The path of `spec.plan`.
-pub fn path() -> Path {
-    Path::from("spec.plan")
-}
 
 fn check(ibgu: &ImageBasedGroupUpgrade<'_>, _: &Context<'_>) -> Findings {
     let mut errors = ErrorList::new();
@@ -66,23 +52,6 @@ fn check(ibgu: &ImageBasedGroupUpgrade<'_>, _: &Context<'_>) -> Findings {
     errors.into()
 }
 
-/// The step's actions when it is well formed: 1 to 4 known actions, none twice.
-pub fn actions(step: &Step<'_>) -> Option<Vec<Action>> {
-    let names = step.actions();
-    if names.is_empty() || names.len() > MAX_ACTIONS {
-        return None;
-    }
-    let mut actions = Vec::with_capacity(names.len());
-    for name in names {
-        let action = Action::parse(name)?;
-        if actions.contains(&action) {
-            return None;
-        }
-        actions.push(action);
-    }
-    Some(actions)
-}
-
 /// What is wrong with a step that is not well formed.
 fn step_errors(step: &Step<'_>, path: Path, errors: &mut ErrorList) {
     let names = step.actions();
@@ -114,7 +83,7 @@ mod tests {
     #[test]
     fn missing_plan_is_required() {
         assert_eq!(
-            errors(1, "[]"),
+            errors("plan-shape", "[]"),
             [
                 "spec.plan: Required value: a plan needs at least one step, e.g. [Prep, Upgrade, FinalizeUpgrade]"
             ]
@@ -124,7 +93,7 @@ mod tests {
     #[test]
     fn step_shape_errors_are_all_reported() {
         let e = errors(
-            1,
+            "plan-shape",
             r#"[{"actions":[]},{"actions":["Prep","Prep"]},{"actions":["Prepp"]},{"actions":["Prep","Upgrade","FinalizeUpgrade","Abort","Rollback"]}]"#,
         );
         let e: Vec<_> = e
@@ -149,11 +118,11 @@ mod tests {
     #[test]
     fn too_many_steps_and_missing_strategies() {
         let step = r#"{"actions":["Prep"]}"#;
-        let e = errors(1, &format!("[{}]", [step; 7].join(",")));
+        let e = errors("plan-shape", &format!("[{}]", [step; 7].join(",")));
         assert_eq!(e[0], "spec.plan: Too many: 7: must have at most 6 items");
         assert!(e[1].starts_with("spec.plan[0].rolloutStrategy: Required value"));
         let e = errors(
-            1,
+            "plan-shape",
             r#"[{"actions":["Prep"],"rolloutStrategy":{"timeout":5}}]"#,
         );
         assert_eq!(

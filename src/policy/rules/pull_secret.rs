@@ -22,9 +22,10 @@ use crate::model::ImageBasedGroupUpgrade;
 use crate::model::action::Action;
 use crate::model::field::{ErrorList, FieldError, Path, Warning};
 use crate::model::name::dns1123_subdomain;
+use crate::model::plan::pull_secret_path as path;
 use crate::policy::change::{Change, Config};
 use crate::policy::facts::{FoundSecret, SecretLookup};
-use crate::policy::rule::{Context, Findings, Rule, Side};
+use crate::policy::rule::{Context, Findings, Side, Validating};
 
 /// The Secret key lifecycle-agent reads.
 pub const DOCKER_CONFIG_KEY: &str = ".dockerconfigjson";
@@ -32,19 +33,15 @@ pub const DOCKER_CONFIG_KEY: &str = ".dockerconfigjson";
 pub const DOCKER_CONFIG_TYPE: &str = "kubernetes.io/dockerconfigjson";
 
 /// The rule.
-pub const RULE: Rule = Rule {
+pub const RULE: Validating = Validating {
+    id: "pull-secret",
     number: 11,
     name: "pull secret",
     secrets: Some(named),
     covers: &[Side::Allowed, Side::Denied, Side::Warned],
     create: Some(check),
-    ..Rule::VALIDATING
+    ..Validating::NEW
 };
-
-/// `spec.ibuSpec.seedImageRef.pullSecretRef`.
-pub fn path() -> Path {
-    Path::from("spec.ibuSpec.seedImageRef.pullSecretRef")
-}
 
 /// The Secret a new object names, when a step pulls the seed image (Prep).
 fn named(_: &Config, change: Change<'_>) -> Vec<String> {

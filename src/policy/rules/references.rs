@@ -8,15 +8,16 @@
 use crate::model::field::{ErrorList, FieldError, Path};
 use crate::model::name::{dns1123_label, dns1123_subdomain};
 use crate::model::{ConfigMapRef, ImageBasedGroupUpgrade, Text};
-use crate::policy::rule::{Context, Findings, Ratchet, Rule};
+use crate::policy::rule::{Context, Findings, Ratchet, Validating};
 
 /// The rule.
-pub const RULE: Rule = Rule {
+pub const RULE: Validating = Validating {
+    id: "references",
     number: 10,
     name: "ConfigMap and Secret references",
     ratchet: Ratchet::PerField,
     object: Some(check),
-    ..Rule::VALIDATING
+    ..Validating::NEW
 };
 
 fn check(ibgu: &ImageBasedGroupUpgrade<'_>, _: &Context<'_>) -> Findings {
@@ -88,7 +89,7 @@ mod tests {
 
     fn errors(json: &str) -> Vec<String> {
         let ibgu = ImageBasedGroupUpgrade::from_json(json).expect("a readable object");
-        run_object(10, &ibgu)
+        run_object("references", &ibgu)
             .errors
             .iter()
             .map(ToString::to_string)

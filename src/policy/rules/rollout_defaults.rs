@@ -12,16 +12,18 @@ use crate::model::field::Warning;
 use crate::model::{DEFAULT_TIMEOUT_MINUTES, RolloutStrategy};
 use crate::policy::change::Change;
 use crate::policy::patch::Additions;
-use crate::policy::rule::{Context, Rule};
+use crate::policy::rule::{Context, Mutating, Side};
 
-use super::plan_shape::path;
+use crate::model::plan::path;
 
 /// The rule.
-pub const RULE: Rule = Rule {
+pub const RULE: Mutating = Mutating {
+    id: "rollout-defaults",
     number: 1,
     name: "rollout strategy defaults",
-    mutate: Some(default),
-    ..Rule::MUTATING
+    secrets: None,
+    covers: &[Side::Patched, Side::Unpatched],
+    mutate: default,
 };
 
 fn default<'a>(change: Change<'a>, ctx: &Context<'_>, add: &mut Additions<'a>) -> Vec<Warning> {
@@ -98,7 +100,7 @@ mod tests {
             r#"[{"actions":["Prep"]},{"actions":["Upgrade"],"rolloutStrategy":{"maxConcurrency":50}},{"actions":["FinalizeUpgrade"]}]"#,
         );
         let new = ImageBasedGroupUpgrade::from_json(&new).unwrap();
-        let (patch, warnings) = run_mutation(1, None, &new, 7);
+        let (patch, warnings) = run_mutation("rollout-defaults", None, &new, 7);
         assert_eq!(
             patch,
             r#"[{"op":"add","path":"/spec/plan/0/rolloutStrategy","value":{"maxConcurrency":7,"timeout":240}},{"op":"add","path":"/spec/plan/1/rolloutStrategy/timeout","value":240},{"op":"add","path":"/spec/plan/2/rolloutStrategy","value":{"maxConcurrency":50,"timeout":240}}]"#
@@ -120,7 +122,7 @@ mod tests {
         let new = ibgu(r#"[{"actions":["Prep"]},{"actions":["Upgrade"]}]"#);
         let old = ImageBasedGroupUpgrade::stored_from_json(&old).unwrap();
         let new = ImageBasedGroupUpgrade::from_json(&new).unwrap();
-        let (patch, _) = run_mutation(1, Some(&old), &new, 7);
+        let (patch, _) = run_mutation("rollout-defaults", Some(&old), &new, 7);
         assert_eq!(
             patch,
             r#"[{"op":"add","path":"/spec/plan/0/rolloutStrategy","value":{"maxConcurrency":3,"timeout":60}},{"op":"add","path":"/spec/plan/1/rolloutStrategy","value":{"maxConcurrency":3,"timeout":240}}]"#

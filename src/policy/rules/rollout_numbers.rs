@@ -17,19 +17,20 @@
 use crate::model::action::Action;
 use crate::model::field::{ErrorList, FieldError, Warning};
 use crate::model::{DEFAULT_TIMEOUT_MINUTES, ImageBasedGroupUpgrade, RolloutStrategy};
-use crate::policy::rule::{Context, Findings, Ratchet, Rule};
+use crate::policy::rule::{Context, Findings, Ratchet, Validating};
 
-use super::append_when_idle::appends;
-use super::plan_shape::path;
+use crate::model::plan::appends;
+use crate::model::plan::path;
 
 /// The rule.
-pub const RULE: Rule = Rule {
+pub const RULE: Validating = Validating {
+    id: "rollout-numbers",
     number: 7,
     name: "rollout numbers",
     ratchet: Ratchet::PerField,
     object: Some(check),
     live: Some(batches),
-    ..Rule::VALIDATING
+    ..Validating::NEW
 };
 
 fn check(ibgu: &ImageBasedGroupUpgrade<'_>, _: &Context<'_>) -> Findings {
@@ -104,7 +105,7 @@ mod tests {
     #[test]
     fn invalid_numbers_are_reported() {
         let e = errors(
-            7,
+            "rollout-numbers",
             r#"[{"actions":["Prep"],"rolloutStrategy":{"maxConcurrency":0,"timeout":-5}},{"actions":["Upgrade"]}]"#,
         );
         assert_eq!(e.len(), 2, "{e:#?}");
@@ -129,14 +130,22 @@ mod tests {
             )
         };
         assert_eq!(
-            update_warnings(7, old, &status, &step(r#"["Upgrade"]"#)),
+            update_warnings("rollout-numbers", old, &status, &step(r#"["Upgrade"]"#)),
             [
                 "spec.plan[1].rolloutStrategy: timeout 20m over 25 batches of 2 leaves under 1m per batch"
             ]
         );
         // FinalizeUpgrade acts on clusters that completed Upgrade: none here.
-        assert!(update_warnings(7, old, &status, &step(r#"["FinalizeUpgrade"]"#)).is_empty());
+        assert!(
+            update_warnings(
+                "rollout-numbers",
+                old,
+                &status,
+                &step(r#"["FinalizeUpgrade"]"#)
+            )
+            .is_empty()
+        );
         // Abort selects clusters the status need not list: unknown, no warning.
-        assert!(update_warnings(7, old, &status, &step(r#"["Abort"]"#)).is_empty());
+        assert!(update_warnings("rollout-numbers", old, &status, &step(r#"["Abort"]"#)).is_empty());
     }
 }

@@ -4,18 +4,19 @@
 use crate::model::ImageBasedGroupUpgrade;
 use crate::model::action::Action;
 use crate::model::field::{ErrorList, FieldError, Path};
-use crate::policy::rule::{Context, Findings, Ratchet, Rule};
+use crate::policy::rule::{Context, Findings, Ratchet, Validating};
 
 /// The pattern upstream's CRD puts on `seedImageRef.image`.
 pub const IMAGE_PATTERN: &str = r"^([a-z0-9]+://)?[\S]+$";
 
 /// The rule.
-pub const RULE: Rule = Rule {
+pub const RULE: Validating = Validating {
+    id: "seed-image",
     number: 9,
     name: "seed image",
     ratchet: Ratchet::PerField,
     object: Some(check),
-    ..Rule::VALIDATING
+    ..Validating::NEW
 };
 
 /// Whether `image` matches [`IMAGE_PATTERN`] (RE2 semantics, as the apiserver uses).
@@ -83,7 +84,7 @@ mod tests {
 
     fn msgs(json: &str) -> Vec<String> {
         let ibgu = ImageBasedGroupUpgrade::from_json(json).unwrap();
-        run_object(9, &ibgu)
+        run_object("seed-image", &ibgu)
             .errors
             .iter()
             .map(ToString::to_string)

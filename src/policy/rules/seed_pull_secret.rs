@@ -13,17 +13,18 @@ use crate::model::field::Warning;
 use crate::policy::change::{Change, Config};
 use crate::policy::facts::SecretLookup;
 use crate::policy::patch::Additions;
-use crate::policy::rule::{Context, Rule};
+use crate::policy::rule::{Context, Mutating, Side};
 
-use super::pull_secret::path;
+use crate::model::plan::pull_secret_path as path;
 
 /// The rule.
-pub const RULE: Rule = Rule {
+pub const RULE: Mutating = Mutating {
+    id: "seed-pull-secret",
     number: 2,
     name: "seed pull secret",
     secrets: Some(configured),
-    mutate: Some(inject),
-    ..Rule::MUTATING
+    covers: &[Side::Patched, Side::Unpatched],
+    mutate: inject,
 };
 
 /// The configured seed pull secret, on CREATE when it would be injected: a step pulls
