@@ -227,8 +227,8 @@ pub enum Subject<'a> {
 /// one) is it read again with the objects kept raw, to tell the two apart and to name
 /// the malformed field.
 pub fn parse(body: &[u8]) -> Result<Request<'_>, ReviewError> {
-    // UTF-8 is checked once here, not again for every string borrowed from the body (11%
-    // of a decision, against 2% for the whole body at once, callgrind).
+    // UTF-8 is checked once here, not again for every string borrowed from the body
+    // (docs/performance.md, "Tunings in the code").
     let body = std::str::from_utf8(body).map_err(ReviewError::NotUtf8)?;
     if let Ok(review) =
         serde_json::from_str::<Review<RequestFields<ImageBasedGroupUpgrade<'_>, Stored<'_>>>>(body)

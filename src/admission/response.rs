@@ -84,7 +84,7 @@ pub struct Response {
 fn base64_json<S: Serializer>(patch: &Option<json_patch::Patch>, s: S) -> Result<S::Ok, S::Error> {
     let json = serde_json::to_vec(patch).map_err(serde::ser::Error::custom)?;
     // Base64 never needs escaping: written as a raw JSON string, serde_json's escape scan
-    // of each byte is skipped (a third of the /mutate reply's cost, callgrind).
+    // of each byte is skipped (docs/performance.md, "Tunings in the code").
     let mut quoted = String::with_capacity(json.len() * 4 / 3 + 6);
     quoted.push('"');
     base64::engine::general_purpose::STANDARD.encode_string(json, &mut quoted);
@@ -254,8 +254,7 @@ fn is_annotation_name(k: &str) -> bool {
 /// Whether `w` is one line of at most [`MAX_WARNING_CHARS`] characters.
 fn fits_a_warning(w: &str) -> bool {
     // Warnings are nearly always short ASCII: one look at the bytes settles those. A fold
-    // without an early exit, which the compiler vectorises: checking a /mutate reply's 4
-    // warnings, twice, took 4.7k instructions with `all` (callgrind).
+    // without an early exit, which the compiler vectorises (docs/performance.md).
     let printable_ascii = w.bytes().fold(true, |ok, b| ok & (0x20..0x7f).contains(&b));
     if w.len() <= MAX_WARNING_CHARS && printable_ascii {
         return true;

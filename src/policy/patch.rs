@@ -36,8 +36,7 @@ impl PatchBuilder {
         // Plain structs and numbers: serialising them cannot fail.
         let value = serde_json::to_value(value).unwrap_or_default();
         // One buffer sized for the webhook's paths: `from_tokens` grows its string token
-        // by token (4 allocations a path); this took building /mutate's patch from 9.3k
-        // to 6.6k instructions (callgrind).
+        // by token (docs/performance.md, "Tunings in the code").
         let mut encoded = String::with_capacity(64);
         for token in tokens {
             encoded.push('/');

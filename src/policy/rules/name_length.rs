@@ -105,8 +105,8 @@ fn cgu_suffix(step: &Step<'_>, i: usize) -> String {
     format!("-{}-{i}", actions.join("-"))
 }
 
-/// The length of [`cgu_suffix`] without building it: the check runs on every CREATE, and
-/// building the names was half of the decision's instructions (callgrind).
+/// The length of [`cgu_suffix`] without building it: the check runs on every CREATE
+/// (docs/performance.md, "Tunings in the code").
 fn cgu_suffix_len(step: &Step<'_>, i: usize) -> usize {
     let actions = step.actions();
     let lowered: usize = actions
